@@ -1,0 +1,48 @@
+// minicnn/cpu_backend.h — the CPU backend at pointer level: the oracle the GPU is tested against, and
+// the fallback where no GPU is visible. Same argument order as the CUDA launchers in
+// minicnn/cuda_backend.h (outputs first, shapes in the geometry), templated on float and double.
+//
+// Every function *overwrites* its outputs (no accumulation into what was there) and is deterministic:
+// work is split across threads by output element, never by reduction index, so results do not depend
+// on the thread count.
+#pragma once
+
+#include <cstdint>
+
+#include "minicnn/geometry.h"
+#include "minicnn/ops.h"
+
+namespace minicnn::cpu {
+
+// out (n, oh, ow, k) = act(conv(inp (n, h, w, c), weight (kh, kw, c, k)) + bias (k)).
+template <class T>
+void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const ConvGeom& g,
+                    Activation act);
+// dinp (n, h, w, c) from dout (n, oh, ow, k) and weight.
+template <class T>
+void conv2d_backward_data(T* dinp, const T* dout, const T* weight, const ConvGeom& g);
+// dweight (kh, kw, c, k) and dbias (k) from dout and inp. dbias may be null.
+template <class T>
+void conv2d_backward_filter(T* dweight, T* dbias, const T* dout, const T* inp, const ConvGeom& g);
+
+// out (n, oh, ow, c); mask (n, oh, ow, c) may be null, else gets the first-max window position.
+template <class T>
+void maxpool2d_forward(T* out, std::int32_t* mask, const T* inp, const PoolGeom& g);
+template <class T>
+void avgpool2d_forward(T* out, const T* inp, const PoolGeom& g);
+template <class T>
+void maxpool2d_backward_mask(T* dinp, const T* dout, const std::int32_t* mask, const PoolGeom& g);
+template <class T>
+void maxpool2d_backward_allties(T* dinp, const T* dout, const T* inp, const PoolGeom& g);
+template <class T>
+void avgpool2d_backward(T* dinp, const T* dout, const PoolGeom& g);
+
+// out = act(in) over rows x cols (softmax normalises each row of `cols`). out may alias in.
+template <class T>
+void activation_forward(T* out, const T* in, std::int64_t rows, std::int64_t cols, Activation act);
+// din from dout and the forward output `out`. din may alias dout.
+template <class T>
+void activation_backward(T* din, const T* dout, const T* out, std::int64_t rows, std::int64_t cols,
+                         Activation act);
+
+}  // namespace minicnn::cpu

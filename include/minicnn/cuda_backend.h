@@ -1,0 +1,42 @@
+// minicnn/cuda_backend.h — the CUDA backend at pointer level: kernel launchers (llm.c style). They take
+// device pointers, a geometry and a stream, check the launch, and never synchronise. Same argument
+// order and semantics as minicnn/cpu_backend.h (outputs first, overwritten, deterministic: no
+// floating-point atomics). float32 only. Only present in CUDA builds (MINICNN_WITH_CUDA).
+#pragma once
+
+#include <cstdint>
+
+#include <cuda_runtime.h>
+
+#include "minicnn/geometry.h"
+#include "minicnn/ops.h"
+
+namespace minicnn::cuda {
+
+// cuda/conv2d.cu — direct tiled convolution (no im2col).
+void conv2d_forward(float* out, const float* inp, const float* weight, const float* bias,
+                    const ConvGeom& g, Activation act, cudaStream_t stream);
+void conv2d_backward_data(float* dinp, const float* dout, const float* weight, const ConvGeom& g,
+                          cudaStream_t stream);
+// dbias may be null. `workspace` must hold conv2d_backward_filter_workspace(g) bytes (may be 0).
+std::size_t conv2d_backward_filter_workspace(const ConvGeom& g);
+void conv2d_backward_filter(float* dweight, float* dbias, const float* dout, const float* inp,
+                            const ConvGeom& g, void* workspace, cudaStream_t stream);
+
+// cuda/pool2d.cu
+void maxpool2d_forward(float* out, std::int32_t* mask, const float* inp, const PoolGeom& g,
+                       cudaStream_t stream);
+void avgpool2d_forward(float* out, const float* inp, const PoolGeom& g, cudaStream_t stream);
+void maxpool2d_backward_mask(float* dinp, const float* dout, const std::int32_t* mask,
+                             const PoolGeom& g, cudaStream_t stream);
+void maxpool2d_backward_allties(float* dinp, const float* dout, const float* inp, const PoolGeom& g,
+                                cudaStream_t stream);
+void avgpool2d_backward(float* dinp, const float* dout, const PoolGeom& g, cudaStream_t stream);
+
+// cuda/activation.cu
+void activation_forward(float* out, const float* in, std::int64_t rows, std::int64_t cols,
+                        Activation act, cudaStream_t stream);
+void activation_backward(float* din, const float* dout, const float* out, std::int64_t rows,
+                         std::int64_t cols, Activation act, cudaStream_t stream);
+
+}  // namespace minicnn::cuda
