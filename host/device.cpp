@@ -1,5 +1,5 @@
-// host/device.cpp — choosing the backend: Device::auto_() is CUDA when this build has it and a GPU is
-// visible, the CPU otherwise; an explicit CUDA request where none is available says why.
+// host/device.cpp — choosing the backend: Device::auto_() is CUDA when this build has it and a GPU
+// is visible, the CPU otherwise; an explicit CUDA request where none is available says why.
 #include "minicnn/device.h"
 
 #include <cstdlib>
@@ -22,15 +22,19 @@ Device Device::parse(const std::string& s) {
         const long idx = std::strtol(num.c_str(), &end, 10);
         if (end && *end == '\0' && idx >= 0 && idx < 1024) return cuda(static_cast<int>(idx));
     }
-    MINICNN_REQUIRE(false, "device must be \"auto\", \"cpu\", \"cuda\" or \"cuda:N\", got \"" << s << "\"");
+    MINICNN_REQUIRE(
+        false, "device must be \"auto\", \"cpu\", \"cuda\" or \"cuda:N\", got \"" << s << "\"");
     return {};
 }
 
 std::string Device::str() const {
     switch (backend) {
-        case Backend::auto_: return "auto";
-        case Backend::cpu: return "cpu";
-        case Backend::cuda: return "cuda:" + std::to_string(index);
+        case Backend::auto_:
+            return "auto";
+        case Backend::cpu:
+            return "cpu";
+        case Backend::cuda:
+            return "cuda:" + std::to_string(index);
     }
     return "?";
 }
@@ -58,20 +62,25 @@ std::string cuda_unavailable_reason() {
     if (cuda_ops::device_count(&reason) > 0) return "";
     return reason.empty() ? "no CUDA device is visible" : reason;
 #else
-    return "minicnn was built without CUDA (configure with -DMINICNN_CUDA=ON where nvcc is installed)";
+    return "minicnn was built without CUDA (configure with -DMINICNN_CUDA=ON where nvcc is "
+           "installed)";
 #endif
 }
 
 Backend resolve_backend(const Device& d) {
     switch (d.backend) {
-        case Backend::cpu: return Backend::cpu;
-        case Backend::auto_: return cuda_device_count() > 0 ? Backend::cuda : Backend::cpu;
+        case Backend::cpu:
+            return Backend::cpu;
+        case Backend::auto_:
+            return cuda_device_count() > 0 ? Backend::cuda : Backend::cpu;
         case Backend::cuda: {
             const int count = cuda_device_count();
-            if (count == 0) throw DeviceError("CUDA device requested but unavailable: " + cuda_unavailable_reason());
+            if (count == 0)
+                throw DeviceError("CUDA device requested but unavailable: " +
+                                  cuda_unavailable_reason());
             if (d.index < 0 || d.index >= count)
-                throw DeviceError("CUDA device " + std::to_string(d.index) + " requested but only " +
-                                  std::to_string(count) + " visible");
+                throw DeviceError("CUDA device " + std::to_string(d.index) +
+                                  " requested but only " + std::to_string(count) + " visible");
             return Backend::cuda;
         }
     }

@@ -1,5 +1,5 @@
-// host/geometry.cpp — SPEC.md's padding and output-size rules, and the validation of every shape, in
-// one place for all backends.
+// host/geometry.cpp — SPEC.md's padding and output-size rules, and the validation of every shape,
+// in one place for all backends.
 #include "minicnn/geometry.h"
 
 #include <limits>
@@ -9,8 +9,8 @@ namespace minicnn {
 
 Padding Padding::explicit_pad(int ph, int pw) {
     MINICNN_REQUIRE(ph >= 0 && pw >= 0,
-                    "padding must be \"same\", \"valid\" or non-negative (ph, pw), got (" << ph << ", "
-                                                                                      << pw << ")");
+                    "padding must be \"same\", \"valid\" or non-negative (ph, pw), got ("
+                        << ph << ", " << pw << ")");
     return {Kind::explicit_, ph, pw};
 }
 
@@ -23,9 +23,12 @@ Padding Padding::parse(const std::string& s) {
 
 std::string Padding::str() const {
     switch (kind) {
-        case Kind::same: return "same";
-        case Kind::valid: return "valid";
-        case Kind::explicit_: break;
+        case Kind::same:
+            return "same";
+        case Kind::valid:
+            return "valid";
+        case Kind::explicit_:
+            break;
     }
     std::ostringstream os;
     os << '(' << h << ", " << w << ')';
@@ -39,8 +42,9 @@ int same_padding(std::int64_t in, int k, int s) {
 }
 
 static void require_rank4(const Shape& s, const char* op, const char* name, const char* layout) {
-    MINICNN_REQUIRE(s.size() == 4, op << ": " << name << " must have rank 4 " << layout << ", got shape "
-                                      << shape_str(s) << " (rank " << s.size() << ")");
+    MINICNN_REQUIRE(s.size() == 4, op << ": " << name << " must have rank 4 " << layout
+                                      << ", got shape " << shape_str(s) << " (rank " << s.size()
+                                      << ")");
     for (std::int64_t d : s)
         MINICNN_REQUIRE(d > 0, op << ": " << name << " must have positive dimensions " << layout
                                   << ", got shape " << shape_str(s));
@@ -51,17 +55,19 @@ static void require_stride(Stride st, const char* op) {
                     op << ": stride must be positive, got (" << st.h << ", " << st.w << ")");
 }
 
-static std::int64_t out_size(std::int64_t in_padded, int k, int s) { return (in_padded - k) / s + 1; }
+static std::int64_t out_size(std::int64_t in_padded, int k, int s) {
+    return (in_padded - k) / s + 1;
+}
 
 ConvGeom conv_geometry(const Shape& a_prev, const Shape& weight, Padding padding, Stride stride,
                        const char* op) {
     require_rank4(a_prev, op, "A_prev", "(m, h, w, c_prev)");
     require_rank4(weight, op, "W", "(kh, kw, c_prev, c_new)");
     require_stride(stride, op);
-    MINICNN_REQUIRE(weight[2] == a_prev[3],
-                    op << ": channel mismatch: W " << shape_str(weight) << " expects c_prev = "
-                       << weight[2] << " input channels, but A_prev " << shape_str(a_prev) << " has "
-                       << a_prev[3]);
+    MINICNN_REQUIRE(weight[2] == a_prev[3], op << ": channel mismatch: W " << shape_str(weight)
+                                               << " expects c_prev = " << weight[2]
+                                               << " input channels, but A_prev "
+                                               << shape_str(a_prev) << " has " << a_prev[3]);
     MINICNN_REQUIRE(weight[0] <= std::numeric_limits<int>::max() / 2 &&
                         weight[1] <= std::numeric_limits<int>::max() / 2,
                     op << ": kernel " << weight[0] << "x" << weight[1] << " is too large");
@@ -80,7 +86,9 @@ ConvGeom conv_geometry(const Shape& a_prev, const Shape& weight, Padding padding
             g.ph = same_padding(g.h, g.kh, g.sh);
             g.pw = same_padding(g.w, g.kw, g.sw);
             break;
-        case Padding::Kind::valid: g.ph = g.pw = 0; break;
+        case Padding::Kind::valid:
+            g.ph = g.pw = 0;
+            break;
         case Padding::Kind::explicit_:
             MINICNN_REQUIRE(padding.h >= 0 && padding.w >= 0,
                             op << ": padding must be non-negative, got " << padding.str());

@@ -1,5 +1,5 @@
-// host/ops.cpp — the functional API of minicnn/ops.h: validates every argument once, then runs the CPU
-// backend (minicnn/cpu_backend.h) or hands over to the CUDA backend (host/cuda_ops.h).
+// host/ops.cpp — the functional API of minicnn/ops.h: validates every argument once, then runs the
+// CPU backend (minicnn/cpu_backend.h) or hands over to the CUDA backend (host/cuda_ops.h).
 #include "minicnn/ops.h"
 
 #include "minicnn/cpu_backend.h"
@@ -15,19 +15,25 @@ Activation parse_activation(const std::string& s) {
     if (s == "tanh") return Activation::tanh;
     if (s == "sigmoid") return Activation::sigmoid;
     if (s == "softmax") return Activation::softmax;
-    MINICNN_REQUIRE(false, "activation must be one of \"linear\", \"relu\", \"tanh\", \"sigmoid\", "
-                           "\"softmax\", got \""
-                               << s << "\"");
+    MINICNN_REQUIRE(false,
+                    "activation must be one of \"linear\", \"relu\", \"tanh\", \"sigmoid\", "
+                    "\"softmax\", got \""
+                        << s << "\"");
     return Activation::linear;
 }
 
 const char* activation_name(Activation a) {
     switch (a) {
-        case Activation::linear: return "linear";
-        case Activation::relu: return "relu";
-        case Activation::tanh: return "tanh";
-        case Activation::sigmoid: return "sigmoid";
-        case Activation::softmax: return "softmax";
+        case Activation::linear:
+            return "linear";
+        case Activation::relu:
+            return "relu";
+        case Activation::tanh:
+            return "tanh";
+        case Activation::sigmoid:
+            return "sigmoid";
+        case Activation::softmax:
+            return "softmax";
     }
     return "?";
 }
@@ -39,7 +45,9 @@ PoolMode parse_pool_mode(const std::string& s) {
     return PoolMode::max;
 }
 
-const char* pool_mode_name(PoolMode m) { return m == PoolMode::max ? "max" : "avg"; }
+const char* pool_mode_name(PoolMode m) {
+    return m == PoolMode::max ? "max" : "avg";
+}
 
 namespace {
 
@@ -49,8 +57,9 @@ void require_defined(const TensorView& t, const char* op, const char* name) {
 
 void require_float(const TensorView& t, const char* op, const char* name) {
     require_defined(t, op, name);
-    MINICNN_REQUIRE(t.dtype == DType::f32 || t.dtype == DType::f64,
-                    op << ": " << name << " must be float32 or float64, got " << dtype_name(t.dtype));
+    MINICNN_REQUIRE(
+        t.dtype == DType::f32 || t.dtype == DType::f64,
+        op << ": " << name << " must be float32 or float64, got " << dtype_name(t.dtype));
 }
 
 void require_same_dtype(const TensorView& a, const TensorView& b, const char* op, const char* na,
@@ -61,8 +70,9 @@ void require_same_dtype(const TensorView& a, const TensorView& b, const char* op
 }
 
 void require_shape(const TensorView& t, const Shape& expected, const char* op, const char* name) {
-    MINICNN_REQUIRE(t.shape == expected, op << ": " << name << " must have shape " << shape_str(expected)
-                                            << ", got " << shape_str(t.shape));
+    MINICNN_REQUIRE(t.shape == expected, op << ": " << name << " must have shape "
+                                            << shape_str(expected) << ", got "
+                                            << shape_str(t.shape));
 }
 
 // Bias: (1, 1, 1, c_new) as the exercise has it, or (c_new).
@@ -76,9 +86,10 @@ void require_bias(const TensorView& b, std::int64_t k, const char* op) {
 // auto, and is an error when CUDA was asked for explicitly.
 Backend pick(const Device& device, DType dt, const char* op) {
     if (dt == DType::f64) {
-        MINICNN_REQUIRE(device.backend != Backend::cuda,
-                        op << ": the CUDA backend computes in float32; got float64 inputs (convert to "
-                              "float32, or use device=\"cpu\")");
+        MINICNN_REQUIRE(
+            device.backend != Backend::cuda,
+            op << ": the CUDA backend computes in float32; got float64 inputs (convert to "
+                  "float32, or use device=\"cpu\")");
         return Backend::cpu;
     }
     return resolve_backend(device);
@@ -111,7 +122,8 @@ Tensor conv_forward(const TensorView& A_prev, const TensorView& W, const TensorV
     Tensor out(g.out_shape(), A_prev.dtype);
     by_dtype(A_prev.dtype, [&](auto tag) {
         using T = decltype(tag);
-        cpu::conv2d_forward<T>(out.data<T>(), A_prev.ptr<T>(), W.ptr<T>(), b.ptr<T>(), g, activation);
+        cpu::conv2d_forward<T>(out.data<T>(), A_prev.ptr<T>(), W.ptr<T>(), b.ptr<T>(), g,
+                               activation);
     });
     return out;
 }
@@ -140,7 +152,8 @@ ConvGrads conv_backward(const TensorView& dZ, const TensorView& A_prev, const Te
     by_dtype(A_prev.dtype, [&](auto tag) {
         using T = decltype(tag);
         cpu::conv2d_backward_data<T>(r.dA_prev.data<T>(), dZ.ptr<T>(), W.ptr<T>(), g);
-        cpu::conv2d_backward_filter<T>(r.dW.data<T>(), r.db.data<T>(), dZ.ptr<T>(), A_prev.ptr<T>(), g);
+        cpu::conv2d_backward_filter<T>(r.dW.data<T>(), r.db.data<T>(), dZ.ptr<T>(), A_prev.ptr<T>(),
+                                       g);
     });
     return r;
 }
@@ -192,7 +205,8 @@ Tensor pool_backward(const TensorView& dA, const TensorView& A_prev, Window kern
             // First-max rule without a stored mask: recompute the mask, then route through it.
             Tensor out(g.out_shape(), A_prev.dtype), mask(g.out_shape(), DType::i32);
             cpu::maxpool2d_forward<T>(out.data<T>(), mask.data<std::int32_t>(), A_prev.ptr<T>(), g);
-            cpu::maxpool2d_backward_mask<T>(dinp.data<T>(), dA.ptr<T>(), mask.data<std::int32_t>(), g);
+            cpu::maxpool2d_backward_mask<T>(dinp.data<T>(), dA.ptr<T>(), mask.data<std::int32_t>(),
+                                            g);
         }
     });
     return dinp;
@@ -217,8 +231,9 @@ MaxPoolResult maxpool_forward_mask(const TensorView& A_prev, Window kernel, Stri
     return r;
 }
 
-Tensor maxpool_backward_mask(const TensorView& dA, const TensorView& mask, const Shape& a_prev_shape,
-                             Window kernel, Stride stride, Device device) {
+Tensor maxpool_backward_mask(const TensorView& dA, const TensorView& mask,
+                             const Shape& a_prev_shape, Window kernel, Stride stride,
+                             Device device) {
     const char* op = "maxpool_backward_mask";
     require_float(dA, op, "dA");
     require_defined(mask, op, "mask");
@@ -252,7 +267,8 @@ namespace {
 void rows_cols(const TensorView& t, const char* op, std::int64_t* rows, std::int64_t* cols) {
     MINICNN_REQUIRE(t.rank() >= 1, op << ": input must have rank >= 1, got a scalar");
     *cols = t.shape.back();
-    MINICNN_REQUIRE(*cols > 0, op << ": last axis must be non-empty, got shape " << shape_str(t.shape));
+    MINICNN_REQUIRE(*cols > 0,
+                    op << ": last axis must be non-empty, got shape " << shape_str(t.shape));
     *rows = t.numel() / *cols;
 }
 }  // namespace
