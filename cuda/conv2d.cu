@@ -1,0 +1,605 @@
+// cuda/conv2d.cu — direct tiled 2-D convolution on the GPU (no im2col, no cuBLAS): forward with
+// bias and activation fused, backward data, backward filter. CPU twin: host/conv2d.cpp. Test:
+// tests/test_conv2d.cpp. Formulas (SPEC.md), with Apad the zero-padded input:
+//
+//   forward   out[n,i,j,k]  = act( sum_{a,q,c} Apad[n, i*sh+a, j*sw+q, c] * weight[a,q,c,k] +
+//   bias[k] ) data      dinp[n,y,x,c] = sum_{a,q,k} weight[a,q,c,k] * dout[n,i,j,k]
+//                             over (a, q) with y+ph-a = i*sh, x+pw-q = j*sw, 0 <= i < oh, 0 <= j <
+//                             ow
+//   filter    dweight[a,q,c,k] = sum_{n,i,j} Apad[n, i*sh+a, j*sw+q, c] * dout[n,i,j,k]
+//             dbias[k]         = sum_{n,i,j} dout[n,i,j,k]
+//
+// Layouts: inp/dinp (n, h, w, c), weight/dweight (kh, kw, c, k), bias (k), out/dout (n, oh, ow, k).
+//
+// Tiling (forward). A block of 256 threads owns a TH x TW patch of output pixels of one image, for
+// a group of KG output channels. Thread t owns channel k0 + t % KG and the PPT pixels t / KG + m *
+// (256 / KG), m < PPT. The reduction (a, q, c) is walked in chunks of AR kernel rows x AQ kernel
+// columns x CC input channels (chosen on the host so that a chunk fits in 32 KiB of shared memory;
+// for LeNet the whole 5x5 kernel and all channels are one chunk). Per chunk the block stages
+//   - the input halo: the rows and columns of Apad the patch's windows read for those kernel rows
+//   and
+//     columns, zero outside the input. With stride s <= AR the rows are contiguous,
+//     (TH-1)*s + AR of them; with s > AR only the AR rows under each output row are kept (TH*AR),
+//     so a large stride never blows up the tile. Row r of the tile is input row
+//     base + (r / step) * s + r % step with step = min(s, AR), and output row py reads tile row
+//     py*step + a. Columns likewise.
+//   - the weights weight[a0.., q0.., c0.., k0..k0+KG) (zero for k >= K).
+// then every thread accumulates its PPT outputs from shared memory. Bias and activation are applied
+// in the epilogue (softmax, which needs all channels of a pixel, runs as a second kernel).
+//
+// Tiling (backward data) is the same with the roles swapped: a block owns TH x TW input pixels x CG
+// input channels, gathers over (a, q, k) in chunks, and stages the dout rows/columns whose windows
+// cover its pixels (i in [ceil((y0+ph-a_max)/sh), floor((y0+TH-1+ph-a0)/sh)]) and the weights.
+// A thread adds weight * dout only where y+ph-a is a multiple of sh (and x+pw-q of sw); rows
+// outside [0, oh) are staged as zeros, so no other test is needed.
+//
+// Backward filter is an implicit GEMM, dweight (R x K) = Apatch^T (R x P) * dout (P x K) with
+// R = kh*kw*c reduction rows plus one extra row of ones for dbias, and P = n*oh*ow positions. P is
+// cut into S segments (S depends only on the geometry). Pass 1: a block owns a 32 (r) x 32 (k) tile
+// for one segment, stages 32 positions at a time of Apatch and dout in shared memory, and each
+// thread sums its 2 x 2 entries over the segment in position order into workspace[s][r][k]. Pass 2:
+// one thread per (r, k) adds the S partial sums in order s = 0, 1, ... . No atomics anywhere: every
+// sum has a fixed order, so results are bit-identical run to run.
+//
+// Grids: blockIdx.x folds (image, tile row, tile column) (and segments for the filter), which may
+// be large; blockIdx.y is the channel group, at most 65535 (checked). Flat indices are int64.
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "cuda_check.h"
+#include "minicnn/cuda_backend.h"
+#include "minicnn/error.h"
+#include "nvtx_range.h"
+
+namespace minicnn::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+// Shared memory per block for the staged chunk: 32 KiB, below the 48 KiB that needs no opt-in, and
+// small enough for several resident blocks per SM. A constant (not a device query) so that the
+// chunking, and with it the summation order, is the same on every GPU.
+constexpr int kSmemFloats = 8192;
+
+__host__ __device__ inline std::int64_t floor_div(std::int64_t a, std::int64_t b) {
+    // b > 0
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+__host__ __device__ inline std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
+    return -floor_div(-a, b);
+}
+
+__device__ inline float apply_activation(float z, Activation act) {
+    switch (act) {
+        case Activation::relu:
+            return z > 0.0f ? z : 0.0f;
+        case Activation::tanh:
+            return tanhf(z);
+        case Activation::sigmoid:
+            return 1.0f / (1.0f + expf(-z));
+        default:
+            return z;  // linear; softmax runs afterwards over the channel axis
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernels
+// ---------------------------------------------------------------------------------------------
+
+// One block: TH x TW output pixels of image n, output channels [k0, k0 + KG). See the file comment.
+template <int TH, int TW, int KG>
+__global__ void __launch_bounds__(kThreads)
+    conv2d_forward_kernel(float* __restrict__ out,           // (n, oh, ow, k)
+                          const float* __restrict__ inp,     // (n, h, w, c)
+                          const float* __restrict__ weight,  // (kh, kw, c, k)
+                          const float* __restrict__ bias,    // (k)
+                          const ConvGeom g, const Activation act, const int AR, const int AQ,
+                          const int CC, const int in_tile_floats) {
+    constexpr int P = TH * TW;
+    constexpr int PSTEP = kThreads / KG;  // pixel slots
+    constexpr int PPT = P / PSTEP;        // pixels per thread
+    static_assert(kThreads % KG == 0 && P % PSTEP == 0, "tile must split evenly over the threads");
+
+    extern __shared__ float smem[];
+    float* in_s = smem;                  // (rows, cols, ccn) of this chunk
+    float* w_s = smem + in_tile_floats;  // (arn, aqn, ccn, KG)
+
+    const int tid = threadIdx.x;
+    const int kk = tid % KG;
+    const int pslot = tid / KG;
+
+    const std::int64_t tiles_w = (g.ow + TW - 1) / TW;
+    const std::int64_t tiles_h = (g.oh + TH - 1) / TH;
+    std::int64_t b = blockIdx.x;
+    const std::int64_t tx = b % tiles_w;
+    b /= tiles_w;
+    const std::int64_t ty = b % tiles_h;
+    const std::int64_t n = b / tiles_h;
+    const std::int64_t oy0 = ty * TH, ox0 = tx * TW;
+    const std::int64_t k0 = std::int64_t(blockIdx.y) * KG;
+    const std::int64_t K = g.k, C = g.c;
+
+    float acc[PPT];
+#pragma unroll
+    for (int m = 0; m < PPT; ++m) acc[m] = 0.0f;
+
+    for (int a0 = 0; a0 < g.kh; a0 += AR) {
+        const int arn = min(AR, g.kh - a0);
+        const int rstep = min(g.sh, arn);
+        const int rows = (TH - 1) * rstep + arn;
+        for (int q0 = 0; q0 < g.kw; q0 += AQ) {
+            const int aqn = min(AQ, g.kw - q0);
+            const int cstep = min(g.sw, aqn);
+            const int cols = (TW - 1) * cstep + aqn;
+            for (std::int64_t c0 = 0; c0 < C; c0 += CC) {
+                const int ccn = int(min(std::int64_t(CC), C - c0));
+                // Every thread is done reading the previous chunk before it is overwritten.
+                __syncthreads();
+                // Input halo, channel fastest (coalesced along c); zero outside the input.
+                const int in_count = rows * cols * ccn;
+                const std::int64_t gy0 = oy0 * g.sh - g.ph + a0;
+                const std::int64_t gx0 = ox0 * g.sw - g.pw + q0;
+                for (int e = tid; e < in_count; e += kThreads) {
+                    const int cc = e % ccn;
+                    const int rs = e / ccn;
+                    const int s = rs % cols, r = rs / cols;
+                    const std::int64_t gy = gy0 + std::int64_t(r / rstep) * g.sh + r % rstep;
+                    const std::int64_t gx = gx0 + std::int64_t(s / cstep) * g.sw + s % cstep;
+                    float v = 0.0f;
+                    if (gy >= 0 && gy < g.h && gx >= 0 && gx < g.w)
+                        v = inp[((n * g.h + gy) * g.w + gx) * C + c0 + cc];
+                    in_s[e] = v;
+                }
+                // Weights of the chunk, output channel fastest (coalesced along k).
+                const int w_count = arn * aqn * ccn * KG;
+                for (int e = tid; e < w_count; e += kThreads) {
+                    const int k2 = e % KG;
+                    int t = e / KG;
+                    const int cc = t % ccn;
+                    t /= ccn;
+                    const int q = t % aqn, a = t / aqn;
+                    const std::int64_t k = k0 + k2;
+                    float v = 0.0f;
+                    if (k < K)
+                        v = weight[((std::int64_t(a0 + a) * g.kw + q0 + q) * C + c0 + cc) * K + k];
+                    w_s[e] = v;
+                }
+                __syncthreads();
+
+                for (int a = 0; a < arn; ++a) {
+                    for (int q = 0; q < aqn; ++q) {
+                        for (int cc = 0; cc < ccn; ++cc) {
+                            const float wv = w_s[((a * aqn + q) * ccn + cc) * KG + kk];
+#pragma unroll
+                            for (int m = 0; m < PPT; ++m) {
+                                const int pix = pslot + m * PSTEP;
+                                const int py = pix / TW, px = pix % TW;
+                                acc[m] +=
+                                    in_s[((py * rstep + a) * cols + px * cstep + q) * ccn + cc] *
+                                    wv;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    const std::int64_t k = k0 + kk;
+    if (k >= K) return;
+    const float bk = bias[k];
+#pragma unroll
+    for (int m = 0; m < PPT; ++m) {
+        const int pix = pslot + m * PSTEP;
+        const std::int64_t oy = oy0 + pix / TW, ox = ox0 + pix % TW;
+        if (oy < g.oh && ox < g.ow)
+            out[((n * g.oh + oy) * g.ow + ox) * K + k] = apply_activation(acc[m] + bk, act);
+    }
+}
+
+// One block: TH x TW input pixels of image n, input channels [c0, c0 + CG). See the file comment.
+template <int TH, int TW, int CG>
+__global__ void __launch_bounds__(kThreads)
+    conv2d_backward_data_kernel(float* __restrict__ dinp,          // (n, h, w, c)
+                                const float* __restrict__ dout,    // (n, oh, ow, k)
+                                const float* __restrict__ weight,  // (kh, kw, c, k)
+                                const ConvGeom g, const int AR, const int AQ, const int KC,
+                                const int dout_tile_floats) {
+    constexpr int P = TH * TW;
+    constexpr int PSTEP = kThreads / CG;
+    constexpr int PPT = P / PSTEP;
+    static_assert(kThreads % CG == 0 && P % PSTEP == 0, "tile must split evenly over the threads");
+
+    extern __shared__ float smem[];
+    float* d_s = smem;                     // (nrows, ncols, kcn) of this chunk
+    float* w_s = smem + dout_tile_floats;  // (arn, aqn, kcn, CG)
+
+    const int tid = threadIdx.x;
+    const int cc = tid % CG;
+    const int pslot = tid / CG;
+
+    const std::int64_t tiles_w = (g.w + TW - 1) / TW;
+    const std::int64_t tiles_h = (g.h + TH - 1) / TH;
+    std::int64_t b = blockIdx.x;
+    const std::int64_t tx = b % tiles_w;
+    b /= tiles_w;
+    const std::int64_t ty = b % tiles_h;
+    const std::int64_t n = b / tiles_h;
+    const std::int64_t y0 = ty * TH, x0 = tx * TW;
+    const std::int64_t cbase = std::int64_t(blockIdx.y) * CG;
+    const std::int64_t K = g.k, C = g.c;
+
+    float acc[PPT];
+#pragma unroll
+    for (int m = 0; m < PPT; ++m) acc[m] = 0.0f;
+
+    for (int a0 = 0; a0 < g.kh; a0 += AR) {
+        const int arn = min(AR, g.kh - a0);
+        // Output rows whose windows, for kernel rows [a0, a0+arn), touch input rows [y0, y0+TH).
+        const std::int64_t i_lo = ceil_div(y0 + g.ph - (a0 + arn - 1), g.sh);
+        const std::int64_t i_hi = floor_div(y0 + TH - 1 + g.ph - a0, g.sh);
+        const int nrows = int(max(std::int64_t(0), i_hi - i_lo + 1));
+        for (int q0 = 0; q0 < g.kw; q0 += AQ) {
+            const int aqn = min(AQ, g.kw - q0);
+            const std::int64_t j_lo = ceil_div(x0 + g.pw - (q0 + aqn - 1), g.sw);
+            const std::int64_t j_hi = floor_div(x0 + TW - 1 + g.pw - q0, g.sw);
+            const int ncols = int(max(std::int64_t(0), j_hi - j_lo + 1));
+            for (std::int64_t k0 = 0; k0 < K; k0 += KC) {
+                const int kcn = int(min(std::int64_t(KC), K - k0));
+                __syncthreads();  // the previous chunk has been read by every thread
+                // dout rows [i_lo, i_hi] x columns [j_lo, j_hi], channel fastest; zero outside.
+                const int d_count = nrows * ncols * kcn;
+                for (int e = tid; e < d_count; e += kThreads) {
+                    const int k2 = e % kcn;
+                    const int rs = e / kcn;
+                    const std::int64_t i = i_lo + rs / ncols, j = j_lo + rs % ncols;
+                    float v = 0.0f;
+                    if (i >= 0 && i < g.oh && j >= 0 && j < g.ow)
+                        v = dout[((n * g.oh + i) * g.ow + j) * K + k0 + k2];
+                    d_s[e] = v;
+                }
+                // Weights (a, q, k, c) with the input channel fastest, as the threads read them.
+                const int w_count = arn * aqn * kcn * CG;
+                for (int e = tid; e < w_count; e += kThreads) {
+                    const int c2 = e % CG;
+                    int t = e / CG;
+                    const int k2 = t % kcn;
+                    t /= kcn;
+                    const int q = t % aqn, a = t / aqn;
+                    const std::int64_t c = cbase + c2;
+                    float v = 0.0f;
+                    if (c < C)
+                        v = weight[((std::int64_t(a0 + a) * g.kw + q0 + q) * C + c) * K + k0 + k2];
+                    w_s[e] = v;
+                }
+                __syncthreads();
+
+                for (int a = 0; a < arn; ++a) {
+                    for (int q = 0; q < aqn; ++q) {
+                        // Offset into d_s of the output position each of my pixels takes from
+                        // kernel cell (a0+a, q0+q), or -1 where the stride skips it.
+                        int off[PPT];
+#pragma unroll
+                        for (int m = 0; m < PPT; ++m) {
+                            const int pix = pslot + m * PSTEP;
+                            const std::int64_t ty_ = y0 + pix / TW + g.ph - (a0 + a);
+                            const std::int64_t tx_ = x0 + pix % TW + g.pw - (q0 + q);
+                            off[m] = -1;
+                            if (ty_ % g.sh == 0 && tx_ % g.sw == 0) {
+                                // Exact divisions; i in [i_lo, i_hi] and j in [j_lo, j_hi] by
+                                // construction of the staged range.
+                                const int r = int(ty_ / g.sh - i_lo), s = int(tx_ / g.sw - j_lo);
+                                off[m] = (r * ncols + s) * kcn;
+                            }
+                        }
+                        const float* wrow = w_s + (a * aqn + q) * kcn * CG + cc;
+                        for (int k2 = 0; k2 < kcn; ++k2) {
+                            const float wv = wrow[k2 * CG];
+#pragma unroll
+                            for (int m = 0; m < PPT; ++m)
+                                if (off[m] >= 0) acc[m] += d_s[off[m] + k2] * wv;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    const std::int64_t c = cbase + cc;
+    if (c >= C) return;
+#pragma unroll
+    for (int m = 0; m < PPT; ++m) {
+        const int pix = pslot + m * PSTEP;
+        const std::int64_t y = y0 + pix / TW, x = x0 + pix % TW;
+        if (y < g.h && x < g.w) dinp[((n * g.h + y) * g.w + x) * C + c] = acc[m];
+    }
+}
+
+constexpr int kFiltRT = 32;  // reduction rows (a, q, c) per block
+constexpr int kFiltKT = 32;  // output channels per block
+constexpr int kFiltPC = 32;  // positions staged per step
+
+// Pass 1. Block (r tile, k tile, segment s): workspace[s][r][k] = sum over positions p of segment
+// s, in order, of Apatch[p][r] * dout[p][k]; row r == R (= kh*kw*c) is the bias row (Apatch = 1).
+// Thread t owns rows r0 + t/16 + {0, 16} and channels k0 + t%16 + {0, 16}.
+__global__ void __launch_bounds__(kThreads)
+    conv2d_backward_filter_partial_kernel(float* __restrict__ workspace,   // (S, R + 1, k)
+                                          const float* __restrict__ dout,  // (n, oh, ow, k)
+                                          const float* __restrict__ inp,   // (n, h, w, c)
+                                          const ConvGeom g, const std::int64_t seg_len,
+                                          const std::int64_t n_seg) {
+    __shared__ float a_s[kFiltPC][kFiltRT];  // Apatch of the staged positions
+    __shared__ float d_s[kFiltPC][kFiltKT];  // dout of the staged positions
+
+    const std::int64_t R = std::int64_t(g.kh) * g.kw * g.c;
+    const std::int64_t R1 = R + 1;
+    const std::int64_t K = g.k, C = g.c;
+    const std::int64_t P = g.n * g.oh * g.ow;
+    const std::int64_t tiles_r = (R1 + kFiltRT - 1) / kFiltRT;
+    const std::int64_t tiles_k = (K + kFiltKT - 1) / kFiltKT;
+
+    std::int64_t b = blockIdx.x;
+    const std::int64_t tr_ = b % tiles_r;
+    b /= tiles_r;
+    const std::int64_t tk_ = b % tiles_k;
+    const std::int64_t seg = b / tiles_k;
+    const std::int64_t r0 = tr_ * kFiltRT, k0 = tk_ * kFiltKT;
+    const std::int64_t p_begin = seg * seg_len;
+    const std::int64_t p_end = min(P, p_begin + seg_len);
+
+    const int tid = threadIdx.x;
+    const int tr = tid / 16, tk = tid % 16;
+    float acc[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
+
+    for (std::int64_t pc = p_begin; pc < p_end; pc += kFiltPC) {
+        __syncthreads();  // previous step fully read
+        for (int e = tid; e < kFiltPC * kFiltRT; e += kThreads) {
+            const int rr = e % kFiltRT, pp = e / kFiltRT;
+            const std::int64_t r = r0 + rr, p = pc + pp;
+            float v = 0.0f;
+            if (r < R1 && p < p_end) {
+                if (r == R) {
+                    v = 1.0f;
+                } else {
+                    const std::int64_t c = r % C;
+                    const std::int64_t aq = r / C;
+                    const std::int64_t q = aq % g.kw, a = aq / g.kw;
+                    const std::int64_t j = p % g.ow;
+                    const std::int64_t ni = p / g.ow;
+                    const std::int64_t i = ni % g.oh, n = ni / g.oh;
+                    const std::int64_t y = i * g.sh + a - g.ph, x = j * g.sw + q - g.pw;
+                    if (y >= 0 && y < g.h && x >= 0 && x < g.w)
+                        v = inp[((n * g.h + y) * g.w + x) * C + c];
+                }
+            }
+            a_s[pp][rr] = v;
+        }
+        for (int e = tid; e < kFiltPC * kFiltKT; e += kThreads) {
+            const int k2 = e % kFiltKT, pp = e / kFiltKT;
+            const std::int64_t k = k0 + k2, p = pc + pp;
+            d_s[pp][k2] = (k < K && p < p_end) ? dout[p * K + k] : 0.0f;
+        }
+        __syncthreads();
+#pragma unroll 8
+        for (int pp = 0; pp < kFiltPC; ++pp) {
+            const float x0 = a_s[pp][tr], x1 = a_s[pp][tr + 16];
+            const float d0 = d_s[pp][tk], d1 = d_s[pp][tk + 16];
+            acc[0][0] += x0 * d0;
+            acc[0][1] += x0 * d1;
+            acc[1][0] += x1 * d0;
+            acc[1][1] += x1 * d1;
+        }
+    }
+
+#pragma unroll
+    for (int u = 0; u < 2; ++u) {
+#pragma unroll
+        for (int v = 0; v < 2; ++v) {
+            const std::int64_t r = r0 + tr + 16 * u, k = k0 + tk + 16 * v;
+            if (r < R1 && k < K) workspace[(seg * R1 + r) * K + k] = acc[u][v];
+        }
+    }
+    (void)n_seg;
+}
+
+// Pass 2. One thread per (r, k): the partial sums of the S segments, added in segment order.
+__global__ void conv2d_backward_filter_reduce_kernel(
+    float* __restrict__ dweight,          // (kh, kw, c, k)
+    float* __restrict__ dbias,            // (k) or null
+    const float* __restrict__ workspace,  // (S, R+1, k)
+    const std::int64_t R, const std::int64_t K, const std::int64_t n_seg) {
+    const std::int64_t total = (R + 1) * K;
+    for (std::int64_t e = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
+         e += std::int64_t(gridDim.x) * blockDim.x) {
+        float sum = 0.0f;
+        for (std::int64_t s = 0; s < n_seg; ++s) sum += workspace[s * total + e];
+        if (e < R * K) {
+            dweight[e] = sum;
+        } else if (dbias != nullptr) {
+            dbias[e - R * K] = sum;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Launchers
+// ---------------------------------------------------------------------------------------------
+
+void check_geom(const ConvGeom& g, const char* op) {
+    MINICNN_REQUIRE(g.n >= 0 && g.h > 0 && g.w > 0 && g.c > 0 && g.k > 0,
+                    op << ": expected positive sizes, got n=" << g.n << " h=" << g.h << " w=" << g.w
+                       << " c=" << g.c << " k=" << g.k);
+    MINICNN_REQUIRE(
+        g.kh > 0 && g.kw > 0 && g.sh > 0 && g.sw > 0 && g.ph >= 0 && g.pw >= 0,
+        op << ": expected positive kernel and stride and non-negative padding, got kernel (" << g.kh
+           << ", " << g.kw << ") stride (" << g.sh << ", " << g.sw << ") padding (" << g.ph << ", "
+           << g.pw << ")");
+    const std::int64_t oh = (g.h + 2 * std::int64_t(g.ph) - g.kh) / g.sh + 1;
+    const std::int64_t ow = (g.w + 2 * std::int64_t(g.pw) - g.kw) / g.sw + 1;
+    MINICNN_REQUIRE(g.h + 2 * std::int64_t(g.ph) >= g.kh && g.w + 2 * std::int64_t(g.pw) >= g.kw &&
+                        g.oh == oh && g.ow == ow,
+                    op << ": output size (" << g.oh << ", " << g.ow << ") does not match input ("
+                       << g.h << ", " << g.w << "), kernel (" << g.kh << ", " << g.kw
+                       << "), stride (" << g.sh << ", " << g.sw << ") and padding (" << g.ph << ", "
+                       << g.pw << "); expected (" << oh << ", " << ow << ")");
+}
+
+void check_grid(std::int64_t x, std::int64_t y, const char* op) {
+    MINICNN_REQUIRE(x <= 2147483647LL && y <= 65535,
+                    op << ": problem too large for one launch: grid (" << x << ", " << y
+                       << ") exceeds (2^31-1, 65535)");
+}
+
+// Chunk sizes of the (kernel row, kernel column, channel) reduction such that
+// halo(AR, AQ, CC) + AR*AQ*CC*G floats fit in kSmemFloats. `halo` gives the staged-tile floats.
+struct Chunks {
+    int ar, aq, cc;
+};
+
+template <class HaloFloats>
+Chunks choose_chunks(int kh, int kw, std::int64_t channels, int group, HaloFloats halo) {
+    auto fits = [&](int ar, int aq, std::int64_t cc) {
+        return halo(ar, aq, cc) + std::int64_t(ar) * aq * cc * group <= kSmemFloats;
+    };
+    // Largest channel chunk with the whole kernel (at most 64 channels at a time), split evenly.
+    std::int64_t cmax = 0;
+    for (std::int64_t cc = std::min<std::int64_t>(channels, 64); cc >= 1; --cc)
+        if (fits(kh, kw, cc)) {
+            cmax = cc;
+            break;
+        }
+    if (cmax > 0) {
+        const std::int64_t chunks = (channels + cmax - 1) / cmax;
+        return {kh, kw, int((channels + chunks - 1) / chunks)};
+    }
+    // A large kernel: one channel at a time, as many whole kernel rows as fit ...
+    for (int ar = kh - 1; ar >= 1; --ar)
+        if (fits(ar, kw, 1)) return {ar, kw, 1};
+    // ... or, for a very wide one, part of a row. (1, 1, 1) always fits.
+    for (int aq = kw - 1; aq >= 1; --aq)
+        if (fits(1, aq, 1)) return {1, aq, 1};
+    return {1, 1, 1};
+}
+
+template <int TH, int TW, int KG>
+void launch_forward(float* out, const float* inp, const float* weight, const float* bias,
+                    const ConvGeom& g, Activation act, cudaStream_t stream) {
+    auto rows = [&](int ar) { return std::int64_t(TH - 1) * std::min(g.sh, ar) + ar; };
+    auto cols = [&](int aq) { return std::int64_t(TW - 1) * std::min(g.sw, aq) + aq; };
+    const Chunks ch = choose_chunks(g.kh, g.kw, g.c, KG, [&](int ar, int aq, std::int64_t cc) {
+        return rows(ar) * cols(aq) * cc;
+    });
+    // The kernel lays out each chunk with its actual sizes; the first chunk is the largest.
+    const int in_tile_floats = int(rows(ch.ar) * cols(ch.aq) * ch.cc);
+    const std::size_t smem =
+        sizeof(float) * (std::size_t(in_tile_floats) + std::size_t(ch.ar) * ch.aq * ch.cc * KG);
+    const std::int64_t gx = g.n * ((g.oh + TH - 1) / TH) * ((g.ow + TW - 1) / TW);
+    const std::int64_t gy = (g.k + KG - 1) / KG;
+    check_grid(gx, gy, "conv2d_forward");
+    conv2d_forward_kernel<TH, TW, KG><<<dim3(unsigned(gx), unsigned(gy)), kThreads, smem, stream>>>(
+        out, inp, weight, bias, g, act, ch.ar, ch.aq, ch.cc, in_tile_floats);
+    MINICNN_CUDA_CHECK_LAUNCH();
+}
+
+template <int TH, int TW, int CG>
+void launch_backward_data(float* dinp, const float* dout, const float* weight, const ConvGeom& g,
+                          cudaStream_t stream) {
+    // Most output rows a TH-row input tile can need for `ar` kernel rows: the multiples of sh in an
+    // interval of TH + ar - 1 integers.
+    auto rows = [&](int ar) { return std::int64_t(TH + ar - 2) / g.sh + 1; };
+    auto cols = [&](int aq) { return std::int64_t(TW + aq - 2) / g.sw + 1; };
+    const Chunks ch = choose_chunks(g.kh, g.kw, g.k, CG, [&](int ar, int aq, std::int64_t kc) {
+        return rows(ar) * cols(aq) * kc;
+    });
+    const int d_tile_floats = int(rows(ch.ar) * cols(ch.aq) * ch.cc);
+    const std::size_t smem =
+        sizeof(float) * (std::size_t(d_tile_floats) + std::size_t(ch.ar) * ch.aq * ch.cc * CG);
+    const std::int64_t gx = g.n * ((g.h + TH - 1) / TH) * ((g.w + TW - 1) / TW);
+    const std::int64_t gy = (g.c + CG - 1) / CG;
+    check_grid(gx, gy, "conv2d_backward_data");
+    conv2d_backward_data_kernel<TH, TW, CG>
+        <<<dim3(unsigned(gx), unsigned(gy)), kThreads, smem, stream>>>(dinp, dout, weight, g, ch.ar,
+                                                                       ch.aq, ch.cc, d_tile_floats);
+    MINICNN_CUDA_CHECK_LAUNCH();
+}
+
+// Segments of the n*oh*ow positions for the filter gradient: about 256 positions each, at most
+// 1024 segments, and a workspace of at most 16 Mi floats. A function of the geometry only.
+struct Segments {
+    std::int64_t len, count;
+};
+
+Segments filter_segments(const ConvGeom& g) {
+    const std::int64_t P = g.n * g.oh * g.ow;
+    const std::int64_t R1 = std::int64_t(g.kh) * g.kw * g.c + 1;
+    const std::int64_t cap = std::max<std::int64_t>(
+        1, std::min<std::int64_t>(1024, (std::int64_t(16) << 20) / (R1 * g.k)));
+    const std::int64_t want = std::min(cap, std::max<std::int64_t>(1, (P + 255) / 256));
+    const std::int64_t len = std::max<std::int64_t>(1, (P + want - 1) / want);
+    return {len, std::max<std::int64_t>(1, (P + len - 1) / len)};
+}
+
+}  // namespace
+
+void conv2d_forward(float* out, const float* inp, const float* weight, const float* bias,
+                    const ConvGeom& g, Activation act, cudaStream_t stream) {
+    NvtxRange range("conv2d_forward");
+    check_geom(g, "conv2d_forward");
+    if (g.out_numel() == 0) return;
+    const Activation fused = act == Activation::softmax ? Activation::linear : act;
+    if (g.k == 1)
+        launch_forward<16, 16, 1>(out, inp, weight, bias, g, fused, stream);
+    else if (g.k <= 8)
+        launch_forward<8, 16, 8>(out, inp, weight, bias, g, fused, stream);
+    else
+        launch_forward<8, 8, 16>(out, inp, weight, bias, g, fused, stream);
+    // Softmax over the channel axis of each output pixel, in place.
+    if (act == Activation::softmax)
+        activation_forward(out, out, g.n * g.oh * g.ow, g.k, Activation::softmax, stream);
+}
+
+void conv2d_backward_data(float* dinp, const float* dout, const float* weight, const ConvGeom& g,
+                          cudaStream_t stream) {
+    NvtxRange range("conv2d_backward_data");
+    check_geom(g, "conv2d_backward_data");
+    if (g.in_numel() == 0) return;
+    if (g.c == 1)
+        launch_backward_data<16, 16, 1>(dinp, dout, weight, g, stream);
+    else if (g.c <= 8)
+        launch_backward_data<8, 16, 8>(dinp, dout, weight, g, stream);
+    else
+        launch_backward_data<8, 8, 16>(dinp, dout, weight, g, stream);
+}
+
+std::size_t conv2d_backward_filter_workspace(const ConvGeom& g) {
+    check_geom(g, "conv2d_backward_filter_workspace");
+    const Segments seg = filter_segments(g);
+    const std::int64_t R1 = std::int64_t(g.kh) * g.kw * g.c + 1;
+    return sizeof(float) * std::size_t(seg.count * R1 * g.k);
+}
+
+void conv2d_backward_filter(float* dweight, float* dbias, const float* dout, const float* inp,
+                            const ConvGeom& g, void* workspace, cudaStream_t stream) {
+    NvtxRange range("conv2d_backward_filter");
+    check_geom(g, "conv2d_backward_filter");
+    MINICNN_REQUIRE(workspace != nullptr, "conv2d_backward_filter: workspace is null; it must hold "
+                                              << conv2d_backward_filter_workspace(g)
+                                              << " bytes (conv2d_backward_filter_workspace)");
+    const Segments seg = filter_segments(g);
+    const std::int64_t R = std::int64_t(g.kh) * g.kw * g.c;
+    const std::int64_t tiles = ((R + 1 + kFiltRT - 1) / kFiltRT) * ((g.k + kFiltKT - 1) / kFiltKT);
+    const std::int64_t gx = tiles * seg.count;
+    check_grid(gx, 1, "conv2d_backward_filter");
+    float* ws = static_cast<float*>(workspace);
+    conv2d_backward_filter_partial_kernel<<<unsigned(gx), kThreads, 0, stream>>>(
+        ws, dout, inp, g, seg.len, seg.count);
+    MINICNN_CUDA_CHECK_LAUNCH();
+    const std::int64_t total = (R + 1) * g.k;
+    const std::int64_t blocks = std::min<std::int64_t>((total + kThreads - 1) / kThreads, 65535);
+    conv2d_backward_filter_reduce_kernel<<<unsigned(blocks), kThreads, 0, stream>>>(
+        dweight, dbias, ws, R, g.k, seg.count);
+    MINICNN_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace minicnn::cuda
