@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# bench/run.sh — every benchmark this machine supports, in one run, written to
+# bench/results/<date>-<device>.md and .json (device, driver, commit, command line, load included).
+#
+#   1. ops on the CPU: minicnn's CPU backend (build/bench/minicnn_bench) against PyTorch's CPU
+#      operators (bench/torch_ops.py), validated on the same inputs (dumped by the harness) first;
+#   2. ops on the GPU: minicnn's CUDA launchers against cuDNN, validated against each other first
+#      (skipped, with the reason, where there is no GPU or the build has no CUDA/cuDNN);
+#   3. LeNet-5 training throughput, batch 256, data resident: on the CPU through the train helper's
+#      bench/train_cpu_vs_torch.*, on the GPU `minicnn train --device cuda` against
+#      bench/train_gpu_torch.py (GPU part skipped without a GPU).
+# Nothing is reported that was not measured in this run.
+#
+# Usage: bench/run.sh [--quick] [--no-build] [--no-train] [--out DIR]
+# Environment: BUILD_DIR (default build), PYTHON (default /usr/bin/python3: Debian's, with torch),
+#   CPU_THREADS (threads for both minicnn and PyTorch on the CPU, default 2), MIN_TIME (seconds of
+#   timed calls per CPU op, default 0.5), GPU_REPS (timed repetitions per GPU op, default 50),
+#   TRAIN_EPOCHS (timed GPU training epochs, default 3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+BUILD_DIR=${BUILD_DIR:-build}
+PY=${PYTHON:-/usr/bin/python3}
+CPU_THREADS=${CPU_THREADS:-2}
+MIN_TIME=${MIN_TIME:-0.5}
+GPU_REPS=${GPU_REPS:-50}
+TRAIN_EPOCHS=${TRAIN_EPOCHS:-3}
+OUT_DIR=bench/results
+build=1
+train=1
+quick=0
+command_line="bench/run.sh $*"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1; MIN_TIME=0.1; GPU_REPS=10; TRAIN_EPOCHS=1 ;;
+    --no-build) build=0 ;;
+    --no-train) train=0 ;;
+    --out) OUT_DIR=$2; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+say() { printf '\n== %s\n' "$*"; }
+notes=()
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---- build ---------------------------------------------------------------------------------------
+if [ "$build" = 1 ]; then
+  say "building in $BUILD_DIR"
+  cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  targets=(--target minicnn_bench)
+  [ -f tools/minicnn.cpp ] && targets+=(--target minicnn)
+  cmake --build "$BUILD_DIR" -j"$(nproc)" "${targets[@]}"
+fi
+BENCH="$BUILD_DIR/bench/minicnn_bench"
+MINICNN="$BUILD_DIR/minicnn"
+[ -x "$BENCH" ] || { echo "bench/run.sh: $BENCH not found (build first, or drop --no-build)" >&2; exit 1; }
+
+# ---- the machine ---------------------------------------------------------------------------------
+cpu_model=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
+cpu_cores=$(nproc)
+gpu_name=""
+driver=""
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+  gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+  driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -1)
+fi
+if [ -n "$gpu_name" ]; then device="$gpu_name"; else device="${cpu_model:-cpu} x${cpu_cores}"; fi
+slug=$(printf '%s' "$device" | tr '[:upper:]' '[:lower:]' | sed 's/[^a-z0-9]\+/-/g; s/^-//; s/-$//')
+date_utc=$(date -u +%Y-%m-%d)
+commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then commit="$commit (with uncommitted changes)"; fi
+torch_version=$("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo "")
+echo "device: $device; cpu: $cpu_model ($cpu_cores cores); commit $commit; load $load_before"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export OMP_NUM_THREADS=$CPU_THREADS
+
+# ---- 1. ops on the CPU ---------------------------------------------------------------------------
+say "ops on the CPU: minicnn ($CPU_THREADS threads) vs PyTorch ($CPU_THREADS threads)"
+mkdir -p "$tmp/dump"
+"$BENCH" --cpu --dump "$tmp/dump" >/dev/null
+if [ -n "$torch_version" ]; then
+  if ! "$PY" bench/torch_ops.py --data "$tmp/dump" --json "$tmp/torch_ops.json" \
+       --threads "$CPU_THREADS" --min-time "$MIN_TIME"; then
+    notes+=("PyTorch and minicnn disagreed on some ops (marked NO in the table); their ratios are not shown")
+  fi
+else
+  notes+=("PyTorch not importable with $PY: CPU ops were timed for minicnn only, without validation")
+fi
+rm -rf "$tmp/dump"
+"$BENCH" --cpu --min-time "$MIN_TIME" --json "$tmp/cpu_ops.json"
+
+# ---- 2. ops on the GPU ---------------------------------------------------------------------------
+say "ops on the GPU: minicnn vs cuDNN"
+NVIDIA_TF32_OVERRIDE=0 "$BENCH" --gpu --gpu-reps "$GPU_REPS" --json "$tmp/gpu_ops.json"
+
+# ---- 3. training throughput ----------------------------------------------------------------------
+train_args=()
+if [ "$train" = 1 ]; then
+  say "LeNet-5 training throughput on the CPU (bench/train_cpu_vs_torch)"
+  if [ -f bench/train_cpu_vs_torch.sh ]; then
+    BUILD_DIR="$BUILD_DIR" PYTHON="$PY" CPU_THREADS="$CPU_THREADS" QUICK="$quick" \
+      bash bench/train_cpu_vs_torch.sh --json "$tmp/train_cpu.json" && train_args+=("cpu=$tmp/train_cpu.json") \
+      || notes+=("bench/train_cpu_vs_torch.sh failed: no CPU training numbers")
+  elif [ -f bench/train_cpu_vs_torch.py ]; then
+    qa=()
+    [ "$quick" = 1 ] && qa+=(--quick)
+    "$PY" bench/train_cpu_vs_torch.py --minicnn "$MINICNN" --threads "$CPU_THREADS" \
+      --json "$tmp/train_cpu.json" "${qa[@]}" && train_args+=("cpu=$tmp/train_cpu.json") \
+      || notes+=("bench/train_cpu_vs_torch.py failed: no CPU training numbers")
+  else
+    notes+=("bench/train_cpu_vs_torch.* not present: no CPU training numbers")
+  fi
+
+  say "LeNet-5 training throughput on the GPU"
+  if [ -n "$gpu_name" ] && [ -x "$MINICNN" ]; then
+    NVIDIA_TF32_OVERRIDE=0 "$MINICNN" train --device cuda --batch-size 256 --epochs "$TRAIN_EPOCHS" \
+      --json "$tmp/train_gpu_minicnn.json" && train_args+=("gpu-minicnn=$tmp/train_gpu_minicnn.json") \
+      || notes+=("minicnn train --device cuda failed: no minicnn GPU training numbers")
+    "$PY" bench/train_gpu_torch.py --batch-size 256 --epochs "$TRAIN_EPOCHS" \
+      --json "$tmp/train_gpu_torch.json" && train_args+=("gpu-torch=$tmp/train_gpu_torch.json") \
+      || notes+=("bench/train_gpu_torch.py failed: no PyTorch GPU training numbers")
+  else
+    echo "skipped: no GPU visible (nvidia-smi) or no $MINICNN"
+    notes+=("GPU training skipped: no GPU visible (nvidia-smi -L) or $MINICNN missing")
+  fi
+fi
+
+# ---- 4. the report -------------------------------------------------------------------------------
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+mkdir -p "$OUT_DIR"
+prefix="$OUT_DIR/$date_utc-$slug"
+notes_json=$(printf '%s\n' "${notes[@]+"${notes[@]}"}" | "$PY" -c 'import json,sys; print(json.dumps([l for l in sys.stdin.read().splitlines() if l]))')
+DATE="$date_utc" DEVICE="$device" CPU_MODEL="$cpu_model" CPU_CORES="$cpu_cores" GPU="$gpu_name" \
+DRIVER="$driver" COMMIT="$commit" CMDLINE="$command_line" LOAD_BEFORE="$load_before" \
+LOAD_AFTER="$load_after" TORCH="$torch_version" NOTES="$notes_json" CPU_THREADS="$CPU_THREADS" \
+"$PY" - "$tmp/meta.json" <<'EOF'
+import json, os, sys
+e = os.environ
+meta = {"date": e["DATE"], "device": e["DEVICE"], "cpu_model": e["CPU_MODEL"],
+        "cpu_cores": int(e["CPU_CORES"]), "cpu_threads": int(e["CPU_THREADS"]),
+        "gpu": e["GPU"] or None, "driver": e["DRIVER"] or None, "commit": e["COMMIT"],
+        "command": e["CMDLINE"], "load_before": e["LOAD_BEFORE"], "load_after": e["LOAD_AFTER"],
+        "torch_version": e["TORCH"] or None, "notes": json.loads(e["NOTES"])}
+with open(sys.argv[1], "w") as f:
+    json.dump(meta, f, indent=1)
+EOF
+opt() { [ -f "$2" ] && printf '%s\n%s\n' "$1" "$2"; return 0; }
+mapfile -t report_args < <(opt --cpu-ops "$tmp/cpu_ops.json"; opt --torch-ops "$tmp/torch_ops.json"; opt --gpu-ops "$tmp/gpu_ops.json")
+"$PY" bench/report.py --meta "$tmp/meta.json" "${report_args[@]}" \
+  ${train_args[@]+--train "${train_args[@]}"} --out-prefix "$prefix"
+say "done: $prefix.md"
