@@ -1,0 +1,224 @@
+// tests/test_util.h — shared helpers for the GoogleTest suite (header-only, generic):
+//   - random data with a fixed seed (the same numbers on every machine and every run),
+//   - all_close / expect_close: |got - ref| <= atol + rtol * |ref| elementwise, reporting the worst
+//     element, its flat index and (given a shape) its multi-index,
+//   - all_equal for masks and bit-exact comparisons,
+//   - central finite differences and the relative error used by the gradient checks.
+//
+// Usage:
+//   auto x = minicnn::test::random_vector<float>(n, /*seed=*/1);
+//   EXPECT_TRUE(minicnn::test::all_close(got, ref, 1e-5, 1e-5, shape));  // failure names the line
+//   minicnn::test::expect_close(got, ref, atol, rtol);                    // shorter, same check
+// `got` and `ref` may have different element types (float results against a double reference).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace minicnn::test {
+
+// ---- random data
+// ------------------------------------------------------------------------------------
+
+// n values uniform in [lo, hi), from a fixed-seed generator. The mapping from the raw 32-bit stream
+// is written out (not std::uniform_real_distribution) so the values are the same with every
+// library.
+template <class T>
+std::vector<T> random_vector(std::size_t n, std::uint32_t seed, double lo = -1.0, double hi = 1.0) {
+    std::mt19937 gen(seed);
+    std::vector<T> v(n);
+    for (auto& x : v) {
+        const double u = static_cast<double>(gen()) / 4294967296.0;  // [0, 1)
+        x = static_cast<T>(lo + (hi - lo) * u);
+    }
+    return v;
+}
+
+// n distinct values spaced at least `gap` apart in [lo, lo + n*gap*...), in a fixed random order:
+// inputs without ties, for max-pooling gradient checks (a perturbation of eps < gap/2 never changes
+// which cell is a window's maximum).
+template <class T>
+std::vector<T> distinct_vector(std::size_t n, std::uint32_t seed, double lo = -1.0,
+                               double gap = 1e-2) {
+    std::vector<T> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<T>(lo + gap * static_cast<double>(i));
+    std::mt19937 gen(seed);
+    for (std::size_t i = n; i > 1; --i) {  // Fisher-Yates with the raw stream (library independent)
+        const std::size_t j = static_cast<std::size_t>(gen() % i);
+        std::swap(v[i - 1], v[j]);
+    }
+    return v;
+}
+
+// Converting copy (e.g. a double reference input as float).
+template <class To, class From>
+std::vector<To> cast_vector(const std::vector<From>& v) {
+    return std::vector<To>(v.begin(), v.end());
+}
+
+// ---- comparisons
+// ------------------------------------------------------------------------------------
+
+// "(n, i, j, c)" for a flat index into a row-major shape; "[index]" when no shape is given.
+inline std::string index_str(std::size_t flat, const std::vector<std::int64_t>& shape) {
+    std::ostringstream os;
+    if (shape.empty()) {
+        os << "[" << flat << "]";
+        return os.str();
+    }
+    std::vector<std::int64_t> idx(shape.size());
+    std::uint64_t rest = flat;
+    for (std::size_t d = shape.size(); d-- > 0;) {
+        const auto extent = static_cast<std::uint64_t>(std::max<std::int64_t>(shape[d], 1));
+        idx[d] = static_cast<std::int64_t>(rest % extent);
+        rest /= extent;
+    }
+    os << "(";
+    for (std::size_t d = 0; d < idx.size(); ++d) os << (d ? ", " : "") << idx[d];
+    os << ") [flat " << flat << "]";
+    return os.str();
+}
+
+// Elementwise |got - ref| <= atol + rtol * |ref| over n elements. A NaN or infinity where the other
+// side has a finite value (or a different non-finite one) fails. On failure the message gives the
+// number of bad elements and the worst one (largest excess over its tolerance) with its index.
+template <class G, class R>
+::testing::AssertionResult all_close(const G* got, const R* ref, std::size_t n, double atol,
+                                     double rtol, const std::vector<std::int64_t>& shape = {}) {
+    std::size_t bad = 0, worst = 0;
+    double worst_excess = -std::numeric_limits<double>::infinity();
+    double max_abs_err = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const double g = static_cast<double>(got[i]), r = static_cast<double>(ref[i]);
+        double excess;
+        if (std::isfinite(g) && std::isfinite(r)) {
+            const double err = std::fabs(g - r);
+            max_abs_err = std::max(max_abs_err, err);
+            excess = err - (atol + rtol * std::fabs(r));
+        } else {
+            const bool same = (std::isnan(g) && std::isnan(r)) || g == r;
+            excess = same ? -1.0 : std::numeric_limits<double>::infinity();
+        }
+        if (excess > 0) ++bad;
+        if (excess > worst_excess) {
+            worst_excess = excess;
+            worst = i;
+        }
+    }
+    if (bad == 0) return ::testing::AssertionSuccess();
+    const double g = static_cast<double>(got[worst]), r = static_cast<double>(ref[worst]);
+    return ::testing::AssertionFailure()
+           << bad << " of " << n << " elements differ beyond |got - ref| <= " << atol << " + "
+           << rtol << " * |ref|; worst at " << index_str(worst, shape) << ": got "
+           << ::testing::PrintToString(g) << ", expected " << ::testing::PrintToString(r)
+           << " (|diff| = " << std::fabs(g - r) << "); max |diff| over finite elements "
+           << max_abs_err;
+}
+
+template <class G, class R>
+::testing::AssertionResult all_close(const std::vector<G>& got, const std::vector<R>& ref,
+                                     double atol, double rtol,
+                                     const std::vector<std::int64_t>& shape = {}) {
+    if (got.size() != ref.size()) {
+        return ::testing::AssertionFailure()
+               << "size mismatch: got " << got.size() << " elements, expected " << ref.size();
+    }
+    return all_close(got.data(), ref.data(), got.size(), atol, rtol, shape);
+}
+
+// The same check as a non-fatal expectation. (EXPECT_TRUE(all_close(...)) reports the caller's
+// line.)
+template <class G, class R>
+void expect_close(const std::vector<G>& got, const std::vector<R>& ref, double atol, double rtol,
+                  const std::vector<std::int64_t>& shape = {}) {
+    EXPECT_TRUE(all_close(got, ref, atol, rtol, shape));
+}
+template <class G, class R>
+void expect_close(const G* got, const R* ref, std::size_t n, double atol, double rtol,
+                  const std::vector<std::int64_t>& shape = {}) {
+    EXPECT_TRUE(all_close(got, ref, n, atol, rtol, shape));
+}
+
+// Exact equality (masks, bit-identical results). Floating-point values are compared bitwise, so
+// -0.0 != 0.0 and a NaN equals the same NaN: "bit-identical" means exactly that.
+template <class T>
+::testing::AssertionResult all_equal(const T* got, const T* ref, std::size_t n,
+                                     const std::vector<std::int64_t>& shape = {}) {
+    std::size_t bad = 0, first = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (std::memcmp(&got[i], &ref[i], sizeof(T)) != 0) {
+            if (bad++ == 0) first = i;
+        }
+    }
+    if (bad == 0) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure()
+           << bad << " of " << n << " elements differ; first at " << index_str(first, shape)
+           << ": got " << ::testing::PrintToString(got[first]) << ", expected "
+           << ::testing::PrintToString(ref[first]);
+}
+template <class T>
+::testing::AssertionResult all_equal(const std::vector<T>& got, const std::vector<T>& ref,
+                                     const std::vector<std::int64_t>& shape = {}) {
+    if (got.size() != ref.size()) {
+        return ::testing::AssertionFailure()
+               << "size mismatch: got " << got.size() << " elements, expected " << ref.size();
+    }
+    return all_equal(got.data(), ref.data(), got.size(), shape);
+}
+
+// ---- finite differences
+// -----------------------------------------------------------------------------
+
+// Central differences of a scalar function: grad[i] = (f(x + eps e_i) - f(x - eps e_i)) / (2 eps).
+// `f` reads the vector x (which is perturbed in place and restored).
+template <class F>
+std::vector<double> numerical_gradient(F&& f, std::vector<double>& x, double eps = 1e-6) {
+    std::vector<double> grad(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        const double saved = x[i];
+        x[i] = saved + eps;
+        const double fp = f();
+        x[i] = saved - eps;
+        const double fm = f();
+        x[i] = saved;
+        grad[i] = (fp - fm) / (2.0 * eps);
+    }
+    return grad;
+}
+
+// ||a - b|| / (||a|| + ||b||) in the 2-norm (0 when both are zero): the usual gradient-check
+// measure.
+inline double relative_error(const std::vector<double>& a, const std::vector<double>& b) {
+    double diff = 0.0, na = 0.0, nb = 0.0;
+    const std::size_t n = std::min(a.size(), b.size());
+    for (std::size_t i = 0; i < n; ++i) {
+        diff += (a[i] - b[i]) * (a[i] - b[i]);
+        na += a[i] * a[i];
+        nb += b[i] * b[i];
+    }
+    if (a.size() != b.size()) return std::numeric_limits<double>::infinity();
+    const double denom = std::sqrt(na) + std::sqrt(nb);
+    return denom == 0.0 ? 0.0 : std::sqrt(diff) / denom;
+}
+
+// sum_i a[i] * b[i] in double: the projection loss L = <out, G> whose gradient is G pushed
+// backward.
+template <class A, class B>
+double dot(const std::vector<A>& a, const std::vector<B>& b) {
+    double s = 0.0;
+    const std::size_t n = std::min(a.size(), b.size());
+    for (std::size_t i = 0; i < n; ++i) s += static_cast<double>(a[i]) * static_cast<double>(b[i]);
+    return s;
+}
+
+}  // namespace minicnn::test
