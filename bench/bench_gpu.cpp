@@ -31,6 +31,14 @@
 
 #include <cuda_runtime.h>
 #include <cudnn.h>
+#if __has_include(<nvtx3/nvToolsExt.h>)
+#include <nvtx3/nvToolsExt.h>
+#define BENCH_NVTX_PUSH(name) nvtxRangePushA(name)
+#define BENCH_NVTX_POP() nvtxRangePop()
+#else
+#define BENCH_NVTX_PUSH(name) ((void)(name))
+#define BENCH_NVTX_POP() ((void)0)
+#endif
 
 #include "bench_common.h"
 #include "minicnn/cuda_backend.h"
@@ -125,16 +133,20 @@ public:
     cudnnHandle_t handle() const { return handle_; }
     void sync() { BENCH_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
-    // `warmup` untimed calls, then `reps` calls each after an L2 flush, timed with events.
-    Timing time(const std::function<void()>& fn, int reps, int warmup = 3) {
+    // `warmup` untimed calls, then `reps` calls each after an L2 flush, timed with events. Each
+    // timed call sits in an NVTX range named `label` (for Nsight Systems).
+    Timing time(const std::function<void()>& fn, const std::string& label, int reps,
+                int warmup = 3) {
         for (int i = 0; i < warmup; ++i) fn();
         BENCH_CUDA_CHECK(cudaGetLastError());
         std::vector<double> ms;
         for (int r = 0; r < reps; ++r) {
             BENCH_CUDA_CHECK(cudaMemsetAsync(flush_.get(), r & 0xff, flush_.size(), stream_));
+            BENCH_NVTX_PUSH(label.c_str());
             BENCH_CUDA_CHECK(cudaEventRecord(start_, stream_));
             fn();
             BENCH_CUDA_CHECK(cudaEventRecord(stop_, stream_));
+            BENCH_NVTX_POP();
             BENCH_CUDA_CHECK(cudaEventSynchronize(stop_));
             float t = 0.f;
             BENCH_CUDA_CHECK(cudaEventElapsedTime(&t, start_, stop_));
@@ -354,8 +366,8 @@ void bench_conv(GpuBench& gb, const Layer& l, const Options& o, std::vector<std:
                 compare(db_m.download().data(), db_c.download().data(), g.k, g.n * g.oh * g.ow);
             if (!cb.ok) cmp = cb;
         }
-        const Timing tm = gb.time(mini[i], o.gpu_reps);
-        const Timing tc = gb.time(cudnn[i], o.gpu_reps);
+        const Timing tm = gb.time(mini[i], "minicnn " + layer_id(l) + " " + ops[i], o.gpu_reps);
+        const Timing tc = gb.time(cudnn[i], "cudnn " + layer_id(l) + " " + ops[i], o.gpu_reps);
         add_pair(out, l, ops[i], tm, tc, cmp, algos[i]);
     }
 }
@@ -398,8 +410,8 @@ void bench_pool(GpuBench& gb, const Layer& l, const Options& o, std::vector<std:
         const Compare cmp =
             i == 0 ? compare(out_m.download().data(), out_c.download().data(), g.out_numel(), 1)
                    : compare(dinp_m.download().data(), dinp_c.download().data(), g.in_numel(), 1);
-        const Timing tm = gb.time(mini[i], o.gpu_reps);
-        const Timing tc = gb.time(cudnn[i], o.gpu_reps);
+        const Timing tm = gb.time(mini[i], "minicnn " + layer_id(l) + " " + ops[i], o.gpu_reps);
+        const Timing tc = gb.time(cudnn[i], "cudnn " + layer_id(l) + " " + ops[i], o.gpu_reps);
         add_pair(out, l, ops[i], tm, tc, cmp, "CUDNN_POOLING_MAX");
     }
 }
