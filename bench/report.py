@@ -14,6 +14,7 @@ Ratios are peer time / minicnn time: above 1, minicnn is faster; below 1, the pe
 import argparse
 import json
 import os
+import statistics
 import sys
 
 
@@ -79,9 +80,20 @@ def train_rows(label, data):
     if "skipped" in data:
         return [(label, data.get("peer", "—"), "—", None, None, "skipped: " + str(data["skipped"]))]
     if "train_images_per_second" in data:
-        side = data.get("peer") or data.get("side") or data.get("name") or label
+        side = (data.get("peer") or data.get("side") or data.get("name") or
+                ("minicnn" if data.get("command") == "train" else label))
         dev = data.get("device", "—")
-        return [(label, side, dev, data.get("seconds"), data["train_images_per_second"], "")]
+        # Per-epoch logs (minicnn's "history", PyTorch's "epochs"): the median epoch, the same
+        # statistic for both sides; otherwise the file's own summary.
+        eps = data.get("history") or data.get("epochs")
+        if isinstance(eps, list) and eps and all("seconds" in e for e in eps):
+            secs = sorted(e["seconds"] for e in eps)
+            med = statistics.median(secs)
+            ips = statistics.median(e.get("images_per_second", 0) for e in eps)
+            note = f"median of {len(eps)} epochs ({', '.join(f'{x:.2f}' for x in secs)} s)"
+            return [(label, side, dev, med, ips, note)]
+        sec = data.get("train_seconds", data.get("seconds"))
+        return [(label, side, dev, sec, data["train_images_per_second"], "")]
     for k, v in data.items():  # an object of results, e.g. {"minicnn": {...}, "torch": {...}}
         if isinstance(v, (dict, list)):
             rows += train_rows(f"{label}/{k}", v)
@@ -169,11 +181,20 @@ def main():
     else:
         md.append("| part | side | device | epoch seconds | images/s | note |")
         md.append("|---|---|---|---:|---:|---|")
+        all_rows = []
         for label, data in train.items():
             for (lab, side, dev, sec, ips, note) in train_rows(label, data):
                 s = "—" if sec is None else f"{sec:.3f}"
                 i = "—" if ips is None else f"{ips:.0f}"
                 md.append(f"| {lab} | {side} | {dev} | {s} | {i} | {note} |")
+                all_rows.append((lab, side, sec))
+        # Peer / minicnn epoch-time ratios for the GPU pair run by run.sh (the CPU script reports
+        # its own comparison).
+        secs = {lab: sec for (lab, _, sec) in all_rows}
+        if secs.get("gpu-minicnn") and secs.get("gpu-torch"):
+            md.append("")
+            md.append(f"GPU epoch time, PyTorch / minicnn: "
+                      f"{secs['gpu-torch'] / secs['gpu-minicnn']:.2f}")
     md.append("")
     if meta.get("notes"):
         md += ["## Notes", ""] + [f"- {n}" for n in meta["notes"]] + [""]

@@ -51,9 +51,11 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 if [ "$build" = 1 ]; then
   say "building in $BUILD_DIR"
   cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  targets=(--target minicnn_bench)
-  [ -f tools/minicnn.cpp ] && targets+=(--target minicnn)
-  cmake --build "$BUILD_DIR" -j"$(nproc)" "${targets[@]}"
+  # The harness and the `minicnn` program (CMake target minicnn_program; `minicnn` is the library).
+  cmake --build "$BUILD_DIR" -j"$(nproc)" --target minicnn_bench
+  if [ -f tools/minicnn.cpp ]; then
+    cmake --build "$BUILD_DIR" -j"$(nproc)" --target minicnn_program
+  fi
 fi
 BENCH="$BUILD_DIR/bench/minicnn_bench"
 MINICNN="$BUILD_DIR/minicnn"
@@ -120,7 +122,7 @@ if [ "$train" = 1 ]; then
   say "LeNet-5 training throughput on the GPU"
   if [ -n "$gpu_name" ] && [ -x "$MINICNN" ]; then
     NVIDIA_TF32_OVERRIDE=0 "$MINICNN" train --device cuda --batch-size 256 --epochs "$TRAIN_EPOCHS" \
-      --json "$tmp/train_gpu_minicnn.json" && train_args+=("gpu-minicnn=$tmp/train_gpu_minicnn.json") \
+      --validation 0 --json "$tmp/train_gpu_minicnn.json" && train_args+=("gpu-minicnn=$tmp/train_gpu_minicnn.json") \
       || notes+=("minicnn train --device cuda failed: no minicnn GPU training numbers")
     "$PY" bench/train_gpu_torch.py --batch-size 256 --epochs "$TRAIN_EPOCHS" \
       --json "$tmp/train_gpu_torch.json" && train_args+=("gpu-torch=$tmp/train_gpu_torch.json") \
