@@ -12,6 +12,7 @@
 
 #include "minicnn/cpu_backend.h"
 #include "minicnn/error.h"
+#include "minicnn/ops.h"
 #include "test_util.h"
 
 namespace minicnn {
@@ -155,6 +156,36 @@ TEST(CpuActivation, EmptyAndBadArguments) {
     EXPECT_THROW(cpu::activation_backward(buf.data(), buf.data(), buf.data(), 1, 4,
                                           static_cast<Activation>(-1)),
                  ArgumentError);
+}
+
+// ---- through the functional API (minicnn/ops.h, Device::cpu())
+// ---------------------------------------
+
+// Any rank: softmax normalises over the last axis; the result equals the pointer-level rows x cols
+// call.
+TEST(CpuActivationApi, AnyRankLastAxis) {
+    const Shape shape = {2, 3, 3, 4};
+    const auto z = random_vector<double>(72, 700, -3.0, 3.0);
+    const auto da = random_vector<double>(72, 701);
+    const Tensor Z = Tensor::from<double>(shape, z);
+    const Tensor DA = Tensor::from<double>(shape, da);
+    for (Activation act : kAll) {
+        SCOPED_TRACE(static_cast<int>(act));
+        const Tensor A = activation_forward(Z, act, Device::cpu());
+        ASSERT_EQ(A.shape(), shape);
+        const auto a = fwd(z, 18, 4, act);
+        EXPECT_TRUE(all_equal(test::to_vector<double>(A), a));
+        const Tensor DZ = activation_backward(DA, A, act, Device::cpu());
+        ASSERT_EQ(DZ.shape(), shape);
+        EXPECT_TRUE(all_equal(test::to_vector<double>(DZ), bwd(da, a, 18, 4, act)));
+    }
+    const auto s =
+        test::to_vector<double>(activation_forward(Z, Activation::softmax, Device::cpu()));
+    for (std::size_t r = 0; r < 18; ++r) {
+        double sum = 0.0;
+        for (std::size_t k = 0; k < 4; ++k) sum += s[r * 4 + k];
+        EXPECT_NEAR(sum, 1.0, 1e-14) << "row " << r;
+    }
 }
 
 }  // namespace

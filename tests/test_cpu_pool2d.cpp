@@ -13,6 +13,7 @@
 
 #include "minicnn/cpu_backend.h"
 #include "minicnn/error.h"
+#include "minicnn/ops.h"
 #include "test_util.h"
 
 namespace minicnn {
@@ -353,6 +354,72 @@ TEST(CpuPool2d, BadMaskAndGeometryThrow) {
     bad.sw = 0;
     EXPECT_THROW(cpu::maxpool2d_backward_allties<double>(dx.data(), dy.data(), dx.data(), bad),
                  ArgumentError);
+}
+
+// ---- through the functional API (minicnn/ops.h, Device::cpu())
+// ---------------------------------------
+
+// pool_forward / pool_backward / the mask path on host tensors against the reference, for both
+// dtypes' shapes and every mode and tie rule.
+TEST(CpuPool2dApi, MatchesReferenceEveryModeAndTieRule) {
+    const PoolGeom g = make_geom(2, 28, 28, 3, 3, 3, 3, 3);  // 9 windows cover 27 of 28 columns
+    auto x = random_vector<double>(g.in_numel(), 600);
+    for (auto& v : x) v = std::max(0.0, v);  // ReLU-like zeros: ties
+    const auto dy = random_vector<double>(g.out_numel(), 601);
+    const RefPool r = ref_pool(x, dy, g);
+    const Tensor X = Tensor::from<double>({2, 28, 28, 3}, x);
+    const Tensor DY = Tensor::from<double>({2, 9, 9, 3}, dy);
+    const Window win{3, 3};
+    const Stride st{3, 3};
+    const Device cpu_dev = Device::cpu();
+
+    const Tensor M = pool_forward(X, win, st, PoolMode::max, cpu_dev);
+    ASSERT_EQ(M.shape(), (Shape{2, 9, 9, 3}));
+    EXPECT_TRUE(all_equal(test::to_vector<double>(M), r.max));
+    EXPECT_TRUE(all_close(test::to_vector<double>(pool_forward(X, win, st, PoolMode::avg, cpu_dev)),
+                          r.avg, 1e-15, 1e-14));
+
+    // Default tie rule: the exercise's (all ties).
+    const Tensor D_default =
+        pool_backward(DY, X, win, st, PoolMode::max, MaxTie::all_ties, cpu_dev);
+    EXPECT_TRUE(all_equal(test::to_vector<double>(pool_backward(DY, X, win, st)),
+                          test::to_vector<double>(D_default)));
+    EXPECT_TRUE(all_close(test::to_vector<double>(D_default), r.dallties, 1e-15, 1e-14));
+    const Tensor D_first = pool_backward(DY, X, win, st, PoolMode::max, MaxTie::first_max, cpu_dev);
+    EXPECT_TRUE(all_close(test::to_vector<double>(D_first), r.dmask, 1e-15, 1e-14));
+    EXPECT_TRUE(all_close(test::to_vector<double>(pool_backward(DY, X, win, st, PoolMode::avg,
+                                                                MaxTie::all_ties, cpu_dev)),
+                          r.davg, 1e-15, 1e-14));
+
+    // The training path: the mask tensor, and backward through it equals the first-max rule.
+    const MaxPoolResult mp = maxpool_forward_mask(X, win, st, cpu_dev);
+    ASSERT_EQ(mp.mask.dtype(), DType::i32);
+    ASSERT_EQ(mp.mask.shape(), (Shape{2, 9, 9, 3}));
+    EXPECT_TRUE(all_equal(test::to_vector<double>(mp.A), r.max));
+    EXPECT_TRUE(all_equal(test::to_vector<std::int32_t>(mp.mask), r.mask));
+    const Tensor D_mask = maxpool_backward_mask(DY, mp.mask, X.shape(), win, st, cpu_dev);
+    EXPECT_TRUE(all_equal(test::to_vector<double>(D_mask), test::to_vector<double>(D_first)));
+
+    // Row and column 27 get zero gradient under every rule.
+    for (const Tensor* d : {&D_default, &D_first, &D_mask})
+        for (std::int64_t n = 0; n < 2; ++n)
+            for (std::int64_t t = 0; t < 28; ++t)
+                for (std::int64_t c = 0; c < 3; ++c) {
+                    EXPECT_EQ(d->at<double>(n, 27, t, c), 0.0);
+                    EXPECT_EQ(d->at<double>(n, t, 27, c), 0.0);
+                }
+}
+
+// The two max rules on a window of zeros, through the API in float32.
+TEST(CpuPool2dApi, ZeroWindowTieRules) {
+    const Tensor X = Tensor::from<float>({1, 2, 2, 1}, {0.f, 0.f, 0.f, 0.f});
+    const Tensor DY = Tensor::from<float>({1, 1, 1, 1}, {1.5f});
+    const Tensor all =
+        pool_backward(DY, X, {2, 2}, {2, 2}, PoolMode::max, MaxTie::all_ties, Device::cpu());
+    const Tensor first =
+        pool_backward(DY, X, {2, 2}, {2, 2}, PoolMode::max, MaxTie::first_max, Device::cpu());
+    EXPECT_TRUE(all_equal(test::to_vector<float>(all), std::vector<float>{1.5f, 1.5f, 1.5f, 1.5f}));
+    EXPECT_TRUE(all_equal(test::to_vector<float>(first), std::vector<float>{1.5f, 0.f, 0.f, 0.f}));
 }
 
 }  // namespace

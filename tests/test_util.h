@@ -2,7 +2,7 @@
 //   - random data with a fixed seed (the same numbers on every machine and every run),
 //   - all_close / expect_close: |got - ref| <= atol + rtol * |ref| elementwise, reporting the worst
 //     element, its flat index and (given a shape) its multi-index,
-//   - all_equal for masks and bit-exact comparisons,
+//   - all_equal for masks and bit-exact comparisons, to_vector for a host Tensor's elements,
 //   - central finite differences and the relative error used by the gradient checks.
 //
 // Usage:
@@ -24,6 +24,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "minicnn/tensor.h"
 
 namespace minicnn::test {
 
@@ -64,6 +66,13 @@ std::vector<T> distinct_vector(std::size_t n, std::uint32_t seed, double lo = -1
 template <class To, class From>
 std::vector<To> cast_vector(const std::vector<From>& v) {
     return std::vector<To>(v.begin(), v.end());
+}
+
+// A host Tensor's elements as a vector (T must be its dtype; Tensor::data<T>() checks that).
+template <class T>
+std::vector<T> to_vector(const Tensor& t) {
+    const T* p = t.data<T>();
+    return std::vector<T>(p, p + t.numel());
 }
 
 // ---- comparisons
