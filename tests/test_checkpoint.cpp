@@ -407,3 +407,37 @@ TEST_F(CheckpointTest, FailedWriteLeavesThePreviousCheckpointAndNoTemporary) {
 }
 
 }  // namespace
+
+namespace {
+
+// fuzz/make_corpus.py writes checkpoints with an independent (Python) implementation of the format;
+// the C++ loader must read them and reproduce them byte for byte.
+TEST(CheckpointFormat, IndependentPythonWriterAgrees) {
+    const std::string p = std::string(MINICNN_SOURCE_DIR) + "/fuzz/corpus/checkpoint/valid";
+    if (!std::filesystem::exists(p)) GTEST_SKIP() << "seed corpus file " << p << " is absent";
+    const Checkpoint ck = minicnn::load_checkpoint(p);
+    EXPECT_EQ(ck.get("epoch"), "3");
+    EXPECT_EQ(ck.get("optimizer"), "adam lr=0.001 b1=0.9 b2=0.999");
+    minicnn::Tensor w = ck.array("conv1.W").to_tensor();
+    EXPECT_EQ(w.shape(), (minicnn::Shape{2, 2, 1, 1}));
+    EXPECT_EQ(w.data<float>()[1], -2.0f);
+    EXPECT_EQ(ck.array("conv1.b").to_tensor().data<double>()[0], 0.25);
+    EXPECT_EQ(ck.array("mask").to_tensor().data<std::int32_t>()[2], -1);
+    EXPECT_EQ(ck.array("empty").shape, (minicnn::Shape{0, 5}));
+    EXPECT_EQ(ck.array("scalar").to_tensor().data<float>()[0], 42.0f);
+
+    std::FILE* f = std::fopen(p.c_str(), "rb");
+    ASSERT_NE(f, nullptr);
+    Bytes file(4096);
+    file.resize(std::fread(file.data(), 1, file.size(), f));
+    std::fclose(f);
+    EXPECT_EQ(minicnn::serialize_checkpoint(ck), file);
+
+    const std::string dir = std::string(MINICNN_SOURCE_DIR) + "/fuzz/corpus/checkpoint/";
+    EXPECT_CONTAINS(error_of([&] { minicnn::load_checkpoint(dir + "bad-crc"); }),
+                    "checksum mismatch");
+    EXPECT_CONTAINS(error_of([&] { minicnn::load_checkpoint(dir + "newer-version"); }), "newer");
+    EXPECT_CONTAINS(error_of([&] { minicnn::load_checkpoint(dir + "truncated"); }), "truncated");
+}
+
+}  // namespace
