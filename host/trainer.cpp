@@ -1,0 +1,443 @@
+// host/trainer.cpp — Trainer (minicnn/trainer.h): workspace set-up, the epoch loop, evaluation,
+// prediction and the training state in a checkpoint.
+//
+// One training step, all on the engine, no host<->device synchronisation, no allocation:
+//   gather_batch (perm[cursor...]) -> forward through every layer -> softmax_xent (dlogits,
+//   metrics)
+//   -> backward through every layer (parameter gradients into the gradient arena) -> Adam (one flat
+//   update, t read from the step counter) -> advance (step += 1, cursor += batch).
+// The host only reads the metrics at a progress tick and at the end of an epoch.
+#include "minicnn/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <iomanip>
+#include <sstream>
+
+#include "minicnn/error.h"
+
+namespace minicnn {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string float_str(double v) {
+    std::ostringstream os;
+    os << std::setprecision(17) << v;
+    return os.str();
+}
+
+constexpr int kEvalBatch = 256;
+
+}  // namespace
+
+std::uint64_t seed_for_epoch(std::uint64_t seed, int epoch) {
+    std::uint64_t z = seed + 0x9E3779B97F4A7C15ull * (std::uint64_t(epoch) + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+Trainer::Trainer(Sequential& model, Device device) : model_(&model), engine_(make_engine(device)) {
+    MINICNN_REQUIRE(model.size() > 0, "Trainer: the model has no layers");
+    const std::int64_t p = model.param_count();
+    params_ = EngineBuffer<float>(*engine_, p);
+    grads_ = EngineBuffer<float>(*engine_, p);
+    adam_ = std::make_unique<Adam>(*engine_, p);
+    counters_ = EngineBuffer<StepCounters>(*engine_, 1);
+    metrics_ = EngineBuffer<Metrics>(*engine_, 1);
+    push_params();
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::push_params() {
+    engine_->upload(params_.data(), model_->params().data(), params_.bytes());
+    for (std::size_t i = 0; i < model_->size(); ++i) {
+        model_->layer(i).bind(params_.data() + model_->param_offset(i),
+                              grads_.data() + model_->param_offset(i));
+    }
+}
+
+void Trainer::pull_params() {
+    engine_->download(model_->params().data(), params_.data(), params_.bytes());
+}
+
+std::vector<float> Trainer::gradients() {
+    std::vector<float> g(static_cast<std::size_t>(grads_.size()));
+    engine_->download(g.data(), grads_.data(), grads_.bytes());
+    return g;
+}
+
+std::int64_t Trainer::adam_steps() {
+    StepCounters c;
+    engine_->download(&c, counters_.data(), sizeof c);
+    return c.step;
+}
+
+void Trainer::setup(std::int64_t batch) {
+    // Re-bind: another trainer may have bound the model's layers since.
+    for (std::size_t i = 0; i < model_->size(); ++i) {
+        model_->layer(i).bind(params_.data() + model_->param_offset(i),
+                              grads_.data() + model_->param_offset(i));
+    }
+    if (batch <= batch_) return;
+    Engine& e = *engine_;
+    const std::size_t layers = model_->size();
+    x_ = EngineBuffer<float>(e, batch * shape_numel(model_->input_shape()));
+    y_ = EngineBuffer<std::int32_t>(e, batch);
+    acts_.clear();
+    masks_.clear();
+    std::int64_t widest = shape_numel(model_->input_shape());
+    for (std::size_t i = 0; i < layers; ++i) {
+        const Layer& l = model_->layer(i);
+        acts_.emplace_back(e, batch * l.output_numel());
+        masks_.emplace_back(e, batch * l.mask_numel());
+        widest = std::max(widest, l.output_numel());
+        l.reserve(e, batch);
+    }
+    grad_a_ = EngineBuffer<float>(e, batch * widest);
+    grad_b_ = EngineBuffer<float>(e, batch * widest);
+    ctx_.assign(layers, LayerContext{});
+    batch_ = batch;
+}
+
+const float* Trainer::forward(const float* x, std::int64_t n) {
+    const float* cur = x;
+    for (std::size_t i = 0; i < model_->size(); ++i) {
+        ctx_[i] = model_->layer(i).forward(*engine_, cur, acts_[i].data(), masks_[i].data(), n);
+        cur = ctx_[i].out;
+    }
+    return cur;
+}
+
+// grad_a_ holds dlogits (the gradient with respect to the last layer's pre-activation).
+void Trainer::backward(std::int64_t) {
+    float* dout = grad_a_.data();
+    float* other = grad_b_.data();
+    for (std::size_t i = model_->size(); i-- > 0;) {
+        float* dinp = i == 0 ? nullptr : other;
+        model_->layer(i).backward(*engine_, ctx_[i], dout, i + 1 == model_->size(), dinp);
+        std::swap(dout, other);
+    }
+}
+
+void Trainer::check_data(const DataView& d, const char* what) const {
+    MINICNN_REQUIRE(d.n > 0, what << ": expected at least one sample, got " << d.n);
+    MINICNN_REQUIRE(d.images != nullptr && d.labels != nullptr,
+                    what << ": images or labels are null");
+    const std::int64_t classes = shape_numel(model_->output_shape());
+    for (std::int64_t i = 0; i < d.n; ++i) {
+        MINICNN_REQUIRE(d.labels[i] >= 0 && d.labels[i] < classes,
+                        what << ": label " << d.labels[i] << " of sample " << i
+                             << " is outside [0, " << classes << ")");
+    }
+}
+
+bool Trainer::params_finite() {
+    pull_params();
+    for (float v : model_->params())
+        if (!std::isfinite(v)) return false;
+    return true;
+}
+
+History Trainer::fit(const DataView& train, const DataView* validation, const FitOptions& opt) {
+    MINICNN_REQUIRE(opt.epochs >= 0, "fit: epochs must be >= 0, got " << opt.epochs);
+    MINICNN_REQUIRE(opt.batch_size > 0, "fit: batch_size must be > 0, got " << opt.batch_size);
+    validate_adam_config(opt.adam);
+    MINICNN_REQUIRE(model_->layer(model_->size() - 1).activation() == Activation::softmax,
+                    "fit: the last layer must end in a softmax (categorical cross-entropy), got "
+                        << activation_name(model_->layer(model_->size() - 1).activation()));
+    check_data(train, "fit: training data");
+    if (validation) check_data(*validation, "fit: validation data");
+    adam_->set_config(opt.adam);
+    seed_ = opt.seed;
+
+    Engine& e = *engine_;
+    const std::int64_t batch = std::min<std::int64_t>(opt.batch_size, train.n);
+    setup(std::max<std::int64_t>(batch, kEvalBatch));
+    const std::int64_t sample = shape_numel(model_->input_shape());
+    const std::int64_t classes = shape_numel(model_->output_shape());
+
+    // The whole training set goes to the engine once (on the CPU the host arrays are used as-is).
+    EngineBuffer<float> images_buf;
+    EngineBuffer<std::int32_t> labels_buf;
+    const float* images = train.images;
+    const std::int32_t* labels = train.labels;
+    if (e.backend() != Backend::cpu) {
+        images_buf = EngineBuffer<float>(e, train.n * sample);
+        labels_buf = EngineBuffer<std::int32_t>(e, train.n);
+        e.upload(images_buf.data(), train.images, images_buf.bytes());
+        e.upload(labels_buf.data(), train.labels, labels_buf.bytes());
+        images = images_buf.data();
+        labels = labels_buf.data();
+    }
+    EngineBuffer<std::int32_t> perm(e, train.n);
+
+    History history;
+    const std::int64_t steps = (train.n + batch - 1) / batch;
+    for (int epoch = epochs_done_; epoch < opt.epochs; ++epoch) {
+        const auto t0 = Clock::now();
+        e.permutation(perm.data(), train.n, seed_for_epoch(seed_, epoch), opt.shuffle);
+        e.fill_zero(metrics_.data(), sizeof(Metrics));
+        e.fill_zero(&counters_.data()->cursor, sizeof(std::int64_t));
+        auto last_tick = t0;
+        for (std::int64_t s = 0; s < steps; ++s) {
+            const std::int64_t b = std::min(batch, train.n - s * batch);
+            e.gather_batch(x_.data(), y_.data(), images, labels, perm.data(), counters_.data(), b,
+                           sample);
+            const float* probs = forward(x_.data(), b);
+            e.softmax_xent(grad_a_.data(), metrics_.data(), probs, y_.data(), b, classes);
+            backward(b);
+            adam_->step(params_.data(), grads_.data(), counters_.data());
+            e.advance(counters_.data(), b, true);
+            if (opt.on_progress && s + 1 < steps &&
+                std::chrono::duration<double>(Clock::now() - last_tick).count() >=
+                    opt.progress_interval_s) {
+                last_tick = Clock::now();
+                Metrics m;
+                e.download(&m, metrics_.data(), sizeof m);  // the tick's one synchronisation
+                if (!std::isfinite(m.loss_sum)) {
+                    throw Error("training diverged: the loss became " + float_str(m.loss_sum) +
+                                " in epoch " + std::to_string(epoch + 1) + " at step " +
+                                std::to_string(s + 1) + "; no checkpoint was written for it");
+                }
+                Progress p;
+                p.epoch = epoch + 1;
+                p.epochs = opt.epochs;
+                p.step = s + 1;
+                p.steps = steps;
+                p.images = std::int64_t(m.count);
+                p.loss = m.loss_sum / m.count;
+                p.accuracy = m.correct / m.count;
+                p.elapsed_s = seconds_since(t0);
+                p.images_per_second = m.count / std::max(p.elapsed_s, 1e-9);
+                p.eta_s = double(train.n - p.images) / std::max(p.images_per_second, 1e-9);
+                opt.on_progress(p);
+            }
+        }
+        Metrics m;
+        e.download(&m, metrics_.data(), sizeof m);
+        EpochLog log;
+        log.epoch = epoch + 1;
+        log.steps = steps;
+        log.seconds = seconds_since(t0);
+        log.loss = m.loss_sum / m.count;
+        log.accuracy = m.correct / m.count;
+        log.images_per_second = double(train.n) / std::max(log.seconds, 1e-9);
+        if (!std::isfinite(log.loss) || !params_finite()) {
+            throw Error("training diverged: " +
+                        (std::isfinite(log.loss) ? std::string("the weights contain NaN or Inf")
+                                                 : "the loss became " + float_str(log.loss)) +
+                        " in epoch " + std::to_string(epoch + 1) +
+                        "; no checkpoint was written for it (try a smaller learning rate)");
+        }
+        epochs_done_ = epoch + 1;
+        if (validation) {
+            const EvalResult v = evaluate(*validation, int(std::max<std::int64_t>(batch_, 1)));
+            log.val_loss = v.loss;
+            log.val_accuracy = v.accuracy;
+        }
+        history.epochs.push_back(log);
+        if (opt.on_epoch_end) opt.on_epoch_end(log);
+    }
+    return history;
+}
+
+EvalResult Trainer::evaluate(const DataView& data, int batch_size) {
+    MINICNN_REQUIRE(batch_size > 0, "evaluate: batch_size must be > 0, got " << batch_size);
+    MINICNN_REQUIRE(model_->layer(model_->size() - 1).activation() == Activation::softmax,
+                    "evaluate: the last layer must end in a softmax");
+    check_data(data, "evaluate");
+    const auto t0 = Clock::now();
+    Engine& e = *engine_;
+    const std::int64_t batch = std::min<std::int64_t>(batch_size, data.n);
+    setup(batch);
+    const std::int64_t sample = shape_numel(model_->input_shape());
+    const std::int64_t classes = shape_numel(model_->output_shape());
+    EngineBuffer<float> images_buf;
+    EngineBuffer<std::int32_t> labels_buf;
+    const float* images = data.images;
+    const std::int32_t* labels = data.labels;
+    if (e.backend() != Backend::cpu) {
+        images_buf = EngineBuffer<float>(e, data.n * sample);
+        labels_buf = EngineBuffer<std::int32_t>(e, data.n);
+        e.upload(images_buf.data(), data.images, images_buf.bytes());
+        e.upload(labels_buf.data(), data.labels, labels_buf.bytes());
+        images = images_buf.data();
+        labels = labels_buf.data();
+    }
+    e.fill_zero(metrics_.data(), sizeof(Metrics));
+    for (std::int64_t s = 0; s < data.n; s += batch) {
+        const std::int64_t b = std::min(batch, data.n - s);
+        const float* probs = forward(images + s * sample, b);
+        e.softmax_xent(nullptr, metrics_.data(), probs, labels + s, b, classes);
+    }
+    Metrics m;
+    e.download(&m, metrics_.data(), sizeof m);
+    EvalResult r;
+    r.count = data.n;
+    r.loss = m.loss_sum / m.count;
+    r.accuracy = m.correct / m.count;
+    r.seconds = seconds_since(t0);
+    return r;
+}
+
+Tensor Trainer::predict(const float* images, std::int64_t n, int batch_size) {
+    MINICNN_REQUIRE(n > 0 && images != nullptr, "predict: expected at least one image, got " << n);
+    MINICNN_REQUIRE(batch_size > 0, "predict: batch_size must be > 0, got " << batch_size);
+    Engine& e = *engine_;
+    const std::int64_t batch = std::min<std::int64_t>(batch_size, n);
+    setup(batch);
+    const std::int64_t sample = shape_numel(model_->input_shape());
+    const std::int64_t outn = shape_numel(model_->output_shape());
+    Shape out_shape{n};
+    for (std::int64_t d : model_->output_shape()) out_shape.push_back(d);
+    Tensor out(out_shape);
+    float* dst = out.data<float>();
+    for (std::int64_t s = 0; s < n; s += batch) {
+        const std::int64_t b = std::min(batch, n - s);
+        const float* x = images + s * sample;
+        if (e.backend() != Backend::cpu) {
+            e.upload(x_.data(), x, std::size_t(b * sample) * sizeof(float));
+            x = x_.data();
+        }
+        const float* probs = forward(x, b);
+        e.download(dst + s * outn, probs, std::size_t(b * outn) * sizeof(float));
+    }
+    return out;
+}
+
+double Trainer::train_step(const float* x, const std::int32_t* y, std::int64_t n,
+                           const AdamConfig& cfg) {
+    MINICNN_REQUIRE(n > 0 && x != nullptr && y != nullptr,
+                    "train_step: expected a batch, got " << n);
+    adam_->set_config(cfg);
+    DataView d{x, y, n};
+    check_data(d, "train_step");
+    setup(n);
+    Engine& e = *engine_;
+    const std::int64_t sample = shape_numel(model_->input_shape());
+    const std::int64_t classes = shape_numel(model_->output_shape());
+    e.upload(x_.data(), x, std::size_t(n * sample) * sizeof(float));
+    e.upload(y_.data(), y, std::size_t(n) * sizeof(std::int32_t));
+    e.fill_zero(metrics_.data(), sizeof(Metrics));
+    const float* probs = forward(x_.data(), n);
+    e.softmax_xent(grad_a_.data(), metrics_.data(), probs, y_.data(), n, classes);
+    backward(n);
+    adam_->step(params_.data(), grads_.data(), counters_.data());
+    e.advance(counters_.data(), 0, true);
+    Metrics m;
+    e.download(&m, metrics_.data(), sizeof m);
+    return m.loss_sum / m.count;
+}
+
+// ---- checkpoints
+// ------------------------------------------------------------------------------------
+
+Checkpoint Trainer::to_checkpoint() {
+    pull_params();
+    Checkpoint ck;
+    const AdamConfig& a = adam_->config();
+    ck.set("format", "minicnn-train");
+    ck.set("model_name", model_->name());
+    ck.set("model_spec", model_->spec());
+    ck.set("epochs_done", std::to_string(epochs_done_));
+    ck.set("adam_step", std::to_string(adam_steps()));
+    ck.set("shuffle_seed", std::to_string(seed_));
+    ck.set("rng", "permutation of epoch e drawn from splitmix64(shuffle_seed, e)");
+    ck.set("adam_lr", float_str(a.lr));
+    ck.set("adam_beta1", float_str(a.beta1));
+    ck.set("adam_beta2", float_str(a.beta2));
+    ck.set("adam_eps", float_str(a.eps));
+    const Shape s{model_->param_count()};
+    ck.add_tensor("params", Tensor::from<float>(s, model_->params()));
+    ck.add_tensor("adam_m", Tensor::from<float>(s, adam_->m_host()));
+    ck.add_tensor("adam_v", Tensor::from<float>(s, adam_->v_host()));
+    return ck;
+}
+
+namespace {
+
+std::vector<float> float_array(const Checkpoint& ck, const std::string& name, std::int64_t n) {
+    const CheckpointArray& a = ck.array(name);
+    MINICNN_REQUIRE(a.dtype == DType::f32 && shape_numel(a.shape) == n,
+                    "checkpoint: array '" << name << "' should be float32 with " << n
+                                          << " elements, found " << dtype_name(a.dtype) << " "
+                                          << shape_str(a.shape));
+    std::vector<float> v(static_cast<std::size_t>(n));
+    std::memcpy(v.data(), a.bytes.data(), v.size() * sizeof(float));
+    return v;
+}
+
+long long meta_int(const Checkpoint& ck, const std::string& key) {
+    const std::string& v = ck.get(key);
+    try {
+        std::size_t used = 0;
+        const long long x = std::stoll(v, &used);
+        if (used == v.size()) return x;
+    } catch (const std::exception&) {
+    }
+    throw ArgumentError("checkpoint: '" + key + "' should be an integer, found '" + v + "'");
+}
+
+}  // namespace
+
+void Trainer::load_checkpoint_state(const Checkpoint& ck) {
+    MINICNN_REQUIRE(ck.has("format") && ck.get("format") == "minicnn-train",
+                    "checkpoint: not a minicnn training checkpoint (format '"
+                        << (ck.has("format") ? ck.get("format") : std::string()) << "')");
+    MINICNN_REQUIRE(ck.get("model_spec") == model_->spec(),
+                    "checkpoint: it holds a different model:\n"
+                        << ck.get("model_spec") << "expected:\n"
+                        << model_->spec());
+    const std::int64_t p = model_->param_count();
+    model_->params() = float_array(ck, "params", p);
+    push_params();
+    adam_->set_moments(float_array(ck, "adam_m", p), float_array(ck, "adam_v", p));
+    AdamConfig a;
+    a.lr = std::stof(ck.get("adam_lr"));
+    a.beta1 = std::stof(ck.get("adam_beta1"));
+    a.beta2 = std::stof(ck.get("adam_beta2"));
+    a.eps = std::stof(ck.get("adam_eps"));
+    adam_->set_config(a);
+    StepCounters c;
+    c.step = meta_int(ck, "adam_step");
+    c.cursor = 0;
+    engine_->upload(counters_.data(), &c, sizeof c);
+    const long long epochs = meta_int(ck, "epochs_done");
+    MINICNN_REQUIRE(epochs >= 0 && c.step >= 0, "checkpoint: negative epoch or step count");
+    epochs_done_ = int(epochs);
+    seed_ = std::uint64_t(std::stoull(ck.get("shuffle_seed")));
+}
+
+void save_training_checkpoint(const std::string& path, const Checkpoint& ck) {
+    for (const CheckpointArray& a : ck.arrays) {
+        if (a.dtype != DType::f32) continue;
+        const float* v = reinterpret_cast<const float*>(a.bytes.data());
+        for (std::size_t i = 0; i < a.bytes.size() / sizeof(float); ++i) {
+            if (!std::isfinite(v[i])) {
+                throw Error("refusing to write checkpoint " + path + ": array '" + a.name +
+                            "' holds a non-finite value at index " + std::to_string(i));
+            }
+        }
+    }
+    save_checkpoint(path, ck);
+}
+
+Sequential model_from_checkpoint(const Checkpoint& ck) {
+    MINICNN_REQUIRE(ck.has("format") && ck.get("format") == "minicnn-train",
+                    "checkpoint: not a minicnn training checkpoint");
+    Sequential m = Sequential::from_spec(ck.get("model_spec"), ck.get("model_name"));
+    m.params() = float_array(ck, "params", m.param_count());
+    return m;
+}
+
+}  // namespace minicnn

@@ -1,0 +1,181 @@
+// minicnn/engine.h — the training engine: one memory space and the operations the layers, the loss
+// and the optimiser need, on raw float pointers that live in that memory space.
+//
+// Two engines implement it: CpuEngine (host/engine_cpu.cpp: im2col + SGEMM, OpenMP over fixed batch
+// chunks, deterministic for any thread count) and CudaEngine (cuda/engine_cuda.cpp: the
+// direct-tiled kernels of minicnn/cuda_backend.h, cuBLAS SGEMM for dense layers,
+// cuda/train_kernels.cu for the loss, Adam, bias/column sums, batch gather and metrics; Thrust
+// shuffle).
+//
+// Rules every engine keeps (and the trainer relies on):
+//   - All memory is allocated before training (alloc/reserve); no operation allocates.
+//   - No operation synchronises the host with the device except download() and synchronize().
+//   - Outputs are overwritten, never accumulated into, except the metrics accumulator.
+//   - Per-step values that change from step to step (the Adam step, the batch cursor) are read from
+//     engine memory (StepCounters), not passed as arguments, so one training step is a fixed
+//     sequence of launches that a CUDA graph can capture.
+//   - Reductions run in a fixed order: the same inputs give bit-identical outputs.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "minicnn/device.h"
+#include "minicnn/geometry.h"
+#include "minicnn/ops.h"
+
+namespace minicnn {
+
+// Adam hyper-parameters (SPEC.md: 1e-3, 0.9, 0.999, 1e-7). The update is the Keras/TF form:
+//   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+//   p -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)
+struct AdamConfig {
+    float lr = 1e-3f;
+    float beta1 = 0.9f;
+    float beta2 = 0.999f;
+    float eps = 1e-7f;
+};
+
+// Counters read and advanced on the device during an epoch (live in engine memory).
+struct StepCounters {
+    std::int64_t step = 0;    // Adam steps taken so far (t of the next update is step + 1)
+    std::int64_t cursor = 0;  // position in the epoch's permutation of the next batch
+};
+
+// Loss and accuracy accumulated over an epoch (live in engine memory, read at a progress tick).
+struct Metrics {
+    double loss_sum = 0.0;  // sum of per-sample cross-entropies
+    double correct = 0.0;   // number of samples whose argmax equals the label
+    double count = 0.0;     // number of samples seen
+};
+
+class Engine {
+public:
+    virtual ~Engine() = default;
+
+    virtual Backend backend() const = 0;
+    // A one-line description: "cpu (2 threads, OpenBLAS sgemm)", "cuda:0 (NVIDIA H100 80GB HBM3)".
+    virtual std::string name() const = 0;
+
+    // ---- memory
+    // ----------------------------------------------------------------------------------
+    virtual void* alloc_bytes(std::size_t bytes) = 0;  // zero-filled, 256-byte aligned
+    virtual void free_bytes(void* p) noexcept = 0;
+    virtual void upload(void* dst, const void* host_src, std::size_t bytes) = 0;
+    // Waits for all queued work, then copies.
+    virtual void download(void* host_dst, const void* src, std::size_t bytes) = 0;
+    virtual void copy(void* dst, const void* src, std::size_t bytes) = 0;
+    virtual void fill_zero(void* dst, std::size_t bytes) = 0;
+    virtual void synchronize() = 0;
+
+    // Reserves the scratch memory the convolution / dense operations need for these shapes (called
+    // when a model is set up for a batch size; operations on larger shapes are an error).
+    virtual void reserve_conv(const ConvGeom& g) = 0;
+    virtual void reserve_dense(std::int64_t n, std::int64_t n_in, std::int64_t n_out) = 0;
+
+    // ---- layers (shapes as in minicnn/cpu_backend.h)
+    // --------------------------------------------- out (n, oh, ow, k) = act(conv(inp (n, h, w, c),
+    // weight (kh, kw, c, k)) + bias (k)).
+    virtual void conv2d_forward(float* out, const float* inp, const float* weight,
+                                const float* bias, const ConvGeom& g, Activation act) = 0;
+    // From dz (n, oh, ow, k), the gradient with respect to the pre-activation: dweight (kh, kw, c,
+    // k), dbias (k) and, when dinp is not null, dinp (n, h, w, c).
+    virtual void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dz,
+                                 const float* inp, const float* weight, const ConvGeom& g) = 0;
+
+    // out (n, oh, ow, c); mask (n, oh, ow, c) gets the first maximum's position a*kw + q.
+    virtual void maxpool2d_forward(float* out, std::int32_t* mask, const float* inp,
+                                   const PoolGeom& g) = 0;
+    virtual void maxpool2d_backward(float* dinp, const float* dout, const std::int32_t* mask,
+                                    const PoolGeom& g) = 0;
+    virtual void avgpool2d_forward(float* out, const float* inp, const PoolGeom& g) = 0;
+    virtual void avgpool2d_backward(float* dinp, const float* dout, const PoolGeom& g) = 0;
+
+    // out (rows, cols) = act(in); softmax over each row. out may alias in.
+    virtual void activation_forward(float* out, const float* in, std::int64_t rows,
+                                    std::int64_t cols, Activation act) = 0;
+    // din from dout and the forward output; din may alias dout.
+    virtual void activation_backward(float* din, const float* dout, const float* out,
+                                     std::int64_t rows, std::int64_t cols, Activation act) = 0;
+
+    // out (n, n_out) = act(inp (n, n_in) @ weight (n_in, n_out) + bias (n_out)).
+    virtual void dense_forward(float* out, const float* inp, const float* weight, const float* bias,
+                               std::int64_t n, std::int64_t n_in, std::int64_t n_out,
+                               Activation act) = 0;
+    // dweight = inp^T dz, dbias = column sums of dz, dinp = dz weight^T (when dinp is not null).
+    virtual void dense_backward(float* dinp, float* dweight, float* dbias, const float* dz,
+                                const float* inp, const float* weight, std::int64_t n,
+                                std::int64_t n_in, std::int64_t n_out) = 0;
+
+    // ---- loss, optimiser, data
+    // ------------------------------------------------------------------- probs (n, classes) is a
+    // softmax output, labels (n) in [0, classes). Fused categorical cross-entropy: dlogits = (probs
+    // - onehot(labels)) / n when dlogits is not null (the gradient of the batch-mean loss with
+    // respect to the softmax input); metrics += (sum of -log(max(p_label, 1e-7)), number of argmax
+    // hits, n).
+    virtual void softmax_xent(float* dlogits, Metrics* metrics, const float* probs,
+                              const std::int32_t* labels, std::int64_t n, std::int64_t classes) = 0;
+    // One Adam update over the flat arenas params / grads / m / v of n floats, t =
+    // counters->step+1.
+    virtual void adam_update(float* params, const float* grads, float* m, float* v, std::int64_t n,
+                             const AdamConfig& cfg, const StepCounters* counters) = 0;
+    // x (batch, sample_numel) = images[perm[cursor + i]], y (batch) = labels[perm[cursor + i]].
+    virtual void gather_batch(float* x, std::int32_t* y, const float* images,
+                              const std::int32_t* labels, const std::int32_t* perm,
+                              const StepCounters* counters, std::int64_t batch,
+                              std::int64_t sample_numel) = 0;
+    // counters->step += 1 (when count_step), counters->cursor += batch.
+    virtual void advance(StepCounters* counters, std::int64_t batch, bool count_step) = 0;
+    // perm (n) = a permutation of 0..n-1 determined by seed (identity when seed == 0 and
+    // shuffle is false). The permutation depends on the engine (CPU and GPU differ).
+    virtual void permutation(std::int32_t* perm, std::int64_t n, std::uint64_t seed,
+                             bool shuffle) = 0;
+};
+
+// The engine for a device: CPU always; CUDA in CUDA builds with a visible GPU (else DeviceError).
+std::unique_ptr<Engine> make_engine(const Device& device);
+std::unique_ptr<Engine> make_cpu_engine();
+#if defined(MINICNN_WITH_CUDA)
+std::unique_ptr<Engine> make_cuda_engine(int device_index);
+#endif
+
+// A move-only owner of engine memory (copies deleted to prevent performance accidents).
+template <class T>
+class EngineBuffer {
+public:
+    EngineBuffer() = default;
+    EngineBuffer(Engine& e, std::int64_t n)
+        : engine_(&e),
+          n_(n),
+          p_(static_cast<T*>(n > 0 ? e.alloc_bytes(std::size_t(n) * sizeof(T)) : nullptr)) {}
+    EngineBuffer(EngineBuffer&& o) noexcept { swap(o); }
+    EngineBuffer& operator=(EngineBuffer&& o) noexcept {
+        EngineBuffer tmp(std::move(o));
+        swap(tmp);
+        return *this;
+    }
+    EngineBuffer(const EngineBuffer&) = delete;
+    EngineBuffer& operator=(const EngineBuffer&) = delete;
+    ~EngineBuffer() {
+        if (p_ && engine_) engine_->free_bytes(p_);
+    }
+
+    T* data() const { return p_; }
+    std::int64_t size() const { return n_; }
+    std::size_t bytes() const { return std::size_t(n_) * sizeof(T); }
+
+private:
+    void swap(EngineBuffer& o) noexcept {
+        std::swap(engine_, o.engine_);
+        std::swap(n_, o.n_);
+        std::swap(p_, o.p_);
+    }
+    Engine* engine_ = nullptr;
+    std::int64_t n_ = 0;
+    T* p_ = nullptr;
+};
+
+}  // namespace minicnn

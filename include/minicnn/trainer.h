@@ -1,0 +1,158 @@
+// minicnn/trainer.h — training a Sequential model on an Engine: fit / evaluate / predict, and the
+// state a checkpoint holds.
+//
+// The trainer copies the model's parameter arena to the engine, allocates the gradient arena (same
+// layout), Adam's moments, the per-layer activation buffers and the masks for a batch size once,
+// and copies the whole training set to the engine once per fit(). An epoch then runs without
+// host<->device synchronisation: the permutation is drawn on the engine (Thrust on the GPU), each
+// step gathers its batch through the permutation and a cursor held in engine memory, and
+// loss/accuracy accumulate in engine memory; the host reads them only at a progress tick (every
+// progress_interval_s) and at the end of the epoch. A step is a fixed sequence of launches with no
+// allocation, so a CUDA graph could capture it (the last, shorter batch of an epoch would be a
+// second graph).
+//
+// Shuffling: epoch e (0-based) uses the permutation drawn from seed_for_epoch(seed, e). The RNG
+// state a checkpoint stores is therefore (seed, epochs done): a resumed run draws the same
+// permutations, and on the CPU it ends with bit-identical weights.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "minicnn/checkpoint.h"
+#include "minicnn/device.h"
+#include "minicnn/engine.h"
+#include "minicnn/model.h"
+#include "minicnn/optim.h"
+#include "minicnn/tensor.h"
+
+namespace minicnn {
+
+// Labelled samples in host memory: images (n, per-sample shape) float32, labels (n) int32 in
+// [0, classes). Not owned.
+struct DataView {
+    const float* images = nullptr;
+    const std::int32_t* labels = nullptr;
+    std::int64_t n = 0;
+};
+
+struct EpochLog {
+    int epoch = 0;  // 1-based
+    double loss = 0, accuracy = 0;
+    double val_loss = -1, val_accuracy = -1;  // -1 when there is no validation set
+    double seconds = 0;                       // training time of the epoch (without validation)
+    double images_per_second = 0;
+    std::int64_t steps = 0;
+};
+
+struct History {
+    std::vector<EpochLog> epochs;
+};
+
+struct EvalResult {
+    double loss = 0, accuracy = 0;
+    std::int64_t count = 0;
+    double seconds = 0;
+};
+
+// A progress tick inside an epoch (loss and accuracy so far in this epoch).
+struct Progress {
+    int epoch = 0, epochs = 0;  // epoch is 1-based
+    std::int64_t step = 0, steps = 0;
+    std::int64_t images = 0;
+    double loss = 0, accuracy = 0;
+    double elapsed_s = 0, images_per_second = 0, eta_s = 0;
+};
+
+struct FitOptions {
+    int epochs = 5;  // the epoch to stop after (counting those done before a resume)
+    int batch_size = 32;
+    AdamConfig adam;
+    std::uint64_t seed = 1;
+    bool shuffle = true;
+    double progress_interval_s = 0.25;
+    std::function<void(const Progress&)> on_progress;  // may be empty
+    // Called after each epoch and its validation; the trainer's state is that of the epoch's end
+    // (the place to write a checkpoint). May be empty.
+    std::function<void(const EpochLog&)> on_epoch_end;
+};
+
+// The 64-bit seed of epoch e's permutation (splitmix64 of seed and e).
+std::uint64_t seed_for_epoch(std::uint64_t seed, int epoch);
+
+class Trainer {
+public:
+    // The trainer keeps a reference to the model; pull_params() writes the engine's weights back.
+    explicit Trainer(Sequential& model, Device device = {});
+    ~Trainer();
+    Trainer(const Trainer&) = delete;
+    Trainer& operator=(const Trainer&) = delete;
+
+    Engine& engine() { return *engine_; }
+    std::string device_name() const { return engine_->name(); }
+    Backend backend() const { return engine_->backend(); }
+    Sequential& model() { return *model_; }
+
+    // Trains from epochs_done() + 1 to opt.epochs. Throws Error (and calls no on_epoch_end for it)
+    // when the loss or the weights become NaN or Inf.
+    History fit(const DataView& train, const DataView* validation, const FitOptions& opt);
+    EvalResult evaluate(const DataView& data, int batch_size = 256);
+    // Softmax outputs (n, classes) for images (n, per-sample shape).
+    Tensor predict(const float* images, std::int64_t n, int batch_size = 256);
+
+    // One training step on a batch in host memory (x (n, sample), y (n)). Returns the batch's mean
+    // loss. For tests and small experiments; fit() is the fast path.
+    double train_step(const float* x, const std::int32_t* y, std::int64_t n, const AdamConfig& cfg);
+
+    // Engine <-> model.params().
+    void pull_params();
+    void push_params();
+    std::vector<float> gradients();  // the last step's gradient arena
+    std::vector<float> adam_m() { return adam_->m_host(); }
+    std::vector<float> adam_v() { return adam_->v_host(); }
+
+    int epochs_done() const { return epochs_done_; }
+    std::int64_t adam_steps();
+    std::uint64_t seed() const { return seed_; }
+
+    // The complete training state as a checkpoint: model spec and weights, Adam moments and step,
+    // epochs done, the shuffle seed and the Adam hyper-parameters.
+    Checkpoint to_checkpoint();
+    // Restores a state written by to_checkpoint(); the model's architecture must match.
+    void load_checkpoint_state(const Checkpoint& ck);
+
+private:
+    void setup(std::int64_t batch);
+    // Forward over n samples at x (engine memory); returns the output layer's pointer.
+    const float* forward(const float* x, std::int64_t n);
+    void backward(std::int64_t n);
+    void check_data(const DataView& d, const char* what) const;
+    bool params_finite();
+
+    Sequential* model_;
+    std::unique_ptr<Engine> engine_;
+    std::unique_ptr<Adam> adam_;
+    EngineBuffer<float> params_, grads_;
+    EngineBuffer<StepCounters> counters_;
+    EngineBuffer<Metrics> metrics_;
+    // Workspace for batches up to batch_: input, one output per layer, masks, two gradient buffers.
+    std::int64_t batch_ = 0;
+    EngineBuffer<float> x_;
+    EngineBuffer<std::int32_t> y_;
+    std::vector<EngineBuffer<float>> acts_;
+    std::vector<EngineBuffer<std::int32_t>> masks_;
+    std::vector<LayerContext> ctx_;
+    EngineBuffer<float> grad_a_, grad_b_;
+    int epochs_done_ = 0;
+    std::uint64_t seed_ = 1;
+};
+
+// Writes `ck` atomically to `path` after checking every float array in it is finite.
+void save_training_checkpoint(const std::string& path, const Checkpoint& ck);
+// Rebuilds a model (architecture and weights) from a checkpoint written by Trainer::to_checkpoint.
+Sequential model_from_checkpoint(const Checkpoint& ck);
+
+}  // namespace minicnn

@@ -1,0 +1,278 @@
+// tests/test_train.cpp — training with the CPU engine: the loss falls on a small synthetic set; the
+// backward pass agrees with finite differences; the same seed gives bit-identical weights after N
+// steps (and for 1 or 2 threads); a checkpoint restores weights and Adam state exactly; a resumed
+// run ends bit-identical to an uninterrupted one; NaN stops training with a clear error and no
+// checkpoint; bad arguments are refused.
+#include <omp.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "minicnn/checkpoint.h"
+#include "minicnn/error.h"
+#include "minicnn/model.h"
+#include "minicnn/trainer.h"
+
+namespace minicnn {
+namespace {
+
+// n 28x28 images of 10 classes: class c is a bright 7x7 square at one of 10 places, plus noise.
+struct Synthetic {
+    std::vector<float> x;
+    std::vector<std::int32_t> y;
+    std::int64_t n;
+    DataView view() const { return {x.data(), y.data(), n}; }
+};
+
+Synthetic synthetic(std::int64_t n, unsigned seed) {
+    Synthetic s{std::vector<float>(static_cast<std::size_t>(n * 784)),
+                std::vector<std::int32_t>(static_cast<std::size_t>(n)), n};
+    std::mt19937 g(seed);
+    for (std::int64_t i = 0; i < n; ++i) {
+        const int c = int(g() % 10);
+        s.y[i] = c;
+        const int r0 = 2 + (c / 5) * 13, c0 = 1 + (c % 5) * 5;
+        for (int r = 0; r < 28; ++r)
+            for (int q = 0; q < 28; ++q) {
+                float v = float(g() % 1000) / 4000.0f;
+                if (r >= r0 && r < r0 + 7 && q >= c0 && q < c0 + 7) v += 0.7f;
+                s.x[i * 784 + r * 28 + q] = v;
+            }
+    }
+    return s;
+}
+
+std::string temp_path(const std::string& name) {
+    return ::testing::TempDir() + "minicnn_train_" + name + "_" + std::to_string(::getpid());
+}
+
+bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+TEST(Train, LossFallsOnASmallSyntheticSet) {
+    const Synthetic train = synthetic(640, 1), val = synthetic(200, 2);
+    Sequential m = lenet5(1);
+    Trainer t(m, Device::cpu());
+    FitOptions opt;
+    opt.epochs = 3;
+    opt.batch_size = 32;
+    const DataView v = val.view();
+    int calls = 0;
+    opt.on_epoch_end = [&](const EpochLog&) { ++calls; };
+    const History h = t.fit(train.view(), &v, opt);
+    ASSERT_EQ(h.epochs.size(), 3u);
+    EXPECT_EQ(calls, 3);
+    EXPECT_LT(h.epochs[2].loss, 0.5 * h.epochs[0].loss);
+    EXPECT_GT(h.epochs[2].val_accuracy, 0.9);
+    EXPECT_EQ(h.epochs[0].steps, 20);
+    EXPECT_EQ(t.adam_steps(), 60);
+    EXPECT_EQ(t.epochs_done(), 3);
+    const EvalResult r = t.evaluate(v);
+    EXPECT_DOUBLE_EQ(r.accuracy, h.epochs[2].val_accuracy);
+    // predict: probabilities, and their argmax is what evaluate counts.
+    const Tensor p = t.predict(val.x.data(), val.n);
+    ASSERT_EQ(p.shape(), (Shape{val.n, 10}));
+    std::int64_t hits = 0;
+    for (std::int64_t i = 0; i < val.n; ++i) {
+        const float* row = p.data<float>() + i * 10;
+        double sum = 0;
+        int best = 0;
+        for (int j = 0; j < 10; ++j) {
+            sum += row[j];
+            if (row[j] > row[best]) best = j;
+        }
+        EXPECT_NEAR(sum, 1.0, 1e-5);
+        hits += best == val.y[i];
+    }
+    EXPECT_DOUBLE_EQ(double(hits) / double(val.n), r.accuracy);
+}
+
+TEST(Train, BackwardAgreesWithFiniteDifferences) {
+    // A small smooth model (tanh, sigmoid, average pooling) plus max pooling on distinct values.
+    Sequential m({8, 8, 2}, "gradcheck");
+    m.conv2d(3, {3, 3}, Padding::same(), Activation::tanh)
+        .maxpool2d({2, 2})
+        .conv2d(4, {2, 2}, Padding::valid(), Activation::sigmoid)
+        .avgpool2d({1, 1})
+        .flatten()
+        .dense(5, Activation::tanh)
+        .dense(3, Activation::softmax);
+    m.init_params(5);
+    std::mt19937 g(9);
+    std::vector<float> x(6 * 128);
+    for (float& v : x) v = float(g() % 100000) / 100000.0f;
+    const std::vector<std::int32_t> y{0, 1, 2, 2, 1, 0};
+    const std::vector<float> p0 = m.params();
+    Trainer t(m, Device::cpu());
+    t.train_step(x.data(), y.data(), 6, AdamConfig{});
+    const std::vector<float> grad = t.gradients();
+    const DataView d{x.data(), y.data(), 6};
+    int checked = 0;
+    for (std::size_t i = 0; i < p0.size(); i += 7) {
+        const float eps = 1e-2f;
+        m.params() = p0;
+        m.params()[i] = p0[i] + eps;
+        t.push_params();
+        const double lp = t.evaluate(d).loss;
+        m.params()[i] = p0[i] - eps;
+        t.push_params();
+        const double lm = t.evaluate(d).loss;
+        const double fd = (lp - lm) / (2.0 * eps);
+        EXPECT_NEAR(grad[i], fd, 2e-3 + 3e-2 * std::fabs(fd)) << "parameter " << i;
+        ++checked;
+    }
+    EXPECT_GT(checked, 20);
+}
+
+std::vector<float> train_steps(std::uint64_t seed, int steps, int threads) {
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    const Synthetic s = synthetic(64, 3);
+    Sequential m = lenet5(seed);
+    Trainer t(m, Device::cpu());
+    for (int i = 0; i < steps; ++i) {
+        t.train_step(s.x.data() + (i % 2) * 32 * 784, s.y.data() + (i % 2) * 32, 32, AdamConfig{});
+    }
+    t.pull_params();
+    omp_set_num_threads(saved);
+    return m.params();
+}
+
+TEST(Train, SameSeedGivesBitIdenticalWeightsAfterNSteps) {
+    const auto a = train_steps(11, 6, 2), b = train_steps(11, 6, 2);
+    EXPECT_TRUE(bit_identical(a, b));
+    EXPECT_FALSE(bit_identical(a, lenet5(11).params())) << "the steps must change the weights";
+    EXPECT_FALSE(bit_identical(a, train_steps(12, 6, 2)));
+    // The CPU engine splits batches into fixed chunks: the thread count does not change a bit.
+    EXPECT_TRUE(bit_identical(a, train_steps(11, 6, 1)));
+}
+
+TEST(Train, CheckpointRoundTripRestoresWeightsAndAdamState) {
+    const Synthetic s = synthetic(96, 4);
+    Sequential m = lenet5(21);
+    Trainer t(m, Device::cpu());
+    FitOptions opt;
+    opt.epochs = 1;
+    opt.batch_size = 32;
+    opt.seed = 77;
+    t.fit(s.view(), nullptr, opt);
+    const std::string path = temp_path("roundtrip.ckpt");
+    save_training_checkpoint(path, t.to_checkpoint());
+
+    const Checkpoint ck = load_checkpoint(path);
+    Sequential m2 = model_from_checkpoint(ck);
+    EXPECT_EQ(m2.spec(), m.spec());
+    EXPECT_TRUE(bit_identical(m2.params(), m.params()));
+    Sequential m3 = lenet5(0);
+    Trainer t3(m3, Device::cpu());
+    t3.load_checkpoint_state(ck);
+    t3.pull_params();
+    EXPECT_TRUE(bit_identical(m3.params(), m.params()));
+    EXPECT_TRUE(bit_identical(t3.adam_m(), t.adam_m()));
+    EXPECT_TRUE(bit_identical(t3.adam_v(), t.adam_v()));
+    EXPECT_EQ(t3.adam_steps(), 3);
+    EXPECT_EQ(t3.epochs_done(), 1);
+    EXPECT_EQ(t3.seed(), 77u);
+    // A different architecture is refused with a message.
+    Sequential other({28, 28, 1});
+    other.flatten().dense(10, Activation::softmax);
+    Trainer t4(other, Device::cpu());
+    EXPECT_THROW(t4.load_checkpoint_state(ck), ArgumentError);
+    std::remove(path.c_str());
+}
+
+TEST(Train, ResumedRunEndsBitIdenticalToAnUninterruptedOne) {
+    const Synthetic s = synthetic(100, 5), v = synthetic(30, 6);  // 100 = 3 batches of 32 + 4
+    const DataView vv = v.view();
+    FitOptions opt;
+    opt.batch_size = 32;
+    opt.seed = 5;
+
+    Sequential full = lenet5(8);
+    Trainer tf(full, Device::cpu());
+    opt.epochs = 3;
+    tf.fit(s.view(), &vv, opt);
+    tf.pull_params();
+
+    const std::string path = temp_path("resume.ckpt");
+    {
+        Sequential first = lenet5(8);
+        Trainer t1(first, Device::cpu());
+        opt.epochs = 1;
+        opt.on_epoch_end = [&](const EpochLog&) {
+            save_training_checkpoint(path, t1.to_checkpoint());
+        };
+        t1.fit(s.view(), &vv, opt);
+    }
+    Sequential resumed = lenet5(999);  // different initial weights: all must come from the file
+    Trainer t2(resumed, Device::cpu());
+    t2.load_checkpoint_state(load_checkpoint(path));
+    opt.epochs = 3;
+    opt.on_epoch_end = nullptr;
+    const History h = t2.fit(s.view(), &vv, opt);
+    t2.pull_params();
+    ASSERT_EQ(h.epochs.size(), 2u);
+    EXPECT_EQ(h.epochs[0].epoch, 2);
+    EXPECT_TRUE(bit_identical(resumed.params(), full.params()));
+    EXPECT_TRUE(bit_identical(t2.adam_m(), tf.adam_m()));
+    EXPECT_EQ(t2.adam_steps(), tf.adam_steps());
+    std::remove(path.c_str());
+}
+
+TEST(Train, NaNStopsTrainingWithAClearErrorAndNoCheckpoint) {
+    Synthetic s = synthetic(64, 7);
+    s.x[5 * 784 + 100] = NAN;
+    Sequential m = lenet5(1);
+    Trainer t(m, Device::cpu());
+    FitOptions opt;
+    opt.epochs = 2;
+    opt.batch_size = 16;
+    int epoch_ends = 0;
+    opt.on_epoch_end = [&](const EpochLog&) { ++epoch_ends; };
+    try {
+        t.fit(s.view(), nullptr, opt);
+        FAIL() << "a NaN input must stop training";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("diverged"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(epoch_ends, 0);
+    // And a poisoned state is never written.
+    Checkpoint ck = t.to_checkpoint();
+    EXPECT_THROW(save_training_checkpoint(temp_path("nan.ckpt"), ck), Error);
+}
+
+TEST(Train, FitRefusesBadArguments) {
+    const Synthetic s = synthetic(32, 8);
+    Sequential m = lenet5(1);
+    Trainer t(m, Device::cpu());
+    FitOptions opt;
+    opt.batch_size = 0;
+    EXPECT_THROW(t.fit(s.view(), nullptr, opt), ArgumentError);
+    opt.batch_size = 8;
+    opt.epochs = -1;
+    EXPECT_THROW(t.fit(s.view(), nullptr, opt), ArgumentError);
+    opt.epochs = 1;
+    opt.adam.lr = NAN;
+    EXPECT_THROW(t.fit(s.view(), nullptr, opt), ArgumentError);
+    opt.adam.lr = -1e-3f;
+    EXPECT_THROW(t.fit(s.view(), nullptr, opt), ArgumentError);
+    opt.adam.lr = 1e-3f;
+    Synthetic bad = s;
+    bad.y[3] = 10;
+    EXPECT_THROW(t.fit(bad.view(), nullptr, opt), ArgumentError);
+    EXPECT_THROW(t.fit(DataView{s.x.data(), s.y.data(), 0}, nullptr, opt), ArgumentError);
+    Sequential no_softmax({28, 28, 1});
+    no_softmax.flatten().dense(10);
+    Trainer t2(no_softmax, Device::cpu());
+    EXPECT_THROW(t2.fit(s.view(), nullptr, opt), ArgumentError);
+}
+
+}  // namespace
+}  // namespace minicnn
