@@ -1,9 +1,10 @@
 // fuzz/idx_fuzzer.cpp — libFuzzer harness for the IDX parsers (host/idx.cpp).
 //
 // Feeds the input, raw or gzip (the parser detects 1f 8b), to both parse_idx_images and
-// parse_idx_labels. A well-formed images file is also turned into a Dataset (all labels 0, any image
-// size) to exercise the pixel conversion. The only acceptable failure is minicnn::ArgumentError;
-// anything else (another exception, a sanitizer report, a crash, a leak) is a finding.
+// parse_idx_labels. A well-formed images file is also turned into a Dataset (all labels 0, any
+// image size) to exercise the pixel conversion. The only acceptable failure is
+// minicnn::ArgumentError; anything else (another exception, a sanitizer report, a crash, a leak) is
+// a finding.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
