@@ -73,6 +73,8 @@ void activation_forward(T* out, const T* in, std::int64_t rows, std::int64_t col
     // out (rows, cols); in (rows, cols); out may alias in
     check_act(act, rows, cols, "activation_forward");
     if (rows == 0 || cols == 0) return;
+    MINICNN_REQUIRE(out != nullptr && in != nullptr,
+                    "activation_forward: out or in is a null pointer");
 
 #pragma omp parallel for schedule(static) if (rows * cols >= kMinParallelElements)
     for (std::int64_t r = 0; r < rows; ++r) {
@@ -100,6 +102,8 @@ void activation_backward(T* din, const T* dout, const T* out, std::int64_t rows,
     // dout
     check_act(act, rows, cols, "activation_backward");
     if (rows == 0 || cols == 0) return;
+    MINICNN_REQUIRE(din != nullptr && dout != nullptr && out != nullptr,
+                    "activation_backward: din, dout or out is a null pointer");
 
 #pragma omp parallel for schedule(static) if (rows * cols >= kMinParallelElements)
     for (std::int64_t r = 0; r < rows; ++r) {

@@ -34,6 +34,11 @@ namespace {
 // it.)
 constexpr double kMinParallelMacs = 1 << 15;
 
+// A pointer the pass reads or writes must be non-null whenever there are elements behind it.
+void require_ptr(const void* p, bool needed, const char* op, const char* name) {
+    MINICNN_REQUIRE(p != nullptr || !needed, op << ": " << name << " is a null pointer");
+}
+
 // The pointer-level functions trust the shapes (conv_geometry() validated them), but a hand-built
 // geometry that contradicts SPEC.md's output-size rule would read out of bounds: refuse it.
 void check_geom(const ConvGeom& g, const char* op) {
@@ -60,6 +65,8 @@ void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const 
                     Activation act) {
     // out (n, oh, ow, k); inp (n, h, w, c); weight (kh, kw, c, k); bias (k) or null
     check_geom(g, "conv2d_forward");
+    for (const void* p : {(const void*)out, (const void*)inp, (const void*)weight})
+        require_ptr(p, g.n > 0, "conv2d_forward", "out, inp or weight");
     const std::int64_t H = g.h, W = g.w, C = g.c, K = g.k, OH = g.oh, OW = g.ow;
 
 #pragma omp parallel for schedule(static) if (g.macs() >= kMinParallelMacs)
@@ -96,6 +103,8 @@ template <class T>
 void conv2d_backward_data(T* dinp, const T* dout, const T* weight, const ConvGeom& g) {
     // dinp (n, h, w, c); dout (n, oh, ow, k); weight (kh, kw, c, k)
     check_geom(g, "conv2d_backward_data");
+    for (const void* p : {(const void*)dinp, (const void*)dout, (const void*)weight})
+        require_ptr(p, g.n > 0, "conv2d_backward_data", "dinp, dout or weight");
     const std::int64_t H = g.h, W = g.w, C = g.c, K = g.k, OH = g.oh, OW = g.ow;
 
     // Gather: input cell (y, x) receives from every output (i, j) and tap (a, q) with
@@ -134,6 +143,9 @@ template <class T>
 void conv2d_backward_filter(T* dweight, T* dbias, const T* dout, const T* inp, const ConvGeom& g) {
     // dweight (kh, kw, c, k); dbias (k) or null; dout (n, oh, ow, k); inp (n, h, w, c)
     check_geom(g, "conv2d_backward_filter");
+    require_ptr(dweight, true, "conv2d_backward_filter", "dweight");
+    for (const void* p : {(const void*)dout, (const void*)inp})
+        require_ptr(p, g.n > 0, "conv2d_backward_filter", "dout or inp");
     const std::int64_t H = g.h, W = g.w, C = g.c, K = g.k, OH = g.oh, OW = g.ow;
     const std::int64_t taps = std::int64_t(g.kh) * g.kw;
 

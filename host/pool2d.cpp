@@ -35,6 +35,11 @@ std::int64_t work(const PoolGeom& g) {
     return g.out_numel() * g.kh * g.kw;
 }
 
+// A pointer the pass reads or writes must be non-null whenever there are elements behind it.
+void require_ptr(const void* p, bool needed, const char* op, const char* name) {
+    MINICNN_REQUIRE(p != nullptr || !needed, op << ": " << name << " is a null pointer");
+}
+
 void check_geom(const PoolGeom& g, const char* op) {
     MINICNN_REQUIRE(g.n >= 0 && g.h > 0 && g.w > 0 && g.c > 0,
                     op << ": expected positive sizes, got n=" << g.n << " h=" << g.h << " w=" << g.w
@@ -63,6 +68,8 @@ template <class T>
 void maxpool2d_forward(T* out, std::int32_t* mask, const T* inp, const PoolGeom& g) {
     // out (n, oh, ow, c); mask (n, oh, ow, c) or null; inp (n, h, w, c)
     check_geom(g, "maxpool2d_forward");
+    for (const void* p : {(const void*)out, (const void*)inp})
+        require_ptr(p, g.n > 0, "maxpool2d_forward", "out or inp");
     const std::int64_t C = g.c, OH = g.oh, OW = g.ow;
 
 #pragma omp parallel for schedule(static) if (work(g) >= kMinParallelWork)
@@ -99,6 +106,8 @@ template <class T>
 void avgpool2d_forward(T* out, const T* inp, const PoolGeom& g) {
     // out (n, oh, ow, c); inp (n, h, w, c)
     check_geom(g, "avgpool2d_forward");
+    for (const void* p : {(const void*)out, (const void*)inp})
+        require_ptr(p, g.n > 0, "avgpool2d_forward", "out or inp");
     const std::int64_t C = g.c, OH = g.oh, OW = g.ow;
     const T area = T(g.kh * g.kw);
 
@@ -123,6 +132,8 @@ template <class T>
 void maxpool2d_backward_mask(T* dinp, const T* dout, const std::int32_t* mask, const PoolGeom& g) {
     // dinp (n, h, w, c); dout (n, oh, ow, c); mask (n, oh, ow, c) in [0, kh*kw)
     check_geom(g, "maxpool2d_backward_mask");
+    for (const void* p : {(const void*)dinp, (const void*)dout, (const void*)mask})
+        require_ptr(p, g.n > 0, "maxpool2d_backward_mask", "dinp, dout or mask");
     const std::int64_t C = g.c, OH = g.oh, OW = g.ow;
     const std::int64_t image = g.h * g.w * C;
     const std::int32_t area = g.kh * g.kw;
@@ -159,6 +170,8 @@ template <class T>
 void maxpool2d_backward_allties(T* dinp, const T* dout, const T* inp, const PoolGeom& g) {
     // dinp (n, h, w, c); dout (n, oh, ow, c); inp (n, h, w, c)
     check_geom(g, "maxpool2d_backward_allties");
+    for (const void* p : {(const void*)dinp, (const void*)dout, (const void*)inp})
+        require_ptr(p, g.n > 0, "maxpool2d_backward_allties", "dinp, dout or inp");
     const std::int64_t C = g.c, OH = g.oh, OW = g.ow;
     const std::int64_t image = g.h * g.w * C;
 
@@ -204,6 +217,8 @@ template <class T>
 void avgpool2d_backward(T* dinp, const T* dout, const PoolGeom& g) {
     // dinp (n, h, w, c); dout (n, oh, ow, c)
     check_geom(g, "avgpool2d_backward");
+    for (const void* p : {(const void*)dinp, (const void*)dout})
+        require_ptr(p, g.n > 0, "avgpool2d_backward", "dinp or dout");
     const std::int64_t C = g.c, OH = g.oh, OW = g.ow;
     const std::int64_t image = g.h * g.w * C;
     const T area = T(g.kh * g.kw);

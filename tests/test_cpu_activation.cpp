@@ -149,6 +149,8 @@ TEST(CpuActivation, EmptyAndBadArguments) {
     cpu::activation_forward(buf.data(), buf.data(), 0, 4, Activation::softmax);  // nothing to do
     cpu::activation_backward(buf.data(), buf.data(), buf.data(), 4, 0, Activation::softmax);
     EXPECT_TRUE(all_equal(buf, std::vector<double>(4, 1.0)));
+    EXPECT_THROW(cpu::activation_forward<double>(buf.data(), nullptr, 1, 4, Activation::relu),
+                 ArgumentError);
     EXPECT_THROW(cpu::activation_forward(buf.data(), buf.data(), -1, 4, Activation::relu),
                  ArgumentError);
     EXPECT_THROW(cpu::activation_forward(buf.data(), buf.data(), 1, 4, static_cast<Activation>(99)),

@@ -436,6 +436,12 @@ TEST(CpuConv2d, InconsistentGeometryThrows) {
     EXPECT_THROW(cpu::conv2d_forward<double>(buf.data(), buf.data(), buf.data(), nullptr, g,
                                              Activation::linear),
                  ArgumentError);
+    g = make_geom(1, 5, 5, 1, 1, 3, 3, 1, 1, 0, 0);
+    EXPECT_THROW(cpu::conv2d_forward<double>(buf.data(), nullptr, buf.data(), nullptr, g,
+                                             Activation::linear),
+                 ArgumentError);
+    EXPECT_THROW(cpu::conv2d_backward_filter<double>(nullptr, nullptr, buf.data(), buf.data(), g),
+                 ArgumentError);
     g = make_geom(1, 2, 2, 1, 1, 3, 3, 1, 1, 0, 0);  // kernel larger than the (unpadded) input
     try {
         cpu::conv2d_forward<double>(buf.data(), buf.data(), buf.data(), nullptr, g,

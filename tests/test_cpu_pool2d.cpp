@@ -344,6 +344,8 @@ TEST(CpuPool2d, BadMaskAndGeometryThrow) {
     mask[2] = -1;
     EXPECT_THROW(cpu::maxpool2d_backward_mask(dx.data(), dy.data(), mask.data(), g), ArgumentError);
 
+    EXPECT_THROW(cpu::maxpool2d_backward_mask<double>(dx.data(), dy.data(), nullptr, g),
+                 ArgumentError);
     PoolGeom bad = g;
     bad.ow = 3;  // should be 2
     EXPECT_THROW(cpu::maxpool2d_forward<double>(dy.data(), nullptr, dx.data(), bad), ArgumentError);
