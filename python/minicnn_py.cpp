@@ -128,6 +128,9 @@ py::array py_pool_backward(py::object dA, py::object A_prev, py::object kernel_s
 
 }  // namespace
 
+// python/idx_py.cpp: load_idx, read_idx_images, read_idx_labels.
+void bind_idx(py::module_& m);
+
 PYBIND11_MODULE(minicnn, m) {
     m.doc() =
         R"doc(minicnn: the convolution exercise's functions on NumPy arrays, backed by C++/CUDA.
@@ -208,5 +211,6 @@ Overlapping windows add up.)doc");
     m.def(
         "_input_copies", []() { return g_input_copies.load(); },
         "Number of array arguments the module had to copy or convert so far (for tests).");
+    bind_idx(m);
     m.attr("__version__") = "0.1.0";
 }
