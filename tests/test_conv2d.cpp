@@ -1,0 +1,258 @@
+// tests/test_conv2d.cpp — the CUDA convolution (cuda/conv2d.cu) against the CPU backend
+// (host/conv2d.cpp), over many shapes: LeNet's two layers, C = 1, odd sizes and sizes that are not
+// multiples of the 8x8 / 8x16 / 16x16 tiles, strides 1-3 (and 5), even kernels, "same" / "valid" /
+// explicit padding, batch 1 and 257, and the shapes that force each chunking path of the tiled
+// kernels (channel chunks, kernel-row chunks, kernel-column chunks, the compressed halo of a stride
+// larger than the kernel). Plus 40 random shapes from a fixed seed.
+//
+// The reference is the CPU backend in float64 on the same float32 inputs, so the tolerance only has
+// to cover the GPU's float32 rounding: |got - ref| <= atol + rtol |ref| with atol = 1e-6 * L, L the
+// reduction length (kh*kw*c forward, kh*kw*k backward data, n*oh*ow backward filter). An indexing
+// error gives differences of order 1. Every case also runs twice on the GPU and must be
+// bit-identical (the second run passes dbias = null, which must not change dweight). Without a GPU
+// every test skips and says why.
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "cuda_test_util.h"
+#include "minicnn/cpu_backend.h"
+#include "minicnn/geometry.h"
+#include "minicnn/ops.h"
+#include "test_util.h"
+#ifdef MINICNN_WITH_CUDA
+#include "minicnn/cuda_backend.h"
+#endif
+
+namespace minicnn {
+namespace {
+
+struct ConvCase {
+    std::int64_t n, h, w, c, k;
+    int kh, kw, sh, sw;
+    Padding pad;
+    Activation act;
+};
+
+std::string describe(const ConvCase& t) {
+    std::ostringstream os;
+    os << "inp (" << t.n << ", " << t.h << ", " << t.w << ", " << t.c << ") weight (" << t.kh
+       << ", " << t.kw << ", " << t.c << ", " << t.k << ") stride (" << t.sh << ", " << t.sw
+       << ") padding " << t.pad.str() << " act " << activation_name(t.act);
+    return os.str();
+}
+
+// Hand-picked shapes; the comment says what each one exercises.
+std::vector<ConvCase> fixed_cases() {
+    using A = Activation;
+    return {
+        {2, 28, 28, 1, 6, 5, 5, 1, 1, Padding::same(), A::relu},     // LeNet C1 (K <= 8 tile)
+        {3, 14, 14, 6, 16, 5, 5, 1, 1, Padding::valid(), A::relu},   // LeNet C3 (K = 16 tile)
+        {257, 9, 7, 3, 5, 3, 3, 1, 1, Padding::same(), A::tanh},     // batch 257
+        {1, 28, 28, 1, 4, 2, 2, 1, 1, Padding::same(), A::linear},   // even kernel: 29 x 29 out
+        {2, 13, 11, 3, 9, 4, 4, 2, 2, Padding::same(), A::sigmoid},  // even kernel, stride 2
+        {2, 10, 12, 2, 3, 1, 1, 1, 1, Padding::same(), A::linear},   // 1x1 "same": zero padding
+        {1, 7, 9, 2, 1, 7, 9, 1, 1, Padding::valid(), A::linear},    // kernel = input: 1 x 1 out
+        {2, 17, 19, 3, 7, 2, 3, 3, 3, Padding::explicit_pad(2, 1), A::relu},     // stride > kernel
+        {2, 23, 21, 4, 10, 3, 3, 5, 5, Padding::explicit_pad(1, 2), A::linear},  // stride 5 > 3
+        {2, 9, 10, 64, 40, 3, 3, 1, 1, Padding::same(), A::relu},      // channel chunks (fwd, data)
+        {1, 25, 27, 2, 17, 23, 23, 1, 1, Padding::same(), A::linear},  // kernel-row chunks
+        {1, 26, 25, 3, 18, 23, 21, 3, 2, Padding::same(), A::linear},  // row chunks with stride
+        {1, 1, 400, 16, 16, 1, 350, 1, 1, Padding::valid(), A::linear},  // kernel-column chunks
+        {3, 12, 12, 5, 12, 3, 3, 1, 1, Padding::same(), A::softmax},     // softmax over k
+        {1, 1, 1, 1, 1, 1, 1, 1, 1, Padding::valid(), A::linear},        // smallest
+        {1, 33, 1, 3, 2, 4, 1, 2, 1, Padding::same(), A::linear},        // one column
+    };
+}
+
+std::vector<ConvCase> random_cases(int count, std::uint32_t seed) {
+    std::mt19937 gen(seed);
+    auto pick = [&](int lo, int hi) { return lo + int(gen() % std::uint32_t(hi - lo + 1)); };
+    const Activation acts[] = {Activation::linear, Activation::relu, Activation::tanh,
+                               Activation::sigmoid, Activation::softmax};
+    std::vector<ConvCase> cases;
+    while (int(cases.size()) < count) {
+        ConvCase t{};
+        t.n = pick(1, 3);
+        t.h = pick(1, 20);
+        t.w = pick(1, 20);
+        t.c = pick(0, 3) == 0 ? 1 : pick(1, 20);
+        t.k = pick(1, 24);
+        t.kh = pick(1, 6);
+        t.kw = pick(1, 6);
+        t.sh = pick(1, 3);
+        t.sw = pick(1, 3);
+        const int p = pick(0, 2);
+        t.pad = p == 0   ? Padding::same()
+                : p == 1 ? Padding::valid()
+                         : Padding::explicit_pad(pick(0, 3), pick(0, 3));
+        t.act = acts[pick(0, 4)];
+        try {
+            conv_geometry({t.n, t.h, t.w, t.c}, {t.kh, t.kw, t.c, t.k}, t.pad, {t.sh, t.sw},
+                          "test");
+        } catch (const ArgumentError&) {
+            continue;  // kernel larger than the padded input: not a valid case
+        }
+        cases.push_back(t);
+    }
+    return cases;
+}
+
+#ifdef MINICNN_WITH_CUDA
+
+struct GpuConvResult {
+    std::vector<float> out, dinp, dweight, dbias;
+};
+
+// Forward, backward data and backward filter on the GPU (dbias null when !with_bias).
+GpuConvResult run_gpu(const cuda::Context& ctx, const ConvGeom& g, Activation act,
+                      const std::vector<float>& x, const std::vector<float>& wt,
+                      const std::vector<float>& b, const std::vector<float>& dz, bool with_bias) {
+    const cudaStream_t s = ctx.stream();
+    auto d_x = test::to_device(x, s), d_w = test::to_device(wt, s), d_b = test::to_device(b, s),
+         d_dz = test::to_device(dz, s);
+    cuda::DeviceBuffer<float> d_out(std::size_t(g.out_numel())), d_dinp(std::size_t(g.in_numel())),
+        d_dw(std::size_t(g.weight_numel())), d_db(std::size_t(g.k));
+    // Poison the outputs: a kernel that skips an element is caught, not hidden by zeros.
+    MINICNN_CUDA_CHECK(cudaMemsetAsync(d_out.data(), 0xff, d_out.bytes(), s));
+    MINICNN_CUDA_CHECK(cudaMemsetAsync(d_dinp.data(), 0xff, d_dinp.bytes(), s));
+    MINICNN_CUDA_CHECK(cudaMemsetAsync(d_dw.data(), 0xff, d_dw.bytes(), s));
+    d_db.zero(s);
+    const std::size_t ws_bytes = cuda::conv2d_backward_filter_workspace(g);
+    cuda::DeviceBuffer<float> d_ws((ws_bytes + 3) / 4, "filter workspace");
+    cuda::conv2d_forward(d_out.data(), d_x.data(), d_w.data(), d_b.data(), g, act, s);
+    cuda::conv2d_backward_data(d_dinp.data(), d_dz.data(), d_w.data(), g, s);
+    cuda::conv2d_backward_filter(d_dw.data(), with_bias ? d_db.data() : nullptr, d_dz.data(),
+                                 d_x.data(), g, d_ws.data(), s);
+    return {test::to_host(d_out, s), test::to_host(d_dinp, s), test::to_host(d_dw, s),
+            test::to_host(d_db, s)};
+}
+
+void check_case(const cuda::Context& ctx, const ConvCase& t, std::uint32_t seed) {
+    SCOPED_TRACE(describe(t));
+    const ConvGeom g =
+        conv_geometry({t.n, t.h, t.w, t.c}, {t.kh, t.kw, t.c, t.k}, t.pad, {t.sh, t.sw}, "test");
+    const auto x = test::random_vector<float>(std::size_t(g.in_numel()), seed);
+    const auto wt = test::random_vector<float>(std::size_t(g.weight_numel()), seed + 1);
+    const auto b = test::random_vector<float>(std::size_t(g.k), seed + 2);
+    const auto dz = test::random_vector<float>(std::size_t(g.out_numel()), seed + 3);
+
+    // The reference: the CPU backend in double on the same (float) values.
+    const auto xd = test::cast_vector<double>(x), wd = test::cast_vector<double>(wt),
+               bd = test::cast_vector<double>(b), dzd = test::cast_vector<double>(dz);
+    std::vector<double> out(std::size_t(g.out_numel())), dinp(std::size_t(g.in_numel())),
+        dw(std::size_t(g.weight_numel())), db(std::size_t(g.k));
+    cpu::conv2d_forward<double>(out.data(), xd.data(), wd.data(), bd.data(), g, t.act);
+    cpu::conv2d_backward_data<double>(dinp.data(), dzd.data(), wd.data(), g);
+    cpu::conv2d_backward_filter<double>(dw.data(), db.data(), dzd.data(), xd.data(), g);
+
+    const GpuConvResult r1 = run_gpu(ctx, g, t.act, x, wt, b, dz, true);
+    const double l_fwd = double(t.kh) * t.kw * t.c, l_data = double(t.kh) * t.kw * t.k,
+                 l_filt = double(g.n) * g.oh * g.ow;
+    EXPECT_TRUE(test::all_close(r1.out, out, 1e-6 * l_fwd, 1e-5, g.out_shape())) << "forward";
+    EXPECT_TRUE(test::all_close(r1.dinp, dinp, 1e-6 * l_data, 1e-5, g.in_shape()))
+        << "backward data";
+    EXPECT_TRUE(test::all_close(r1.dweight, dw, 1e-6 * l_filt, 1e-5, g.weight_shape()))
+        << "backward filter dW";
+    EXPECT_TRUE(test::all_close(r1.dbias, db, 1e-6 * l_filt, 1e-5)) << "backward filter db";
+
+    // Deterministic: a second run is bit-identical (and dbias = null leaves dweight unchanged).
+    const GpuConvResult r2 = run_gpu(ctx, g, t.act, x, wt, b, dz, false);
+    EXPECT_TRUE(test::all_equal(r2.out, r1.out, g.out_shape())) << "forward, second run";
+    EXPECT_TRUE(test::all_equal(r2.dinp, r1.dinp, g.in_shape())) << "backward data, second run";
+    EXPECT_TRUE(test::all_equal(r2.dweight, r1.dweight, g.weight_shape()))
+        << "backward filter, second run";
+    for (float v : r2.dbias) ASSERT_EQ(v, 0.0f) << "dbias was written although null was passed";
+}
+
+class CudaConv2d : public ::testing::Test {
+protected:
+    void SetUp() override {
+        MINICNN_SKIP_WITHOUT_GPU();
+        ctx_ = std::make_unique<cuda::Context>(0);
+    }
+    std::unique_ptr<cuda::Context> ctx_;
+};
+
+TEST_F(CudaConv2d, FixedShapesMatchCpu) {
+    std::uint32_t seed = 100;
+    for (const ConvCase& t : fixed_cases()) check_case(*ctx_, t, seed += 10);
+}
+
+TEST_F(CudaConv2d, RandomShapesMatchCpu) {
+    std::uint32_t seed = 5000;
+    for (const ConvCase& t : random_cases(40, 20261125)) check_case(*ctx_, t, seed += 10);
+}
+
+// The functional API with Device::cuda() against Device::cpu(), and auto resolving to the GPU.
+TEST_F(CudaConv2d, FunctionalApiRunsOnGpu) {
+    EXPECT_EQ(resolve_backend(Device::auto_()), Backend::cuda);
+    const Shape xs{4, 28, 28, 1}, ws{5, 5, 1, 6};
+    const Tensor x = Tensor::from<float>(xs, test::random_vector<float>(4 * 28 * 28, 1, 0.0, 1.0));
+    const Tensor w = Tensor::from<float>(ws, test::random_vector<float>(150, 2));
+    const Tensor b = Tensor::from<float>({1, 1, 1, 6}, test::random_vector<float>(6, 3));
+    const Tensor a_gpu =
+        conv_forward(x, w, b, Activation::relu, Padding::same(), {}, Device::cuda());
+    const Tensor a_cpu =
+        conv_forward(x, w, b, Activation::relu, Padding::same(), {}, Device::cpu());
+    ASSERT_EQ(a_gpu.shape(), a_cpu.shape());
+    EXPECT_TRUE(test::all_close(a_gpu.data<float>(), a_cpu.data<float>(),
+                                std::size_t(a_cpu.numel()), 25e-6, 1e-5, a_cpu.shape()));
+
+    const Tensor dz = Tensor::from<float>(
+        a_cpu.shape(), test::random_vector<float>(std::size_t(a_cpu.numel()), 4));
+    const ConvGrads g_gpu = conv_backward(dz, x, w, b, Padding::same(), {}, Device::cuda());
+    const ConvGrads g_cpu = conv_backward(dz, x, w, b, Padding::same(), {}, Device::cpu());
+    EXPECT_TRUE(test::all_close(g_gpu.dA_prev.data<float>(), g_cpu.dA_prev.data<float>(),
+                                std::size_t(g_cpu.dA_prev.numel()), 150e-6, 1e-5, xs));
+    const double l = 4.0 * 28 * 28;
+    EXPECT_TRUE(
+        test::all_close(g_gpu.dW.data<float>(), g_cpu.dW.data<float>(), 150, 1e-6 * l, 1e-4, ws));
+    EXPECT_TRUE(test::all_close(g_gpu.db.data<float>(), g_cpu.db.data<float>(), 6, 1e-6 * l, 1e-4));
+}
+
+// Running on a caller's context (Device::context) gives the same result as the default context.
+TEST_F(CudaConv2d, FunctionalApiOnCallerContext) {
+    const Tensor x = Tensor::from<float>({2, 9, 9, 3}, test::random_vector<float>(2 * 81 * 3, 5));
+    const Tensor w = Tensor::from<float>({3, 3, 3, 4}, test::random_vector<float>(108, 6));
+    const Tensor b = Tensor::from<float>({4}, test::random_vector<float>(4, 7));
+    Device on_ctx = Device::cuda(0);
+    on_ctx.context = ctx_.get();
+    const Tensor a1 = conv_forward(x, w, b, Activation::tanh, Padding::valid(), {2, 1}, on_ctx);
+    const Tensor a2 =
+        conv_forward(x, w, b, Activation::tanh, Padding::valid(), {2, 1}, Device::cuda(0));
+    EXPECT_TRUE(test::all_equal(a1.data<float>(), a2.data<float>(), std::size_t(a1.numel())));
+}
+
+#else  // !MINICNN_WITH_CUDA
+
+TEST(CudaConv2d, SkippedWithoutCuda) {
+    GTEST_SKIP() << "GPU test skipped: " << cuda_unavailable_reason();
+}
+
+#endif
+
+// Runs everywhere: the random shapes are valid and the generator covers what it should.
+TEST(CudaConv2dCases, RandomCasesCoverStridesPaddingsAndC1) {
+    const auto cases = random_cases(40, 20261125);
+    ASSERT_EQ(cases.size(), 40u);
+    bool stride3 = false, c1 = false, even_kernel = false, same = false, valid = false,
+         expl = false;
+    for (const auto& t : cases) {
+        stride3 |= t.sh == 3 || t.sw == 3;
+        c1 |= t.c == 1;
+        even_kernel |= t.kh % 2 == 0 || t.kw % 2 == 0;
+        same |= t.pad.kind == Padding::Kind::same;
+        valid |= t.pad.kind == Padding::Kind::valid;
+        expl |= t.pad.kind == Padding::Kind::explicit_;
+    }
+    EXPECT_TRUE(stride3 && c1 && even_kernel && same && valid && expl);
+}
+
+}  // namespace
+}  // namespace minicnn

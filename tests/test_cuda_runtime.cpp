@@ -1,0 +1,167 @@
+// tests/test_cuda_runtime.cpp — the CUDA backend's plumbing: device_count (never throws; 0 with a
+// reason where there is no driver or device), the checking macros (DeviceError naming file, line,
+// expression and CUDA's message), DeviceBuffer (move-only owner, copies, out-of-memory message with
+// the sizes), Context (non-blocking stream, cuBLAS bound to it), and the launchers' argument
+// checks. The tests that need a device skip without one; the others run on every CUDA build.
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "cuda_test_util.h"
+#include "minicnn/device.h"
+#include "minicnn/error.h"
+#include "minicnn/geometry.h"
+#ifdef MINICNN_WITH_CUDA
+#include "context.h"
+#include "cuda_check.h"
+#include "cuda_ops.h"
+#include "gpu_memory.h"
+#include "minicnn/cuda_backend.h"
+#endif
+
+namespace minicnn {
+namespace {
+
+#ifdef MINICNN_WITH_CUDA
+
+// Runs with or without a GPU: the count and the reason agree, and nothing throws.
+TEST(CudaRuntime, DeviceCountNeverThrowsAndExplainsZero) {
+    std::string reason = "unchanged";
+    int count = -1;
+    EXPECT_NO_THROW(count = cuda_ops::device_count(&reason));
+    EXPECT_NO_THROW(cuda_ops::device_count(nullptr));
+    ASSERT_GE(count, 0);
+    if (count == 0) {
+        EXPECT_FALSE(reason.empty());
+        EXPECT_NE(reason, "unchanged");
+        EXPECT_EQ(resolve_backend(Device::auto_()), Backend::cpu);
+        EXPECT_THROW(resolve_backend(Device::cuda()), DeviceError);
+    } else {
+        EXPECT_TRUE(reason.empty()) << reason;
+        EXPECT_EQ(resolve_backend(Device::auto_()), Backend::cuda);
+    }
+}
+
+// Runs without a GPU: the macro turns a failing status into DeviceError with file, line,
+// expression and CUDA's message, and a cuBLAS status likewise.
+TEST(CudaRuntime, CheckMacrosThrowDeviceErrorWithDetails) {
+    try {
+        MINICNN_CUDA_CHECK(cudaErrorInvalidValue);
+        FAIL() << "no exception";
+    } catch (const DeviceError& e) {
+        const std::string m = e.what();
+        EXPECT_NE(m.find("cudaErrorInvalidValue"), std::string::npos) << m;
+        EXPECT_NE(m.find("test_cuda_runtime.cpp"), std::string::npos) << m;
+        EXPECT_NE(m.find("in `cudaErrorInvalidValue`"), std::string::npos) << m;
+    }
+    try {
+        MINICNN_CUBLAS_CHECK(CUBLAS_STATUS_NOT_INITIALIZED);
+        FAIL() << "no exception";
+    } catch (const DeviceError& e) {
+        EXPECT_NE(std::string(e.what()).find("CUBLAS_STATUS_NOT_INITIALIZED"), std::string::npos)
+            << e.what();
+    }
+}
+
+TEST(CudaRuntime, DeviceBufferIsMoveOnly) {
+    static_assert(!std::is_copy_constructible_v<cuda::DeviceBuffer<float>>);
+    static_assert(!std::is_copy_assignable_v<cuda::DeviceBuffer<float>>);
+    static_assert(std::is_nothrow_move_constructible_v<cuda::DeviceBuffer<float>>);
+    static_assert(std::is_nothrow_move_assignable_v<cuda::DeviceBuffer<float>>);
+    static_assert(std::is_nothrow_destructible_v<cuda::DeviceBuffer<float>>);
+    static_assert(!std::is_copy_constructible_v<cuda::Context>);
+    static_assert(std::is_nothrow_move_constructible_v<cuda::Context>);
+    cuda::DeviceBuffer<float> empty;  // no allocation, no device needed
+    EXPECT_EQ(empty.size(), 0u);
+    EXPECT_EQ(empty.data(), nullptr);
+}
+
+// Runs without a GPU: launchers validate the geometry before touching the device.
+TEST(CudaRuntime, LaunchersRejectBadGeometry) {
+    ConvGeom g = conv_geometry({1, 8, 8, 2}, {3, 3, 2, 4}, Padding::valid(), {1, 1}, "test");
+    g.oh = 7;  // contradicts SPEC.md's rule (6)
+    EXPECT_THROW(
+        cuda::conv2d_forward(nullptr, nullptr, nullptr, nullptr, g, Activation::relu, nullptr),
+        ArgumentError);
+    EXPECT_THROW(cuda::conv2d_backward_data(nullptr, nullptr, nullptr, g, nullptr), ArgumentError);
+    const ConvGeom ok = conv_geometry({1, 8, 8, 2}, {3, 3, 2, 4}, Padding::valid(), {1, 1}, "test");
+    EXPECT_GT(cuda::conv2d_backward_filter_workspace(ok), 0u);
+    EXPECT_THROW(
+        cuda::conv2d_backward_filter(nullptr, nullptr, nullptr, nullptr, ok, nullptr, nullptr),
+        ArgumentError);
+    PoolGeom p = pool_geometry({1, 8, 8, 2}, {2, 2}, {2, 2}, "test");
+    p.kh = 0;
+    EXPECT_THROW(cuda::maxpool2d_forward(nullptr, nullptr, nullptr, p, nullptr), ArgumentError);
+    EXPECT_THROW(cuda::activation_forward(nullptr, nullptr, -1, 3, Activation::relu, nullptr),
+                 ArgumentError);
+}
+
+class CudaRuntimeGpu : public ::testing::Test {
+protected:
+    void SetUp() override { MINICNN_SKIP_WITHOUT_GPU(); }
+};
+
+TEST_F(CudaRuntimeGpu, OutOfMemorySaysHowMuch) {
+    const std::size_t huge = std::size_t(1) << 50;  // 1 PiB
+    try {
+        cuda::DeviceBuffer<char> b(huge, "a test buffer");
+        FAIL() << "allocated 1 PiB";
+    } catch (const DeviceError& e) {
+        const std::string m = e.what();
+        EXPECT_NE(m.find("out of GPU memory: asked for 1125899906842624 bytes"), std::string::npos)
+            << m;
+        EXPECT_NE(m.find("for a test buffer"), std::string::npos) << m;
+        EXPECT_NE(m.find("MiB free of"), std::string::npos) << m;
+    }
+    // The failure is not left behind for the next check to report.
+    EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+}
+
+TEST_F(CudaRuntimeGpu, BufferCopiesRoundTripAndMoves) {
+    cuda::Context ctx(0);
+    const std::vector<float> v{1.0f, -2.0f, 3.5f};
+    cuda::DeviceBuffer<float> a = test::to_device(v, ctx.stream());
+    float* p = a.data();
+    cuda::DeviceBuffer<float> b = std::move(a);
+    EXPECT_EQ(a.data(), nullptr);  // NOLINT: moved-from state is specified
+    EXPECT_EQ(b.data(), p);
+    EXPECT_EQ(test::to_host(b, ctx.stream()), v);
+    std::vector<float> too_big(4);
+    EXPECT_THROW(b.copy_to(too_big.data(), 4, ctx.stream()), ArgumentError);
+    b.zero(ctx.stream());
+    EXPECT_EQ(test::to_host(b, ctx.stream()), (std::vector<float>{0.0f, 0.0f, 0.0f}));
+}
+
+TEST_F(CudaRuntimeGpu, ContextOwnsNonBlockingStreamAndBoundCublas) {
+    cuda::Context ctx(0);
+    unsigned flags = 0;
+    ASSERT_EQ(cudaStreamGetFlags(ctx.stream(), &flags), cudaSuccess);
+    EXPECT_EQ(flags & cudaStreamNonBlocking, unsigned(cudaStreamNonBlocking));
+    EXPECT_NE(ctx.stream(), nullptr);  // never the legacy default stream
+    cudaStream_t bound = nullptr;
+    ASSERT_EQ(cublasGetStream(ctx.cublas(), &bound), CUBLAS_STATUS_SUCCESS);
+    EXPECT_EQ(bound, ctx.stream());
+    EXPECT_FALSE(ctx.device_name().empty());
+    cuda::Context moved = std::move(ctx);
+    EXPECT_EQ(ctx.stream(), nullptr);  // NOLINT
+    EXPECT_NO_THROW(moved.synchronize());
+    int count = 0;
+    ASSERT_EQ(cudaGetDeviceCount(&count), cudaSuccess);
+    EXPECT_THROW(cuda::Context bad(count), DeviceError);
+}
+
+#else  // !MINICNN_WITH_CUDA
+
+TEST(CudaRuntime, SkippedWithoutCuda) {
+    EXPECT_FALSE(built_with_cuda());
+    EXPECT_EQ(cuda_device_count(), 0);
+    GTEST_SKIP() << "GPU test skipped: " << cuda_unavailable_reason();
+}
+
+#endif
+
+}  // namespace
+}  // namespace minicnn
