@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -436,6 +437,43 @@ TEST(IdxFashionMnist, LoadsTrainAndTestSets) {
     EXPECT_EQ(train.size(), 50000);
     EXPECT_EQ(val.size(), 10000);
     EXPECT_EQ(val.images.dim(0), 10000);
+}
+
+}  // namespace
+
+namespace {
+
+// The fuzzers' seed corpus (written by fuzz/make_corpus.py with Python's gzip and struct, an
+// independent writer): the well-formed seeds parse, every broken one is an ArgumentError.
+TEST(IdxSeedCorpus, ValidSeedsParseAndBrokenSeedsAreRejected) {
+    const std::filesystem::path dir = std::filesystem::path(MINICNN_SOURCE_DIR) / "fuzz/corpus/idx";
+    if (!std::filesystem::exists(dir)) GTEST_SKIP() << "seed corpus " << dir << " is absent";
+    const std::vector<std::string> images_ok = {"images-2x3x4", "images-2x3x4.gz",
+                                                "images-1x28x28.gz", "multi-member.gz"};
+    const std::vector<std::string> labels_ok = {"labels-5", "labels-5.gz"};
+    int seen = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+        const std::string name = e.path().filename().string();
+        SCOPED_TRACE(name);
+        ++seen;
+        const bool img = std::find(images_ok.begin(), images_ok.end(), name) != images_ok.end();
+        const bool lab = std::find(labels_ok.begin(), labels_ok.end(), name) != labels_ok.end();
+        if (img) {
+            minicnn::IdxImages im = minicnn::read_idx_images(e.path().string());
+            EXPECT_EQ(im.pixels.size(), static_cast<std::size_t>(im.count * im.rows * im.cols));
+        } else {
+            EXPECT_THROW(minicnn::read_idx_images(e.path().string()), ArgumentError);
+        }
+        if (lab) {
+            EXPECT_EQ(minicnn::read_idx_labels(e.path().string()), (Bytes{0, 9, 3, 3, 7}));
+        } else {
+            EXPECT_THROW(minicnn::read_idx_labels(e.path().string()), ArgumentError);
+        }
+    }
+    EXPECT_GE(seen, 6);
+    auto multi = minicnn::read_idx_images((dir / "multi-member.gz").string());
+    auto single = minicnn::read_idx_images((dir / "images-2x3x4").string());
+    EXPECT_EQ(multi.pixels, single.pixels);
 }
 
 }  // namespace
