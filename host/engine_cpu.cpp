@@ -16,12 +16,17 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <limits>
+#include <mutex>
 #include <random>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "gemm.h"
@@ -261,6 +266,107 @@ MINICNN_CLONES void relu_backward(float* din, const float* dout, const float* ou
     for (std::int64_t i = 0; i < n; ++i) din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
 }
 
+// One Adam update of n parameters (the formula of minicnn/engine.h, lr_t bias-corrected).
+MINICNN_CLONES void adam_range(float* params, const float* grads, float* m, float* v,
+                               std::int64_t n, float lr_t, float b1, float b2, float eps) {
+    for (std::int64_t i = 0; i < n; ++i) {
+        const float g = grads[i];
+        const float mi = b1 * m[i] + (1.0f - b1) * g;
+        const float vi = b2 * v[i] + (1.0f - b2) * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        params[i] -= lr_t * mi / (std::sqrt(vi) + eps);
+    }
+}
+
+// A fixed pool of worker threads for the engine's parallel loops. Idle workers spin briefly and
+// then sleep on a condition variable: on a busy machine a waiting thread gives its core away
+// instead of spinning on it (OpenMP's default active wait made a 2-thread step 100x slower when
+// the two cores were shared with other processes).
+class ThreadPool {
+public:
+    explicit ThreadPool(int threads) {
+        for (int w = 1; w < threads; ++w) workers_.emplace_back([this, w] { worker_loop(w); });
+    }
+    ~ThreadPool() {
+        {
+            std::lock_guard<std::mutex> lk(mu_);
+            stop_ = true;
+            generation_.fetch_add(1, std::memory_order_release);
+        }
+        wake_.notify_all();
+        for (std::thread& t : workers_) t.join();
+    }
+    ThreadPool(const ThreadPool&) = delete;
+    ThreadPool& operator=(const ThreadPool&) = delete;
+
+    int size() const { return int(workers_.size()) + 1; }
+
+    // Calls fn(i, worker) for every i in [0, n) (worker in [0, size())) and returns when all
+    // calls have returned. Which worker runs which i does not matter to the callers' results.
+    void run(std::int64_t n, const std::function<void(std::int64_t, int)>& fn) {
+        if (n <= 0) return;
+        if (workers_.empty() || n == 1) {
+            for (std::int64_t i = 0; i < n; ++i) fn(i, 0);
+            return;
+        }
+        {
+            std::lock_guard<std::mutex> lk(mu_);
+            fn_ = &fn;
+            n_ = n;
+            next_.store(0, std::memory_order_relaxed);
+            pending_.store(int(workers_.size()) + 1, std::memory_order_relaxed);
+            generation_.fetch_add(1, std::memory_order_release);
+        }
+        wake_.notify_all();
+        work(0);
+        // Wait until every worker has checked in for this generation.
+        for (int spin = 0; spin < kSpin; ++spin) {
+            if (pending_.load(std::memory_order_acquire) == 0) return;
+        }
+        std::unique_lock<std::mutex> lk(mu_);
+        done_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
+
+private:
+    static constexpr int kSpin = 20000;
+
+    void work(int worker) {
+        const std::function<void(std::int64_t, int)>& fn = *fn_;
+        for (std::int64_t i = next_.fetch_add(1); i < n_; i = next_.fetch_add(1)) fn(i, worker);
+        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            std::lock_guard<std::mutex> lk(mu_);
+            done_.notify_all();
+        }
+    }
+
+    void worker_loop(int worker) {
+        std::uint64_t seen = 0;
+        for (;;) {
+            for (int spin = 0; spin < kSpin; ++spin) {
+                if (generation_.load(std::memory_order_acquire) != seen) break;
+            }
+            {
+                std::unique_lock<std::mutex> lk(mu_);
+                wake_.wait(lk, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+                seen = generation_.load(std::memory_order_acquire);
+                if (stop_) return;
+            }
+            work(worker);
+        }
+    }
+
+    std::vector<std::thread> workers_;
+    std::mutex mu_;
+    std::condition_variable wake_, done_;
+    const std::function<void(std::int64_t, int)>* fn_ = nullptr;
+    std::int64_t n_ = 0;
+    std::atomic<std::int64_t> next_{0};
+    std::atomic<int> pending_{0};
+    std::atomic<std::uint64_t> generation_{0};
+    bool stop_ = false;
+};
+
 // The transposed layout pays off when a window row of one channel is a contiguous run.
 bool use_transposed(const ConvGeom& g) {
     return g.c == 1 && g.sw == 1;
@@ -277,7 +383,7 @@ MINICNN_CLONES void column_sums(float* sums, const float* x, std::int64_t rows, 
 
 class CpuEngine final : public Engine {
 public:
-    CpuEngine() : threads_(std::max(1, omp_get_max_threads())) {
+    CpuEngine() : threads_(std::max(1, omp_get_max_threads())), pool_(threads_) {
         cpu_gemm::use_single_blas_thread();
         scratch_.resize(std::size_t(threads_));
     }
@@ -332,12 +438,11 @@ public:
         const std::int64_t chunks = chunk_count(g.n);
         const bool transposed = use_transposed(g);
         reserve_conv(g);
-#pragma omp parallel for schedule(static) num_threads(threads_)
-        for (std::int64_t c = 0; c < chunks; ++c) {
+        parallel_for(chunks, [&](std::int64_t c, int worker) {
             const std::int64_t b0 = chunk_begin(g.n, c, chunks),
                                b1 = chunk_begin(g.n, c + 1, chunks);
             const std::int64_t rows = (b1 - b0) * pix;
-            Scratch& s = scratch_[std::size_t(omp_get_thread_num())];
+            Scratch& s = scratch_[std::size_t(worker)];
             const float* img = inp + b0 * g.h * g.w * g.c;
             float* o = out + b0 * pix * g.k;
             if (transposed) {
@@ -353,7 +458,7 @@ public:
                 add_bias(o, bias, rows, g.k);
             }
             apply_activation(o, rows, g.k, act);
-        }
+        });
     }
 
     void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dz,
@@ -364,12 +469,11 @@ public:
         const std::int64_t part = kdim * g.k + g.k;
         const bool transposed = use_transposed(g);
         reserve_conv(g);
-#pragma omp parallel for schedule(static) num_threads(threads_)
-        for (std::int64_t c = 0; c < chunks; ++c) {
+        parallel_for(chunks, [&](std::int64_t c, int worker) {
             const std::int64_t b0 = chunk_begin(g.n, c, chunks),
                                b1 = chunk_begin(g.n, c + 1, chunks);
             const std::int64_t rows = (b1 - b0) * pix;
-            Scratch& s = scratch_[std::size_t(omp_get_thread_num())];
+            Scratch& s = scratch_[std::size_t(worker)];
             const float* dzc = dz + b0 * pix * g.k;
             const float* img = inp + b0 * g.h * g.w * g.c;
             float* pw = partials_.data() + c * part;
@@ -397,21 +501,20 @@ public:
                 }
             }
             column_sums(pw + kdim * g.k, dzc, rows, g.k);
-        }
+        });
         reduce_partials(dweight, dbias, chunks, kdim * g.k, g.k);
     }
 
     void maxpool2d_forward(float* out, std::int32_t* mask, const float* inp,
                            const PoolGeom& g) override {
-#pragma omp parallel for schedule(static)
-        for (std::int64_t bi = 0; bi < g.n * g.oh; ++bi) maxpool_row(out, mask, inp, g, bi);
+        parallel_for(g.n * g.oh,
+                     [&](std::int64_t bi, int /*worker*/) { maxpool_row(out, mask, inp, g, bi); });
     }
 
     void maxpool2d_backward(float* dinp, const float* dout, const std::int32_t* mask,
                             const PoolGeom& g) override {
         const std::int64_t img = g.h * g.w * g.c;
-#pragma omp parallel for schedule(static)
-        for (std::int64_t b = 0; b < g.n; ++b) {
+        parallel_for(g.n, [&](std::int64_t b, int /*worker*/) {
             float* d = dinp + b * img;
             std::fill(d, d + img, 0.0f);
             for (std::int64_t i = 0; i < g.oh; ++i) {
@@ -423,13 +526,12 @@ public:
                     }
                 }
             }
-        }
+        });
     }
 
     void avgpool2d_forward(float* out, const float* inp, const PoolGeom& g) override {
         const float inv = 1.0f / float(g.kh * g.kw);
-#pragma omp parallel for schedule(static)
-        for (std::int64_t bi = 0; bi < g.n * g.oh; ++bi) {
+        parallel_for(g.n * g.oh, [&](std::int64_t bi, int /*worker*/) {
             const std::int64_t b = bi / g.oh, i = bi % g.oh;
             for (std::int64_t j = 0; j < g.ow; ++j) {
                 const std::int64_t o = ((b * g.oh + i) * g.ow + j) * g.c;
@@ -442,14 +544,13 @@ public:
                     out[o + ch] = sum * inv;
                 }
             }
-        }
+        });
     }
 
     void avgpool2d_backward(float* dinp, const float* dout, const PoolGeom& g) override {
         const std::int64_t img = g.h * g.w * g.c;
         const float inv = 1.0f / float(g.kh * g.kw);
-#pragma omp parallel for schedule(static)
-        for (std::int64_t b = 0; b < g.n; ++b) {
+        parallel_for(g.n, [&](std::int64_t b, int /*worker*/) {
             float* d = dinp + b * img;
             std::fill(d, d + img, 0.0f);
             for (std::int64_t i = 0; i < g.oh; ++i)
@@ -460,21 +561,20 @@ public:
                             for (int q = 0; q < g.kw; ++q)
                                 d[((i * g.sh + a) * g.w + j * g.sw + q) * g.c + ch] += v;
                     }
-        }
+        });
     }
 
     void activation_forward(float* out, const float* in, std::int64_t rows, std::int64_t cols,
                             Activation act) override {
         const std::int64_t chunks = chunk_count(rows);
-#pragma omp parallel for schedule(static)
-        for (std::int64_t c = 0; c < chunks; ++c) {
+        parallel_for(chunks, [&](std::int64_t c, int /*worker*/) {
             const std::int64_t r0 = chunk_begin(rows, c, chunks),
                                r1 = chunk_begin(rows, c + 1, chunks);
             if (out != in)
                 std::memcpy(out + r0 * cols, in + r0 * cols,
                             std::size_t((r1 - r0) * cols) * sizeof(float));
             apply_activation(out + r0 * cols, r1 - r0, cols, act);
-        }
+        });
     }
 
     void activation_backward(float* din, const float* dout, const float* out, std::int64_t rows,
@@ -486,33 +586,33 @@ public:
                 break;
             case Activation::relu: {
                 const std::int64_t chunks = chunk_count(rows);
-#pragma omp parallel for schedule(static)
-                for (std::int64_t c = 0; c < chunks; ++c) {
+                parallel_for(chunks, [&](std::int64_t c, int /*worker*/) {
                     const std::int64_t r0 = chunk_begin(rows, c, chunks) * cols;
                     const std::int64_t r1 = chunk_begin(rows, c + 1, chunks) * cols;
                     relu_backward(din + r0, dout + r0, out + r0, r1 - r0);
-                }
+                });
             } break;
             case Activation::tanh:
-#pragma omp parallel for schedule(static)
-                for (std::int64_t i = 0; i < total; ++i)
-                    din[i] = dout[i] * (1.0f - out[i] * out[i]);
+                parallel_range(total, [&](std::int64_t i0, std::int64_t i1) {
+                    for (std::int64_t i = i0; i < i1; ++i)
+                        din[i] = dout[i] * (1.0f - out[i] * out[i]);
+                });
                 break;
             case Activation::sigmoid:
-#pragma omp parallel for schedule(static)
-                for (std::int64_t i = 0; i < total; ++i)
-                    din[i] = dout[i] * out[i] * (1.0f - out[i]);
+                parallel_range(total, [&](std::int64_t i0, std::int64_t i1) {
+                    for (std::int64_t i = i0; i < i1; ++i)
+                        din[i] = dout[i] * out[i] * (1.0f - out[i]);
+                });
                 break;
             case Activation::softmax:
-#pragma omp parallel for schedule(static)
-                for (std::int64_t r = 0; r < rows; ++r) {
+                parallel_for(rows, [&](std::int64_t r, int /*worker*/) {
                     const float* a = out + r * cols;
                     const float* d = dout + r * cols;
                     float dot = 0.0f;
                     for (std::int64_t j = 0; j < cols; ++j) dot += d[j] * a[j];
                     float* o = din + r * cols;
                     for (std::int64_t j = 0; j < cols; ++j) o[j] = a[j] * (d[j] - dot);
-                }
+                });
                 break;
         }
     }
@@ -521,8 +621,7 @@ public:
                        std::int64_t n, std::int64_t n_in, std::int64_t n_out,
                        Activation act) override {
         const std::int64_t chunks = chunk_count(n);
-#pragma omp parallel for schedule(static)
-        for (std::int64_t c = 0; c < chunks; ++c) {
+        parallel_for(chunks, [&](std::int64_t c, int /*worker*/) {
             const std::int64_t r0 = chunk_begin(n, c, chunks), r1 = chunk_begin(n, c + 1, chunks);
             float* o = out + r0 * n_out;
             cpu_gemm::sgemm(false, false, r1 - r0, n_out, n_in, 1.0f, inp + r0 * n_in, n_in, weight,
@@ -530,7 +629,7 @@ public:
             for (std::int64_t r = 0; r < r1 - r0; ++r)
                 for (std::int64_t j = 0; j < n_out; ++j) o[r * n_out + j] += bias[j];
             apply_activation(o, r1 - r0, n_out, act);
-        }
+        });
     }
 
     void dense_backward(float* dinp, float* dweight, float* dbias, const float* dz,
@@ -539,8 +638,7 @@ public:
         const std::int64_t chunks = chunk_count(n);
         const std::int64_t part = n_in * n_out + n_out;
         reserve_dense(n, n_in, n_out);
-#pragma omp parallel for schedule(static)
-        for (std::int64_t c = 0; c < chunks; ++c) {
+        parallel_for(chunks, [&](std::int64_t c, int /*worker*/) {
             const std::int64_t r0 = chunk_begin(n, c, chunks), r1 = chunk_begin(n, c + 1, chunks);
             const float* dzc = dz + r0 * n_out;
             float* pw = partials_.data() + c * part;
@@ -551,7 +649,7 @@ public:
                 cpu_gemm::sgemm(false, true, r1 - r0, n_in, n_out, 1.0f, dzc, n_out, weight, n_out,
                                 0.0f, dinp + r0 * n_in, n_in);
             }
-        }
+        });
         reduce_partials(dweight, dbias, chunks, n_in * n_out, n_out);
     }
 
@@ -587,27 +685,20 @@ public:
         const float lr_t = float(double(cfg.lr) * std::sqrt(1.0 - std::pow(double(cfg.beta2), t)) /
                                  (1.0 - std::pow(double(cfg.beta1), t)));
         const float b1 = cfg.beta1, b2 = cfg.beta2, eps = cfg.eps;
-#pragma omp parallel for schedule(static)
-        for (std::int64_t i = 0; i < n; ++i) {
-            const float g = grads[i];
-            const float mi = b1 * m[i] + (1.0f - b1) * g;
-            const float vi = b2 * v[i] + (1.0f - b2) * g * g;
-            m[i] = mi;
-            v[i] = vi;
-            params[i] -= lr_t * mi / (std::sqrt(vi) + eps);
-        }
+        parallel_range(n, [&](std::int64_t i0, std::int64_t i1) {
+            adam_range(params + i0, grads + i0, m + i0, v + i0, i1 - i0, lr_t, b1, b2, eps);
+        });
     }
 
     void gather_batch(float* x, std::int32_t* y, const float* images, const std::int32_t* labels,
                       const std::int32_t* perm, const StepCounters* counters, std::int64_t batch,
                       std::int64_t sample_numel) override {
         const std::int32_t* idx = perm + counters->cursor;
-#pragma omp parallel for schedule(static)
-        for (std::int64_t i = 0; i < batch; ++i) {
+        parallel_for(batch, [&](std::int64_t i, int /*worker*/) {
             std::memcpy(x + i * sample_numel, images + std::int64_t(idx[i]) * sample_numel,
                         std::size_t(sample_numel) * sizeof(float));
             y[i] = labels[idx[i]];
-        }
+        });
     }
 
     void advance(StepCounters* counters, std::int64_t batch, bool count_step) override {
@@ -662,20 +753,33 @@ private:
                          std::int64_t bn) {
         const std::int64_t part = wn + bn;
         const float* p = partials_.data();
-#pragma omp parallel for schedule(static)
-        for (std::int64_t i = 0; i < part; ++i) {
-            float s = p[i];
-            for (std::int64_t c = 1; c < chunks; ++c) s += p[c * part + i];
-            if (i < wn) {
-                dweight[i] = s;
-            } else if (dbias) {
-                dbias[i - wn] = s;
+        parallel_range(part, [&](std::int64_t i0, std::int64_t i1) {
+            for (std::int64_t i = i0; i < i1; ++i) {
+                float s = p[i];
+                for (std::int64_t c = 1; c < chunks; ++c) s += p[c * part + i];
+                if (i < wn) {
+                    dweight[i] = s;
+                } else if (dbias) {
+                    dbias[i - wn] = s;
+                }
             }
-        }
+        });
+    }
+
+    // fn(i, worker) for i in [0, n), on the pool.
+    void parallel_for(std::int64_t n, const std::function<void(std::int64_t, int)>& fn) {
+        pool_.run(n, fn);
+    }
+    // fn(begin, end) over fixed blocks of [0, n) (element-wise loops).
+    template <class F>
+    void parallel_range(std::int64_t n, F&& fn) {
+        const std::int64_t blocks = std::clamp<std::int64_t>(n / 16384, 1, 64);
+        pool_.run(blocks, [&](std::int64_t b, int) { fn(n * b / blocks, n * (b + 1) / blocks); });
     }
 
     int threads_;
-    std::vector<Scratch> scratch_;  // one per OpenMP thread
+    ThreadPool pool_;
+    std::vector<Scratch> scratch_;  // one per pool worker
     std::vector<float> partials_;   // (chunks, weight + bias) partial gradients
 };
 

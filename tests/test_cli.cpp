@@ -1,0 +1,211 @@
+// tests/test_cli.cpp — the `minicnn` program, run as a separate process (the binary built next to
+// this test, MINICNN_BINARY_DIR/minicnn): help, one-line errors that name the bad argument with
+// exit status 2, and an end-to-end train / resume / evaluate / predict run on a tiny synthetic IDX
+// data set, with its CSV, JSON and checkpoint outputs.
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace {
+
+struct Proc {
+    int status = -1;
+    std::string out, err;
+};
+
+std::string slurp(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
+
+std::string scratch_dir() {
+    static const std::string dir = [] {
+        std::string d = ::testing::TempDir() + "minicnn_cli_" + std::to_string(::getpid());
+        ::mkdir(d.c_str(), 0755);
+        return d;
+    }();
+    return dir;
+}
+
+// Runs `minicnn <args>` with stdout and stderr captured in files.
+Proc minicnn(const std::string& args) {
+    const std::string bin = std::string(MINICNN_BINARY_DIR) + "/minicnn";
+    const std::string out = scratch_dir() + "/stdout", err = scratch_dir() + "/stderr";
+    const std::string cmd = "'" + bin + "' " + args + " >'" + out + "' 2>'" + err + "' </dev/null";
+    const int rc = std::system(cmd.c_str());
+    Proc r;
+    r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+}
+
+int count_lines(const std::string& s) {
+    int n = 0;
+    for (char c : s) n += c == '\n';
+    return n;
+}
+
+// A usage error: exit status 2, exactly one line on stderr that contains `needle`.
+void expect_usage_error(const std::string& args, const std::string& needle) {
+    const Proc r = minicnn(args);
+    EXPECT_EQ(r.status, 2) << "minicnn " << args << "\nstderr: " << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << "minicnn " << args << "\nstderr: " << r.err;
+    EXPECT_NE(r.err.find(needle), std::string::npos)
+        << "minicnn " << args << ": stderr should name '" << needle << "': " << r.err;
+}
+
+void put_u32(std::ofstream& f, std::uint32_t v) {
+    const unsigned char b[4] = {static_cast<unsigned char>(v >> 24),
+                                static_cast<unsigned char>(v >> 16),
+                                static_cast<unsigned char>(v >> 8), static_cast<unsigned char>(v)};
+    f.write(reinterpret_cast<const char*>(b), 4);
+}
+
+// Raw IDX files <dir>/<prefix>-{images-idx3,labels-idx1}-ubyte: class c is a bright square at one
+// of ten places, plus noise, so a few epochs learn it.
+void write_idx(const std::string& dir, const std::string& prefix, int n, unsigned seed) {
+    std::mt19937 g(seed);
+    std::ofstream img(dir + "/" + prefix + "-images-idx3-ubyte", std::ios::binary);
+    std::ofstream lab(dir + "/" + prefix + "-labels-idx1-ubyte", std::ios::binary);
+    put_u32(img, 0x00000803);
+    put_u32(img, std::uint32_t(n));
+    put_u32(img, 28);
+    put_u32(img, 28);
+    put_u32(lab, 0x00000801);
+    put_u32(lab, std::uint32_t(n));
+    for (int i = 0; i < n; ++i) {
+        const int c = int(g() % 10);
+        const char label = char(c);
+        lab.write(&label, 1);
+        const int r0 = 2 + (c / 5) * 13, c0 = 1 + (c % 5) * 5;
+        for (int r = 0; r < 28; ++r)
+            for (int q = 0; q < 28; ++q) {
+                int v = int(g() % 60);
+                if (r >= r0 && r < r0 + 7 && q >= c0 && q < c0 + 7) v += 180;
+                const char px = char(static_cast<unsigned char>(v));
+                img.write(&px, 1);
+            }
+    }
+}
+
+std::string data_dir() {
+    static const std::string dir = [] {
+        const std::string d = scratch_dir() + "/data";
+        ::mkdir(d.c_str(), 0755);
+        write_idx(d, "train", 400, 1);
+        write_idx(d, "t10k", 100, 2);
+        return d;
+    }();
+    return dir;
+}
+
+TEST(Cli, HelpForTheProgramAndEachCommand) {
+    Proc r = minicnn("--help");
+    EXPECT_EQ(r.status, 0);
+    EXPECT_NE(r.out.find("train"), std::string::npos);
+    EXPECT_NE(r.out.find("evaluate"), std::string::npos);
+    EXPECT_NE(r.out.find("predict"), std::string::npos);
+    r = minicnn("train --help");
+    EXPECT_EQ(r.status, 0);
+    for (const char* opt : {"--data", "--epochs", "--batch-size", "--lr", "--seed", "--device",
+                            "--checkpoint", "--resume", "--metrics", "--json"}) {
+        EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
+    }
+    r = minicnn("evaluate --help");
+    EXPECT_EQ(r.status, 0);
+    EXPECT_NE(r.out.find("--checkpoint"), std::string::npos);
+    r = minicnn("predict -h");
+    EXPECT_EQ(r.status, 0);
+    EXPECT_NE(r.out.find("--index"), std::string::npos);
+    r = minicnn("");
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.err.find("usage"), std::string::npos);
+}
+
+TEST(Cli, BadArgumentsGiveOneLineNamingTheArgumentAndExitStatus2) {
+    expect_usage_error("train --batch-size 0", "--batch-size");
+    expect_usage_error("train --batch-size 12x", "--batch-size");
+    expect_usage_error("train --epochs -3", "--epochs");
+    expect_usage_error("train --lr nan", "--lr");
+    expect_usage_error("train --lr -0.1", "--lr");
+    expect_usage_error("train --lr inf", "--lr");
+    expect_usage_error("train --device tpu", "--device");
+    expect_usage_error("train --bogus 3", "--bogus");
+    expect_usage_error("train --epochs", "--epochs");
+    expect_usage_error("train --epochs --lr 0.1", "--epochs");
+    expect_usage_error("train --resume", "--checkpoint");
+    expect_usage_error("train extra", "extra");
+    expect_usage_error("fly", "fly");
+    expect_usage_error("evaluate", "--checkpoint");
+    expect_usage_error("predict --checkpoint x.ckpt", "--index");
+    expect_usage_error("predict --checkpoint x.ckpt --index -1", "--index");
+}
+
+TEST(Cli, MissingDataIsAOneLineErrorWithStatus1) {
+    const Proc r = minicnn("train --data /nonexistent/minicnn --epochs 1");
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find("/nonexistent/minicnn"), std::string::npos) << r.err;
+}
+
+TEST(Cli, TrainResumeEvaluatePredictEndToEnd) {
+    const std::string d = data_dir(), s = scratch_dir();
+    const std::string ck = s + "/run.ckpt", csv = s + "/run.csv", json = s + "/run.json";
+    const std::string common =
+        "--data '" + d + "' --device cpu --batch-size 16 --validation 80 --seed 3";
+    Proc r = minicnn("train " + common + " --epochs 2 --checkpoint '" + ck + "' --metrics '" + csv +
+                     "' --json '" + json + "'");
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("Total params: 61,706"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Epoch 2/2"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("val_accuracy"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Test: loss"), std::string::npos) << r.out;
+    const std::string c = slurp(csv);
+    EXPECT_EQ(count_lines(c), 3) << c;  // header + one row per epoch
+    EXPECT_EQ(c.rfind("epoch,loss,accuracy,val_loss,val_accuracy", 0), 0u) << c;
+    const std::string j = slurp(json);
+    for (const char* key : {"\"test_accuracy\"", "\"test_loss\"", "\"epochs\": 2",
+                            "\"train_images_per_second\"", "\"device\": \"cpu", "\"seconds\""}) {
+        EXPECT_NE(j.find(key), std::string::npos) << key << " in " << j;
+    }
+
+    // Resume: one more epoch, appended to the CSV.
+    r = minicnn("train " + common + " --epochs 3 --resume --checkpoint '" + ck + "' --metrics '" +
+                csv + "'");
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("Resuming from"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Epoch 3/3"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("Epoch 1/3"), std::string::npos) << r.out;
+    EXPECT_EQ(count_lines(slurp(csv)), 4);
+
+    r = minicnn("evaluate --checkpoint '" + ck + "' --data '" + d + "' --device cpu --json '" +
+                json + "'");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("accuracy"), std::string::npos);
+    EXPECT_NE(slurp(json).find("\"test_accuracy\""), std::string::npos);
+
+    r = minicnn("predict --checkpoint '" + ck + "' --data '" + d + "' --device cpu --index 0 7 99");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(count_lines(r.out), 3) << r.out;
+    EXPECT_NE(r.out.find("index 7: class"), std::string::npos) << r.out;
+
+    expect_usage_error("predict --checkpoint '" + ck + "' --data '" + d + "' --index 100", "100");
+    r = minicnn("evaluate --checkpoint '" + s + "/missing.ckpt' --data '" + d + "'");
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("missing.ckpt"), std::string::npos) << r.err;
+}
+
+}  // namespace
