@@ -72,6 +72,19 @@ inline DType common_dtype(std::initializer_list<std::pair<const py::array*, cons
     return dt;
 }
 
+// `a` itself when it already has dtype `dt` and is C-contiguous and aligned; else one converted
+// copy (np.require), counted in g_input_copies.
+inline py::array contiguous(const py::array& a, const py::dtype& dt) {
+    if (a.dtype().equal(dt) && (a.flags() & py::array::c_style) &&
+        (a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+        return a;
+    // Never released: a static py::object would be destroyed after the interpreter has finalised.
+    static PyObject* require =
+        py::object(py::module_::import("numpy").attr("require")).release().ptr();
+    ++g_input_copies;
+    return py::reinterpret_borrow<py::object>(require)(a, dt, "CA");
+}
+
 // An array argument as minicnn sees it: the array that owns the buffer, and a view over it.
 struct Input {
     py::array array;
@@ -79,16 +92,7 @@ struct Input {
 };
 
 inline Input wrap(const py::array& a, DType dt) {
-    // Never released: a static py::object would be destroyed after the interpreter has finalised.
-    static PyObject* require =
-        py::object(py::module_::import("numpy").attr("require")).release().ptr();
-    py::array owner = a;
-    const bool ready = a.dtype().equal(numpy_dtype(dt)) && (a.flags() & py::array::c_style) &&
-                       (a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_);
-    if (!ready) {
-        owner = py::reinterpret_borrow<py::object>(require)(a, numpy_dtype(dt), "CA");
-        ++g_input_copies;
-    }
+    py::array owner = contiguous(a, numpy_dtype(dt));
     Shape shape(owner.shape(), owner.shape() + owner.ndim());
     return {owner, TensorView(owner.data(), std::move(shape), dt)};
 }
