@@ -95,7 +95,8 @@ def train_rows(label, data):
         sec = data.get("train_seconds", data.get("seconds"))
         return [(label, side, dev, sec, data["train_images_per_second"], "")]
     for k, v in data.items():  # an object of results, e.g. {"minicnn": {...}, "torch": {...}}
-        if isinstance(v, (dict, list)):
+        if k != "meta" and (isinstance(v, dict) or
+                            (isinstance(v, list) and all(isinstance(x, dict) for x in v))):
             rows += train_rows(f"{label}/{k}", v)
     return rows
 
@@ -188,13 +189,14 @@ def main():
                 i = "—" if ips is None else f"{ips:.0f}"
                 md.append(f"| {lab} | {side} | {dev} | {s} | {i} | {note} |")
                 all_rows.append((lab, side, sec))
-        # Peer / minicnn epoch-time ratios for the GPU pair run by run.sh (the CPU script reports
-        # its own comparison).
+        # Peer / minicnn median-epoch-time ratios.
         secs = {lab: sec for (lab, _, sec) in all_rows}
-        if secs.get("gpu-minicnn") and secs.get("gpu-torch"):
-            md.append("")
-            md.append(f"GPU epoch time, PyTorch / minicnn: "
-                      f"{secs['gpu-torch'] / secs['gpu-minicnn']:.2f}")
+        md.append("")
+        for what, mine, peer in (("CPU", "cpu/minicnn", "cpu/torch"),
+                                 ("GPU", "gpu-minicnn", "gpu-torch")):
+            if secs.get(mine) and secs.get(peer):
+                md.append(f"- {what} median epoch time, PyTorch / minicnn: "
+                          f"**{secs[peer] / secs[mine]:.2f}** (above 1: minicnn is faster)")
     md.append("")
     if meta.get("notes"):
         md += ["## Notes", ""] + [f"- {n}" for n in meta["notes"]] + [""]

@@ -113,7 +113,7 @@ if [ "$train" = 1 ]; then
     qa=()
     [ "$quick" = 1 ] && qa+=(--quick)
     "$PY" bench/train_cpu_vs_torch.py --minicnn "$MINICNN" --threads "$CPU_THREADS" \
-      --json "$tmp/train_cpu.json" "${qa[@]}" && train_args+=("cpu=$tmp/train_cpu.json") \
+      --epochs "$TRAIN_EPOCHS" --no-results --json "$tmp/train_cpu.json" "${qa[@]}" && train_args+=("cpu=$tmp/train_cpu.json") \
       || notes+=("bench/train_cpu_vs_torch.py failed: no CPU training numbers")
   else
     notes+=("bench/train_cpu_vs_torch.* not present: no CPU training numbers")
