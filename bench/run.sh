@@ -30,7 +30,7 @@ OUT_DIR=bench/results
 build=1
 train=1
 quick=0
-command_line="bench/run.sh $*"
+args_line="$*"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; MIN_TIME=0.1; GPU_REPS=10; TRAIN_EPOCHS=1 ;;
@@ -43,9 +43,11 @@ while [ $# -gt 0 ]; do
   shift
 done
 
+# The command as run, with the knobs that shaped it.
+command_line="BUILD_DIR=$BUILD_DIR CPU_THREADS=$CPU_THREADS MIN_TIME=$MIN_TIME GPU_REPS=$GPU_REPS TRAIN_EPOCHS=$TRAIN_EPOCHS bench/run.sh${args_line:+ $args_line}"
+
 say() { printf '\n== %s\n' "$*"; }
 notes=()
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- build ---------------------------------------------------------------------------------------
 if [ "$build" = 1 ]; then
@@ -62,6 +64,11 @@ MINICNN="$BUILD_DIR/minicnn"
 [ -x "$BENCH" ] || { echo "bench/run.sh: $BENCH not found (build first, or drop --no-build)" >&2; exit 1; }
 
 # ---- the machine ---------------------------------------------------------------------------------
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+if awk -v l="${load_before%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n) }'; then
+  echo "bench/run.sh: warning: load average ${load_before%% *} exceeds the $(nproc) cores; CPU timings will be noisy" >&2
+  notes+=("the machine was busy when the run started (load ${load_before%% *} on $(nproc) cores): CPU timings are noisy")
+fi
 cpu_model=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
 cpu_cores=$(nproc)
 gpu_name=""
