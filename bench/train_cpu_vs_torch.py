@@ -1,0 +1,234 @@
+#!/usr/bin/python3
+"""bench/train_cpu_vs_torch.py — LeNet-5 training throughput on the CPU: `minicnn train` against
+PyTorch eager, same model, same data, same batch size, same thread count, in the same run.
+
+Both sides train SPEC.md's LeNet-5 (conv 6@5x5 "same" + relu, max pool 2x2, conv 16@5x5 "valid" +
+relu, max pool 2x2, dense 120 relu, 84 relu, 10 softmax; categorical cross-entropy; Adam lr 1e-3,
+betas (0.9, 0.999), eps 1e-7) with batch 256 (default) on the whole Fashion-MNIST training set
+(60000 images, no validation split), shuffled every epoch, data resident in memory, fp32.
+  minicnn: `minicnn train --device cpu --validation 0 --json ...` with OMP_NUM_THREADS=threads (the
+           CPU engine's thread count); its JSON holds each epoch's training seconds.
+  PyTorch: torch.set_num_threads(threads) (Debian python3-torch, /usr/bin/python3), a warm-up, then
+           the same number of epochs, each timed with time.perf_counter().
+Statistic: the median epoch (images/s = images / median epoch seconds) for both sides.
+
+Writes bench/results/<date>-cpu-train.json and .md (CPU model, commit, command, settings, every epoch)
+unless --no-results, and --json FILE ({"minicnn": ..., "torch": ...}) for bench/run.sh.
+"""
+import argparse
+import datetime
+import gzip
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
+
+
+def read_idx(path):
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    magic = int.from_bytes(data[0:4], "big")
+    if magic == 0x00000803:
+        n, h, w = (int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(3))
+        return np.frombuffer(data, np.uint8, offset=16).reshape(n, h, w)
+    if magic == 0x00000801:
+        n = int.from_bytes(data[4:8], "big")
+        return np.frombuffer(data, np.uint8, offset=8).reshape(n)
+    raise ValueError(f"{path}: expected IDX magic 0x00000803 or 0x00000801, found {magic:#010x}")
+
+
+def find(data_dir, stem):
+    for name in (stem, stem + ".gz"):
+        p = os.path.join(data_dir, name)
+        if os.path.exists(p):
+            return p
+    raise FileNotFoundError(f"{data_dir}: no {stem}[.gz]")
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def git_commit():
+    try:
+        head = subprocess.check_output(["git", "-C", REPO, "rev-parse", "HEAD"], text=True).strip()
+        dirty = subprocess.call(["git", "-C", REPO, "diff", "--quiet", "HEAD", "--", "host", "include",
+                                 "cuda", "tools"]) != 0
+        return head + ("+local-changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def run_minicnn(args):
+    """minicnn train on the CPU; returns its JSON (per-epoch seconds in "history")."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "minicnn.json")
+        cmd = [args.minicnn, "train", "--device", "cpu", "--data", args.data,
+               "--batch-size", str(args.batch_size), "--epochs", str(args.epochs),
+               "--validation", "0", "--seed", str(args.seed), "--json", out]
+        if args.limit:
+            cmd += ["--limit", str(args.limit)]
+        env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+        print("+ OMP_NUM_THREADS=%d %s" % (args.threads, " ".join(cmd)), flush=True)
+        subprocess.run(cmd, check=True, env=env)
+        with open(out) as f:
+            res = json.load(f)
+    eps = res["history"]
+    med = statistics.median(e["seconds"] for e in eps)
+    res.update({"peer": "minicnn", "command_line": "OMP_NUM_THREADS=%d " % args.threads + " ".join(cmd),
+                "seconds": med, "train_images_per_second": res["train_images"] / med,
+                "images": res["train_images"]})
+    return res
+
+
+def run_torch(args):
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+
+    class LeNet5(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(1, 6, 5, padding=2)  # C1: 1@28x28 -> 6@28x28
+            self.c3 = nn.Conv2d(6, 16, 5)            # C3: 6@14x14 -> 16@10x10
+            self.f5 = nn.Linear(400, 120)
+            self.f6 = nn.Linear(120, 84)
+            self.f7 = nn.Linear(84, 10)
+
+        def forward(self, x):
+            x = F.max_pool2d(F.relu(self.c1(x)), 2)
+            x = F.max_pool2d(F.relu(self.c3(x)), 2)
+            x = torch.flatten(x, 1)
+            x = F.relu(self.f5(x))
+            x = F.relu(self.f6(x))
+            return self.f7(x)  # logits: cross_entropy applies the softmax
+
+    images = read_idx(find(args.data, "train-images-idx3-ubyte"))
+    labels = read_idx(find(args.data, "train-labels-idx1-ubyte"))
+    if args.limit:
+        images, labels = images[:args.limit], labels[:args.limit]
+    n = images.shape[0]
+    x_all = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)  # (n, 1, 28, 28)
+    y_all = torch.from_numpy(labels.astype(np.int64))
+    model = LeNet5()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
+    bs = args.batch_size
+
+    def step(idx):
+        logits = model(x_all[idx])
+        loss = F.cross_entropy(logits, y_all[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss, logits
+
+    perm = torch.randperm(n)
+    for s in range(min(args.warmup_steps, max(n // bs, 1))):
+        step(perm[s * bs:(s + 1) * bs])
+    epochs = []
+    for e in range(args.epochs):
+        t0 = time.perf_counter()
+        perm = torch.randperm(n)
+        loss_sum, correct = 0.0, 0
+        for s in range(0, n, bs):
+            idx = perm[s:s + bs]
+            loss, logits = step(idx)
+            loss_sum += float(loss.detach()) * idx.numel()
+            correct += int((logits.detach().argmax(1) == y_all[idx]).sum())
+        seconds = time.perf_counter() - t0
+        ep = {"epoch": e + 1, "seconds": seconds, "images_per_second": n / seconds,
+              "loss": loss_sum / n, "accuracy": correct / n}
+        epochs.append(ep)
+        print(f"torch CPU epoch {e + 1}: {seconds:.3f} s, {n / seconds:.0f} images/s, "
+              f"loss {ep['loss']:.4f}, accuracy {ep['accuracy']:.4f}", flush=True)
+    med = statistics.median(ep["seconds"] for ep in epochs)
+    return {"peer": "torch-eager", "device": "CPU (%d threads)" % torch.get_num_threads(),
+            "torch_version": torch.__version__, "images": n, "epochs": epochs, "seconds": med,
+            "train_images_per_second": n / med, "warmup_steps": args.warmup_steps}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minicnn", default=os.path.join(REPO, "build", "minicnn"),
+                    help="the minicnn program (default build/minicnn)")
+    ap.add_argument("--data", default=DEFAULT_DATA)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--epochs", type=int, default=3, help="timed epochs per side")
+    ap.add_argument("--warmup-steps", type=int, default=20, help="PyTorch warm-up steps")
+    ap.add_argument("--limit", type=int, default=0, help="use only the first N training images")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--quick", action="store_true", help="1 epoch on 10000 images")
+    ap.add_argument("--json", help="also write {minicnn, torch} here (for bench/run.sh)")
+    ap.add_argument("--no-results", action="store_true", help="do not write bench/results/")
+    args = ap.parse_args()
+    if args.quick:
+        args.epochs, args.limit = 1, args.limit or 10000
+    if not os.access(args.minicnn, os.X_OK):
+        sys.exit(f"train_cpu_vs_torch: {args.minicnn} is not an executable minicnn program "
+                 "(build it: cmake --build build --target minicnn_program)")
+
+    command = " ".join([os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:])
+    started = datetime.datetime.now(datetime.timezone.utc)
+    mini = run_minicnn(args)
+    torch_res = run_torch(args)
+    ratio = mini["train_images_per_second"] / torch_res["train_images_per_second"]
+    meta = {"date": started.isoformat(timespec="seconds"), "cpu": cpu_model(),
+            "cores": os.cpu_count(), "threads": args.threads, "commit": git_commit(),
+            "command": command, "batch_size": args.batch_size, "epochs": args.epochs,
+            "images": mini["images"], "data": args.data,
+            "loadavg_at_end": os.getloadavg()}
+    result = {"meta": meta, "minicnn": mini, "torch": torch_res, "ratio_minicnn_over_torch": ratio}
+    print(f"minicnn {mini['train_images_per_second']:.0f} images/s, PyTorch "
+          f"{torch_res['train_images_per_second']:.0f} images/s: ratio {ratio:.2f}x", flush=True)
+
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"minicnn": mini, "torch": torch_res, "meta": meta}, f, indent=1)
+    if not args.no_results:
+        stem = os.path.join(REPO, "bench", "results", started.strftime("%Y-%m-%d") + "-cpu-train")
+        with open(stem + ".json", "w") as f:
+            json.dump(result, f, indent=1)
+        md = [f"# LeNet-5 training throughput on the CPU: minicnn vs PyTorch ({meta['date']})", "",
+              f"- CPU: {meta['cpu']} ({meta['cores']} cores), {args.threads} threads for both sides",
+              f"- commit: `{meta['commit']}`",
+              f"- command: `{command}`",
+              f"- minicnn: `{mini['command_line']}` ({mini['device']})",
+              f"- PyTorch {torch_res['torch_version']} eager, torch.set_num_threads({args.threads}), "
+              f"{args.warmup_steps} warm-up steps",
+              f"- batch {args.batch_size}, {mini['images']} training images per epoch, data in memory, "
+              f"fp32; statistic: median of {args.epochs} epochs",
+              f"- load average at the end: {', '.join('%.2f' % x for x in meta['loadavg_at_end'])}",
+              "", "| side | median epoch (s) | images/s | epochs (s) |", "|---|---|---|---|"]
+        for name, r, eps in (("minicnn", mini, mini["history"]), ("PyTorch", torch_res, torch_res["epochs"])):
+            md.append(f"| {name} | {r['seconds']:.2f} | {r['train_images_per_second']:.0f} | "
+                      + ", ".join("%.2f" % e["seconds"] for e in eps) + " |")
+        md += ["", f"minicnn / PyTorch: **{ratio:.2f}x**", ""]
+        with open(stem + ".md", "w") as f:
+            f.write("\n".join(md))
+        print(f"wrote {stem}.md and {stem}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

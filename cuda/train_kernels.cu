@@ -1,0 +1,211 @@
+// cuda/train_kernels.cu — the training kernels of the CUDA engine. CPU twins: the loops of
+// host/engine_cpu.cpp. Test: tests/test_engine_cuda.cpp (CUDA engine against the CPU engine).
+//
+//   bias_activation_kernel  one thread per element of out (rows, cols): out = act(out + bias[col]).
+//   column_sums_kernel      one block of 256 threads per column: thread t sums rows t, t+256, ...
+//                           in order, then a fixed shared-memory tree adds the 256 partial sums.
+//   softmax_xent_kernel     one thread per sample (classes is small: 10): first argmax (strict >),
+//                           -log(max(p_label, 1e-7)), dlogits = (p - onehot) / n; per-sample loss
+//                           and hit go to scratch.
+//   metrics_reduce_kernel   one block of 256 threads: fixed-order sums of the per-sample values,
+//                           thread 0 adds them (in double) to the Metrics accumulator. No atomics.
+//   adam_kernel             grid-stride over the flat arena; each thread recomputes the bias
+//                           correction from the step counter in device memory (graph-capturable).
+//   gather_kernel           one thread per element of the batch x (batch, sample).
+//   advance_kernel          one thread: the step counter and the cursor.
+#include <thrust/execution_policy.h>
+#include <thrust/random.h>
+#include <thrust/sequence.h>
+#include <thrust/shuffle.h>
+
+#include "cuda_check.h"
+#include "train_kernels.h"
+
+namespace minicnn::cuda::train {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+unsigned blocks_for(std::int64_t n, int threads = kThreads) {
+    const std::int64_t b = (n + threads - 1) / threads;
+    return unsigned(b < 1 ? 1 : (b > 65535 * 32 ? 65535 * 32 : b));
+}
+
+__global__ void bias_activation_kernel(float* out, const float* bias, std::int64_t rows,
+                                       std::int64_t cols, int act) {
+    const std::int64_t total = rows * cols;
+    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < total;
+         i += std::int64_t(gridDim.x) * blockDim.x) {
+        float v = out[i] + bias[i % cols];
+        if (act == int(Activation::relu)) {
+            v = v > 0.0f ? v : 0.0f;
+        } else if (act == int(Activation::tanh)) {
+            v = tanhf(v);
+        } else if (act == int(Activation::sigmoid)) {
+            v = 1.0f / (1.0f + expf(-v));
+        }
+        out[i] = v;
+    }
+}
+
+__global__ void column_sums_kernel(float* sums, const float* x, std::int64_t rows,
+                                   std::int64_t cols) {
+    __shared__ float part[kThreads];
+    const std::int64_t col = blockIdx.x;
+    float s = 0.0f;
+    for (std::int64_t r = threadIdx.x; r < rows; r += kThreads) s += x[r * cols + col];
+    part[threadIdx.x] = s;
+    __syncthreads();
+    for (int stride = kThreads / 2; stride > 0; stride /= 2) {
+        if (int(threadIdx.x) < stride) part[threadIdx.x] += part[threadIdx.x + stride];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) sums[col] = part[0];
+}
+
+__global__ void softmax_xent_kernel(float* dlogits, float* sample_loss, float* sample_hit,
+                                    const float* probs, const std::int32_t* labels, std::int64_t n,
+                                    std::int64_t classes) {
+    const std::int64_t r = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
+    if (r >= n) return;
+    const float* p = probs + r * classes;
+    const std::int32_t y = labels[r];
+    std::int64_t best = 0;
+    for (std::int64_t j = 1; j < classes; ++j)
+        if (p[j] > p[best]) best = j;
+    sample_hit[r] = best == y ? 1.0f : 0.0f;
+    sample_loss[r] = float(-log(fmax(double(p[y]), 1e-7)));
+    if (dlogits) {
+        const float inv_n = 1.0f / float(n);
+        float* d = dlogits + r * classes;
+        for (std::int64_t j = 0; j < classes; ++j) d[j] = (p[j] - (j == y ? 1.0f : 0.0f)) * inv_n;
+    }
+}
+
+__global__ void metrics_reduce_kernel(Metrics* metrics, const float* sample_loss,
+                                      const float* sample_hit, std::int64_t n) {
+    __shared__ double loss[kThreads];
+    __shared__ double hit[kThreads];
+    double l = 0.0, h = 0.0;
+    for (std::int64_t i = threadIdx.x; i < n; i += kThreads) {
+        l += sample_loss[i];
+        h += sample_hit[i];
+    }
+    loss[threadIdx.x] = l;
+    hit[threadIdx.x] = h;
+    __syncthreads();
+    for (int stride = kThreads / 2; stride > 0; stride /= 2) {
+        if (int(threadIdx.x) < stride) {
+            loss[threadIdx.x] += loss[threadIdx.x + stride];
+            hit[threadIdx.x] += hit[threadIdx.x + stride];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        metrics->loss_sum += loss[0];
+        metrics->correct += hit[0];
+        metrics->count += double(n);
+    }
+}
+
+__global__ void adam_kernel(float* params, const float* grads, float* m, float* v, std::int64_t n,
+                            float lr, float b1, float b2, float eps, const StepCounters* counters) {
+    // The same bias correction as the CPU engine: computed in double, used in float.
+    const double t = double(counters->step + 1);
+    const float lr_t =
+        float(double(lr) * sqrt(1.0 - pow(double(b2), t)) / (1.0 - pow(double(b1), t)));
+    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+         i += std::int64_t(gridDim.x) * blockDim.x) {
+        const float g = grads[i];
+        const float mi = b1 * m[i] + (1.0f - b1) * g;
+        const float vi = b2 * v[i] + (1.0f - b2) * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        params[i] -= lr_t * mi / (sqrtf(vi) + eps);
+    }
+}
+
+__global__ void gather_kernel(float* x, std::int32_t* y, const float* images,
+                              const std::int32_t* labels, const std::int32_t* perm,
+                              const StepCounters* counters, std::int64_t batch,
+                              std::int64_t sample) {
+    const std::int32_t* idx = perm + counters->cursor;
+    const std::int64_t total = batch * sample;
+    for (std::int64_t e = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; e < total;
+         e += std::int64_t(gridDim.x) * blockDim.x) {
+        const std::int64_t i = e / sample, k = e % sample;
+        const std::int64_t src = idx[i];
+        x[e] = images[src * sample + k];
+        if (k == 0) y[i] = labels[src];
+    }
+}
+
+__global__ void advance_kernel(StepCounters* counters, std::int64_t batch, int count_step) {
+    counters->step += count_step;
+    counters->cursor += batch;
+}
+
+}  // namespace
+
+void bias_activation(float* out, const float* bias, std::int64_t rows, std::int64_t cols,
+                     Activation act, cudaStream_t stream) {
+    if (rows * cols == 0) return;
+    bias_activation_kernel<<<blocks_for(rows * cols), kThreads, 0, stream>>>(out, bias, rows, cols,
+                                                                             int(act));
+    MINICNN_CUDA_CHECK_LAUNCH();
+}
+
+void column_sums(float* sums, const float* x, std::int64_t rows, std::int64_t cols,
+                 cudaStream_t stream) {
+    if (cols == 0) return;
+    column_sums_kernel<<<unsigned(cols), kThreads, 0, stream>>>(sums, x, rows, cols);
+    MINICNN_CUDA_CHECK_LAUNCH();
+}
+
+void softmax_xent(float* dlogits, Metrics* metrics, const float* probs, const std::int32_t* labels,
+                  std::int64_t n, std::int64_t classes, float* scratch, cudaStream_t stream) {
+    if (n == 0) return;
+    softmax_xent_kernel<<<blocks_for(n, 128), 128, 0, stream>>>(dlogits, scratch, scratch + n,
+                                                                probs, labels, n, classes);
+    MINICNN_CUDA_CHECK_LAUNCH();
+    metrics_reduce_kernel<<<1, kThreads, 0, stream>>>(metrics, scratch, scratch + n, n);
+    MINICNN_CUDA_CHECK_LAUNCH();
+}
+
+void adam_update(float* params, const float* grads, float* m, float* v, std::int64_t n,
+                 const AdamConfig& cfg, const StepCounters* counters, cudaStream_t stream) {
+    if (n == 0) return;
+    adam_kernel<<<blocks_for(n), kThreads, 0, stream>>>(params, grads, m, v, n, cfg.lr, cfg.beta1,
+                                                        cfg.beta2, cfg.eps, counters);
+    MINICNN_CUDA_CHECK_LAUNCH();
+}
+
+void gather_batch(float* x, std::int32_t* y, const float* images, const std::int32_t* labels,
+                  const std::int32_t* perm, const StepCounters* counters, std::int64_t batch,
+                  std::int64_t sample, cudaStream_t stream) {
+    if (batch * sample == 0) return;
+    gather_kernel<<<blocks_for(batch * sample), kThreads, 0, stream>>>(x, y, images, labels, perm,
+                                                                       counters, batch, sample);
+    MINICNN_CUDA_CHECK_LAUNCH();
+}
+
+void advance(StepCounters* counters, std::int64_t batch, bool count_step, cudaStream_t stream) {
+    advance_kernel<<<1, 1, 0, stream>>>(counters, batch, count_step ? 1 : 0);
+    MINICNN_CUDA_CHECK_LAUNCH();
+}
+
+void permutation(std::int32_t* perm, std::int64_t n, std::uint64_t seed, bool shuffle,
+                 cudaStream_t stream) {
+    if (n == 0) return;
+    // par_nosync: no stream synchronisation after the algorithms (they return nothing).
+    auto policy = thrust::cuda::par_nosync.on(stream);
+    thrust::sequence(policy, perm, perm + n);
+    if (shuffle) {
+        thrust::default_random_engine rng(static_cast<unsigned>(seed ^ (seed >> 32)));
+        thrust::shuffle(policy, perm, perm + n, rng);
+    }
+    MINICNN_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace minicnn::cuda::train
