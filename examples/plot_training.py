@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Training curves and a test confusion matrix, to a PNG.
 
-Reads a per-epoch CSV log by its header (minicnn's: epoch,train_loss,train_accuracy,val_loss,
-val_accuracy,...; Keras's loss/accuracy names are accepted too; empty or negative validation cells
-mean "no validation") and draws loss and accuracy per epoch. With --model (a checkpoint written by
+Reads a per-epoch CSV log by its header (minicnn's --metrics and fit(csv_path=...) logs:
+epoch,loss,accuracy,val_loss,val_accuracy,...; train_loss/train_accuracy are accepted too; empty,
+"null" or negative validation cells mean "no value") and draws loss and accuracy per epoch. With --model (a checkpoint written by
 Sequential.save() or minicnn's trainer) it also predicts the test set and draws the confusion
 matrix (rows: true class, columns: predicted; cells: counts, coloured by the row's fraction).
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from exdata import load, parser
 
-COLUMNS = {"train_loss": ["train_loss", "loss"], "train_accuracy": ["train_accuracy", "accuracy", "acc"],
+COLUMNS = {"train_loss": ["loss", "train_loss"], "train_accuracy": ["accuracy", "train_accuracy", "acc"],
            "val_loss": ["val_loss"], "val_accuracy": ["val_accuracy", "val_acc"]}
 
 
@@ -35,7 +35,7 @@ def read_log(path):
         vals = []
         for r in rows:
             cell = (r.get(name) or "").strip() if name else ""
-            v = float(cell) if cell else math.nan
+            v = float(cell) if cell and cell != "null" else math.nan
             vals.append(math.nan if v < 0 else v)
         out[key] = np.array(vals)
     if np.all(np.isnan(out["train_loss"])):

@@ -130,6 +130,8 @@ py::array py_pool_backward(py::object dA, py::object A_prev, py::object kernel_s
 
 // python/idx_py.cpp: load_idx, read_idx_images, read_idx_labels.
 void bind_idx(py::module_& m);
+// python/model_py.cpp: Sequential, History, lenet5, load_model.
+void bind_model(py::module_& m);
 
 PYBIND11_MODULE(minicnn, m) {
     m.doc() =
@@ -212,5 +214,6 @@ Overlapping windows add up.)doc");
         "_input_copies", []() { return g_input_copies.load(); },
         "Number of array arguments the module had to copy or convert so far (for tests).");
     bind_idx(m);
+    bind_model(m);
     m.attr("__version__") = "0.1.0";
 }
