@@ -166,19 +166,11 @@ History Trainer::fit(const DataView& train, const DataView* validation, const Fi
     const std::int64_t sample = shape_numel(model_->input_shape());
     const std::int64_t classes = shape_numel(model_->output_shape());
 
-    // The whole training set goes to the engine once (on the CPU the host arrays are used as-is).
-    EngineBuffer<float> images_buf;
-    EngineBuffer<std::int32_t> labels_buf;
-    const float* images = train.images;
-    const std::int32_t* labels = train.labels;
-    if (e.backend() != Backend::cpu) {
-        images_buf = EngineBuffer<float>(e, train.n * sample);
-        labels_buf = EngineBuffer<std::int32_t>(e, train.n);
-        e.upload(images_buf.data(), train.images, images_buf.bytes());
-        e.upload(labels_buf.data(), train.labels, labels_buf.bytes());
-        images = images_buf.data();
-        labels = labels_buf.data();
-    }
+    // The training and validation sets go to the engine once.
+    const Resident tr = make_resident(train);
+    const Resident va = validation ? make_resident(*validation) : Resident{};
+    const float* images = tr.images;
+    const std::int32_t* labels = tr.labels;
     EngineBuffer<std::int32_t> perm(e, train.n);
 
     History history;
@@ -241,7 +233,7 @@ History Trainer::fit(const DataView& train, const DataView* validation, const Fi
         }
         epochs_done_ = epoch + 1;
         if (validation) {
-            const EvalResult v = evaluate(*validation, int(std::max<std::int64_t>(batch_, 1)));
+            const EvalResult v = evaluate_resident(va.images, va.labels, validation->n, batch_);
             log.val_loss = v.loss;
             log.val_accuracy = v.accuracy;
         }
@@ -257,36 +249,47 @@ EvalResult Trainer::evaluate(const DataView& data, int batch_size) {
                     "evaluate: the last layer must end in a softmax");
     check_data(data, "evaluate");
     const auto t0 = Clock::now();
+    const Resident r = make_resident(data);
+    EvalResult res = evaluate_resident(r.images, r.labels, data.n, batch_size);
+    res.seconds = seconds_since(t0);
+    return res;
+}
+
+Trainer::Resident Trainer::make_resident(const DataView& data) {
+    Resident r;
+    r.images = data.images;
+    r.labels = data.labels;
+    if (engine_->backend() != Backend::cpu) {  // on the CPU the host arrays are used as they are
+        const std::int64_t sample = shape_numel(model_->input_shape());
+        r.images_buf = EngineBuffer<float>(*engine_, data.n * sample);
+        r.labels_buf = EngineBuffer<std::int32_t>(*engine_, data.n);
+        engine_->upload(r.images_buf.data(), data.images, r.images_buf.bytes());
+        engine_->upload(r.labels_buf.data(), data.labels, r.labels_buf.bytes());
+        r.images = r.images_buf.data();
+        r.labels = r.labels_buf.data();
+    }
+    return r;
+}
+
+EvalResult Trainer::evaluate_resident(const float* images, const std::int32_t* labels,
+                                      std::int64_t n, std::int64_t batch_size) {
     Engine& e = *engine_;
-    const std::int64_t batch = std::min<std::int64_t>(batch_size, data.n);
+    const std::int64_t batch = std::min<std::int64_t>(batch_size, n);
     setup(batch);
     const std::int64_t sample = shape_numel(model_->input_shape());
     const std::int64_t classes = shape_numel(model_->output_shape());
-    EngineBuffer<float> images_buf;
-    EngineBuffer<std::int32_t> labels_buf;
-    const float* images = data.images;
-    const std::int32_t* labels = data.labels;
-    if (e.backend() != Backend::cpu) {
-        images_buf = EngineBuffer<float>(e, data.n * sample);
-        labels_buf = EngineBuffer<std::int32_t>(e, data.n);
-        e.upload(images_buf.data(), data.images, images_buf.bytes());
-        e.upload(labels_buf.data(), data.labels, labels_buf.bytes());
-        images = images_buf.data();
-        labels = labels_buf.data();
-    }
     e.fill_zero(metrics_.data(), sizeof(Metrics));
-    for (std::int64_t s = 0; s < data.n; s += batch) {
-        const std::int64_t b = std::min(batch, data.n - s);
+    for (std::int64_t s = 0; s < n; s += batch) {
+        const std::int64_t b = std::min(batch, n - s);
         const float* probs = forward(images + s * sample, b);
         e.softmax_xent(nullptr, metrics_.data(), probs, labels + s, b, classes);
     }
     Metrics m;
     e.download(&m, metrics_.data(), sizeof m);
     EvalResult r;
-    r.count = data.n;
+    r.count = n;
     r.loss = m.loss_sum / m.count;
     r.accuracy = m.correct / m.count;
-    r.seconds = seconds_since(t0);
     return r;
 }
 

@@ -130,6 +130,16 @@ private:
     const float* forward(const float* x, std::int64_t n);
     void backward(std::int64_t n);
     void check_data(const DataView& d, const char* what) const;
+    // A data set in engine memory: the host arrays themselves on the CPU, a copy on a GPU.
+    struct Resident {
+        const float* images = nullptr;
+        const std::int32_t* labels = nullptr;
+        EngineBuffer<float> images_buf;
+        EngineBuffer<std::int32_t> labels_buf;
+    };
+    Resident make_resident(const DataView& data);
+    EvalResult evaluate_resident(const float* images, const std::int32_t* labels, std::int64_t n,
+                                 std::int64_t batch_size);
     bool params_finite();
 
     Sequential* model_;
