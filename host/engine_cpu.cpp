@@ -238,6 +238,32 @@ MINICNN_CLONES void transpose_add_bias(float* o, const float* oT, const float* b
 MINICNN_CLONES void maxpool_row(float* out, std::int32_t* mask, const float* inp, const PoolGeom& g,
                                 std::int64_t bi) {
     const std::int64_t b = bi / g.oh, i = bi % g.oh;
+    if (g.kh == 2 && g.kw == 2) {
+        // The 2x2 window (LeNet's): four candidates per output, kept in registers.
+        const std::int64_t row = g.w * g.c;
+        for (std::int64_t j = 0; j < g.ow; ++j) {
+            const std::int64_t o = ((b * g.oh + i) * g.ow + j) * g.c;
+            const float* __restrict p00 = inp + ((b * g.h + i * g.sh) * g.w + j * g.sw) * g.c;
+            const float* __restrict p01 = p00 + g.c;
+            const float* __restrict p10 = p00 + row;
+            const float* __restrict p11 = p10 + g.c;
+            float* __restrict best = out + o;
+            std::int32_t* __restrict arg = mask + o;
+            for (std::int64_t ch = 0; ch < g.c; ++ch) {
+                float v = p00[ch];
+                std::int32_t m = 0;
+                m = p01[ch] > v ? 1 : m;
+                v = p01[ch] > v ? p01[ch] : v;
+                m = p10[ch] > v ? 2 : m;
+                v = p10[ch] > v ? p10[ch] : v;
+                m = p11[ch] > v ? 3 : m;
+                v = p11[ch] > v ? p11[ch] : v;
+                best[ch] = v;
+                arg[ch] = m;
+            }
+        }
+        return;
+    }
     for (std::int64_t j = 0; j < g.ow; ++j) {
         const std::int64_t o = ((b * g.oh + i) * g.ow + j) * g.c;
         const float* base = inp + ((b * g.h + i * g.sh) * g.w + j * g.sw) * g.c;
