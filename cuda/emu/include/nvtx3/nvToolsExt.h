@@ -1,0 +1,8 @@
+// cuda/emu/include/nvtx3/nvToolsExt.h — NVTX ranges as no-ops, for cuda/emu/run.sh.
+#pragma once
+inline int nvtxRangePushA(const char*) {
+    return 0;
+}
+inline int nvtxRangePop() {
+    return 0;
+}
