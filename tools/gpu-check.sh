@@ -6,14 +6,15 @@
 #      build-gpu-check/ (override: BUILD_DIR, CUDA_ARCH);
 #   3. runs the whole test suite (minicnn_tests); on a GPU machine no GPU test may skip;
 #   4. runs compute-sanitizer memcheck, racecheck and initcheck over the GPU tests
-#      (gtest filter SANITIZER_FILTER, default 'Cuda*');
+#      (gtest filter SANITIZER_FILTER, default 'Cuda*:*Gpu*': CudaConv2d, CudaPool2d, CudaActivation,
+#      CudaRuntime*, CudaEngine, GpuOutOfMemory, DeterminismGpu);
 #   5. writes a report — device, driver, CUDA, commit, result per test, sanitizer summary — to
 #      bench/results/gpu-check-<date>-<device>.md and prints its path.
 # Exit status: 0 when everything passed, 1 when a test or a sanitizer failed, 2 when it cannot run
 # here (no GPU, no compute-sanitizer, build failure).
 #
 # Usage: tools/gpu-check.sh            (from anywhere inside the repository)
-# Env:   BUILD_DIR, CUDA_ARCH (90), JOBS (nproc), SANITIZER_FILTER ('Cuda*'),
+# Env:   BUILD_DIR, CUDA_ARCH (90), JOBS (nproc), SANITIZER_FILTER ('Cuda*:*Gpu*'),
 #        SANITIZER_TIMEOUT (seconds per tool, 3600), SKIP_SANITIZERS=1 (tests only; the report says so)
 set -uo pipefail
 
@@ -27,7 +28,7 @@ cd "$ROOT" || die "cannot enter $ROOT"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build-gpu-check}"
 CUDA_ARCH="${CUDA_ARCH:-90}"
 JOBS="${JOBS:-$(nproc 2>/dev/null || echo 4)}"
-SANITIZER_FILTER="${SANITIZER_FILTER:-Cuda*}"
+SANITIZER_FILTER="${SANITIZER_FILTER:-Cuda*:*Gpu*}"
 SANITIZER_TIMEOUT="${SANITIZER_TIMEOUT:-3600}"
 export PATH="$PATH:/usr/local/cuda/bin"
 
@@ -74,16 +75,20 @@ echo "gpu-check: running the test suite"
 TESTS_RC=$?
 tail -n 3 "$LOG_DIR/tests.log"
 
-# Per-test results from the gtest XML: "suite.name|passed|failed|skipped|time".
+# Per-test results from the gtest XML: "suite.name|status|time", status passed, FAILED, skipped, or
+# "SKIPPED-NO-GPU" for a test that skipped because it found no GPU (an error on a GPU machine).
 parse_results() {
     python3 - "$1" <<'PY' 2>/dev/null
-import sys, xml.etree.ElementTree as ET
+import re, sys, xml.etree.ElementTree as ET
+no_gpu = re.compile(r"no usable CUDA device|no CUDA device visible|built without CUDA|CUDA device requested but unavailable")
 for case in ET.parse(sys.argv[1]).getroot().iter("testcase"):
     name = case.get("classname", "") + "." + case.get("name", "")
+    skipped = case.find("skipped")
     if case.find("failure") is not None or case.find("error") is not None:
         status = "FAILED"
-    elif case.get("result") == "skipped" or case.find("skipped") is not None or case.get("status") == "notrun":
-        status = "skipped"
+    elif skipped is not None or case.get("result") == "skipped" or case.get("status") == "notrun":
+        text = "" if skipped is None else (skipped.get("message", "") + (skipped.text or ""))
+        status = "SKIPPED-NO-GPU" if no_gpu.search(text) else "skipped"
     else:
         status = "passed"
     print(f"{name}|{status}|{case.get('time', '')}")
@@ -91,14 +96,14 @@ PY
 }
 RESULTS="$(parse_results "$LOG_DIR/tests.xml")"
 if [[ -z "$RESULTS" ]]; then
-    # No python3: fall back to gtest's console output.
+    # No python3: fall back to gtest's console output (and to the suite names for GPU tests).
     RESULTS="$(sed -n 's/^\[ *\(OK\|FAILED\|SKIPPED\) *\] \([A-Za-z0-9_./]*\) (\([0-9]*\) ms)$/\2|\1|\3ms/p' "$LOG_DIR/tests.log" |
-        sed 's/|OK|/|passed|/;s/|SKIPPED|/|skipped|/')"
+        sed 's/|OK|/|passed|/;s/^\(Cuda[^|]*\|[^|]*Gpu[^|]*\)|SKIPPED|/\1|SKIPPED-NO-GPU|/;s/|SKIPPED|/|skipped|/')"
 fi
 N_PASS="$(grep -c '|passed|' <<<"$RESULTS")"
 N_FAIL="$(grep -c '|FAILED|' <<<"$RESULTS")"
-N_SKIP="$(grep -c '|skipped|' <<<"$RESULTS")"
-GPU_SKIPS="$(grep '^Cuda' <<<"$RESULTS" | grep '|skipped|' | cut -d'|' -f1 | grep -v 'SkippedWithoutCuda' || true)"
+N_SKIP="$(grep -ci '|skipped' <<<"$RESULTS")"
+GPU_SKIPS="$(grep '|SKIPPED-NO-GPU|' <<<"$RESULTS" | cut -d'|' -f1 || true)"
 TESTS_OK=1
 [[ $TESTS_RC -ne 0 || $N_FAIL -ne 0 ]] && TESTS_OK=0
 [[ -n "$GPU_SKIPS" ]] && TESTS_OK=0  # on a GPU machine, no GPU test may skip
