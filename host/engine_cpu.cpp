@@ -422,6 +422,10 @@ public:
     }
 
     void* alloc_bytes(std::size_t bytes) override {
+        if (bytes > std::numeric_limits<std::size_t>::max() - 255) {  // rounding up would wrap
+            throw DeviceError("cpu engine: out of host memory allocating " + std::to_string(bytes) +
+                              " bytes");
+        }
         const std::size_t rounded = ((bytes + 255) / 256) * 256;
         void* p = std::aligned_alloc(256, rounded == 0 ? 256 : rounded);
         if (!p) {

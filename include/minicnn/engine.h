@@ -19,11 +19,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
 
 #include "minicnn/device.h"
+#include "minicnn/error.h"
 #include "minicnn/geometry.h"
 #include "minicnn/ops.h"
 
@@ -150,7 +152,7 @@ public:
     EngineBuffer(Engine& e, std::int64_t n)
         : engine_(&e),
           n_(n),
-          p_(static_cast<T*>(n > 0 ? e.alloc_bytes(std::size_t(n) * sizeof(T)) : nullptr)) {}
+          p_(static_cast<T*>(n > 0 ? e.alloc_bytes(checked_bytes(n)) : nullptr)) {}
     EngineBuffer(EngineBuffer&& o) noexcept { swap(o); }
     EngineBuffer& operator=(EngineBuffer&& o) noexcept {
         EngineBuffer tmp(std::move(o));
@@ -168,6 +170,16 @@ public:
     std::size_t bytes() const { return std::size_t(n_) * sizeof(T); }
 
 private:
+    // n * sizeof(T), refusing a count whose byte size does not fit in size_t (it would wrap into a
+    // small allocation that claims n elements).
+    static std::size_t checked_bytes(std::int64_t n) {
+        if (std::uint64_t(n) > std::numeric_limits<std::size_t>::max() / sizeof(T)) {
+            throw DeviceError("out of memory: asked for " + std::to_string(n) + " elements of " +
+                              std::to_string(sizeof(T)) +
+                              " bytes, more bytes than the address space holds");
+        }
+        return std::size_t(n) * sizeof(T);
+    }
     void swap(EngineBuffer& o) noexcept {
         std::swap(engine_, o.engine_);
         std::swap(n_, o.n_);
