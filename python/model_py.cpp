@@ -56,11 +56,12 @@ Activation parse_activation_arg(const py::handle& obj, const char* op) {
 // when it already is in that form, else a converted copy held here.
 struct Batch {
     py::array images;  // (n, *input_shape) float32, C-contiguous
-    py::array labels;  // (n) int32, C-contiguous; empty when no labels were given
+    py::array labels;  // (n) int32, C-contiguous; only when `labelled`
+    bool labelled = false;
     std::int64_t n = 0;
     DataView view() const {
         return {static_cast<const float*>(images.data()),
-                labels ? static_cast<const std::int32_t*>(labels.data()) : nullptr, n};
+                labelled ? static_cast<const std::int32_t*>(labels.data()) : nullptr, n};
     }
 };
 
@@ -176,8 +177,10 @@ public:
         Batch b;
         b.images = images_arg(x, model_.input_shape(), op, "x");
         b.n = b.images.shape(0);
-        if (!y.is_none())
+        if (!y.is_none()) {
             b.labels = labels_arg(y, b.n, shape_numel(model_.output_shape()), op, "y");
+            b.labelled = true;
+        }
         return b;
     }
 
@@ -197,8 +200,8 @@ std::string format_seconds(double s) {
 }
 
 // Writes one CSV row per epoch in the format of the minicnn program's --metrics file
-// (host/cli.cpp), so that either log feeds examples/plot_training.py:
-// epoch,loss,accuracy,val_loss,val_accuracy, seconds,images_per_second (val_* empty without
+// (host/cli.cpp), so that either log feeds examples/plot_training.py: the columns
+// epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_second (val_* empty without
 // validation data). A fit that starts from epoch 0 starts the file over; a later fit appends.
 class CsvLog {
 public:
@@ -252,15 +255,15 @@ PyHistory py_fit(PyModel& self, py::object x, py::object y, int batch_size, int 
     MINICNN_REQUIRE(!y.is_none(), "fit: y (the labels) is required");
     Batch train = self.data(x, y, op);
     Batch val;
-    bool has_val = false;
     if (!validation_data.is_none()) {
         MINICNN_REQUIRE(
             py::isinstance<py::sequence>(validation_data) && py::len(validation_data) == 2,
             "fit: validation_data must be a pair (x_val, y_val), got " << py_repr(validation_data));
-        val = self.data(validation_data[py::int_(0)], validation_data[py::int_(1)],
-                        "fit: validation_data");
-        has_val = true;
+        const py::object yv = validation_data[py::int_(1)];
+        MINICNN_REQUIRE(!yv.is_none(), "fit: validation_data needs labels, got (x_val, None)");
+        val = self.data(validation_data[py::int_(0)], yv, "fit: validation_data");
     }
+    const bool has_val = val.labelled;
     const std::string csv = csv_path.is_none() ? std::string() : py_str(csv_path);
 
     Trainer& tr = self.trainer();
@@ -309,7 +312,7 @@ PyHistory py_fit(PyModel& self, py::object x, py::object y, int batch_size, int 
     History h;
     {
         py::gil_scoped_release nogil;
-        const DataView vv = val.view();
+        const DataView vv = has_val ? val.view() : DataView{};
         h = tr.fit(train.view(), has_val ? &vv : nullptr, opt);
     }
     PyHistory out;

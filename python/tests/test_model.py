@@ -204,6 +204,8 @@ def test_data_errors(data):
         m.fit(x, y.astype(np.float32), verbose=0)
     with pytest.raises(ValueError, match="validation_data must be a pair"):
         m.fit(x, y, verbose=0, validation_data=x)
+    with pytest.raises(ValueError, match="validation_data needs labels"):
+        m.fit(x, y, verbose=0, validation_data=(x, None))
     with pytest.raises(ValueError, match="fit: epochs must be >= 0"):
         m.fit(x, y, epochs=-1, verbose=0)
     with pytest.raises(ValueError, match="batch_size must be > 0"):
