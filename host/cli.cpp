@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -166,13 +167,18 @@ Args parse_args(const std::string& command, const std::vector<std::string>& argv
     return a;
 }
 
+// max_value: the largest value the option's type holds (an int option must not wrap).
 long long parse_int(const std::string& name, const std::string& v, long long min_value,
-                    const char* what) {
+                    const char* what, long long max_value = std::numeric_limits<long long>::max()) {
     errno = 0;
     char* end = nullptr;
     const long long x = std::strtoll(v.c_str(), &end, 10);
     if (v.empty() || *end != '\0' || errno == ERANGE || x < min_value) {
         throw UsageError(name + " must be " + what + ", got '" + v + "'");
+    }
+    if (x > max_value) {
+        throw UsageError(name + " must be at most " + std::to_string(max_value) + ", got '" + v +
+                         "'");
     }
     return x;
 }
@@ -268,10 +274,16 @@ std::string epoch_line(const EpochLog& log, int epochs) {
 
 int cmd_train(const Args& a, std::ostream& out) {
     const std::string data = a.get("--data", kDefaultData);
-    const int epochs = int(parse_int("--epochs", a.get("--epochs", "5"), 0, "an integer >= 0"));
+    const int int_max = std::numeric_limits<int>::max();
+    const int epochs =
+        int(parse_int("--epochs", a.get("--epochs", "5"), 0, "an integer >= 0", int_max));
     const int batch =
-        int(parse_int("--batch-size", a.get("--batch-size", "32"), 1, "an integer > 0"));
+        int(parse_int("--batch-size", a.get("--batch-size", "32"), 1, "an integer > 0", int_max));
     const double lr = parse_positive_double("--lr", a.get("--lr", "0.001"));
+    if (!std::isfinite(float(lr)) || float(lr) <= 0.0f) {  // Adam runs in float32
+        throw UsageError("--lr must be a float32 number > 0 (about 1e-45 to 3.4e38), got '" +
+                         a.get("--lr", "") + "'");
+    }
     const auto seed =
         std::uint64_t(parse_int("--seed", a.get("--seed", "1"), 0, "an integer >= 0"));
     const Device device = parse_device(a.get("--device", "auto"));
