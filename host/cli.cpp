@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -334,7 +335,29 @@ int cmd_train(const Args& a, std::ostream& out) {
 
     std::ofstream csv;
     if (!metrics.empty()) {
-        const bool append = resumed && std::ifstream(metrics).good();
+        // On resume, keep the header and the rows of the epochs the checkpoint holds: a run killed
+        // after writing an epoch's row but before its checkpoint left a row that is trained again.
+        std::string kept;
+        bool append = false;
+        if (resumed) {
+            std::ifstream old(metrics);
+            std::string line;
+            while (old && std::getline(old, line)) {
+                const bool header = !append;
+                append = true;
+                if (header || std::atoll(line.c_str()) <= trainer.epochs_done()) {
+                    kept += line + "\n";
+                }
+            }
+        }
+        if (append) {  // rewritten beside it and renamed: a kill now cannot lose the rows
+            const std::string tmp = metrics + ".tmp";
+            write_file(tmp, kept, "metrics");
+            if (std::rename(tmp.c_str(), metrics.c_str()) != 0) {
+                std::remove(tmp.c_str());
+                throw Error("cannot replace metrics file " + metrics);
+            }
+        }
         csv.open(metrics, append ? std::ios::app : std::ios::trunc);
         if (!csv) throw Error("cannot open metrics file " + metrics + " for writing");
         if (!append) csv << "epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_second\n";
@@ -419,6 +442,7 @@ int cmd_train(const Args& a, std::ostream& out) {
                << ", \"val_accuracy\": "
                << (e.val_accuracy >= 0 ? json_num(e.val_accuracy) : "null")
                << ", \"seconds\": " << json_num(e.seconds)
+               << ", \"cpu_seconds\": " << json_num(e.cpu_seconds)
                << ", \"images_per_second\": " << json_num(e.images_per_second) << "}";
         }
         js << (h.epochs.empty() ? "]\n}\n" : "\n  ]\n}\n");
