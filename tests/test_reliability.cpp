@@ -12,7 +12,8 @@
 //     error, exit status 1, and the previous checkpoint is byte-for-byte the one before.
 //   - SIGKILL: a real training run is killed mid-epoch; the last checkpoint loads (also through
 //     `minicnn evaluate`), and --resume continues from its epoch and ends bit-identical to an
-//     uninterrupted run.
+//     uninterrupted run, with one metrics row per epoch (a row whose checkpoint the kill prevented
+//     is dropped on resume).
 // (Argument errors already covered by test_cli.cpp — batch size 0, negative epochs, NaN or
 // negative learning rate, unknown device, missing data folder — are not repeated here.)
 #include <dirent.h>
@@ -25,6 +26,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -484,6 +486,11 @@ TEST_F(ReliabilityTest, KilledMidEpochKeepsTheCheckpointAndResumeFinishesBitIden
         << r.out;
     const Checkpoint final_ck = load_checkpoint(ck);
     EXPECT_EQ(final_ck.get("epochs_done"), std::to_string(epochs));
+    // The metrics file has one row per epoch, in order, whatever the kill left in it.
+    const std::vector<std::string> final_rows = csv_rows(csv);
+    ASSERT_EQ(final_rows.size(), std::size_t(epochs)) << test::slurp_file(csv);
+    for (int e = 0; e < epochs; ++e)
+        EXPECT_EQ(std::atoi(final_rows[std::size_t(e)].c_str()), e + 1);
 
     // On the CPU the interrupted and resumed run ends with the same weights and Adam state, bit for
     // bit, as one that was never interrupted.
@@ -496,6 +503,33 @@ TEST_F(ReliabilityTest, KilledMidEpochKeepsTheCheckpointAndResumeFinishesBitIden
             << name << " differs between the resumed and the uninterrupted run";
     }
     EXPECT_EQ(final_ck.get("adam_step"), full.get("adam_step"));
+}
+
+// A kill between an epoch's CSV row and its checkpoint leaves a row for an epoch the checkpoint
+// does not hold; --resume trains that epoch again and must not list it twice.
+TEST_F(ReliabilityTest, ResumeDropsMetricsRowsTheCheckpointDoesNotHold) {
+    const std::string s = *scratch_;
+    const std::string ck = s + "/rows.ckpt", csv = s + "/rows.csv";
+    auto args = [&](const char* epochs) {
+        return std::vector<std::string>{"train", "--data",       *good_, "--device",
+                                        "cpu",   "--epochs",     epochs, "--batch-size",
+                                        "16",    "--validation", "10",   "--checkpoint",
+                                        ck,      "--metrics",    csv,    "--resume"};
+    };
+    Result r = run(args("1"));
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    {
+        std::ofstream f(csv, std::ios::app);
+        f << "2,9.9,0.1,9.9,0.1,1.0,100\n";  // the dead run's row of epoch 2
+    }
+    r = run(args("3"));
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    const std::vector<std::string> rows = csv_rows(csv);
+    ASSERT_EQ(rows.size(), 3u) << test::slurp_file(csv);
+    for (int e = 0; e < 3; ++e) EXPECT_EQ(std::atoi(rows[std::size_t(e)].c_str()), e + 1);
+    EXPECT_EQ(test::slurp_file(csv).find("9.9"), std::string::npos) << test::slurp_file(csv);
+    EXPECT_EQ(test::slurp_file(csv).rfind("epoch,loss,accuracy", 0), 0u);
+    EXPECT_FALSE(test::file_exists(csv + ".tmp"));
 }
 
 }  // namespace
