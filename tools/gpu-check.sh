@@ -2,8 +2,9 @@
 # tools/gpu-check.sh — the one GPU check of minicnn, for a machine with an NVIDIA GPU (made for an H100).
 #
 #   1. refuses (exit 2, with the reason) when no GPU is visible;
-#   2. builds for sm_90 with the CUDA backend (-DCMAKE_CUDA_ARCHITECTURES=90 -DMINICNN_CUDA=ON) in
-#      build-gpu-check/ (override: BUILD_DIR, CUDA_ARCH);
+#   2. builds everything (library, programs the tests run, tests) for sm_90 with the CUDA backend
+#      (-DCMAKE_CUDA_ARCHITECTURES=90 -DMINICNN_CUDA=ON) in build-gpu-check/ (override: BUILD_DIR,
+#      CUDA_ARCH);
 #   3. runs the whole test suite (minicnn_tests); on a GPU machine no GPU test may skip;
 #   4. runs compute-sanitizer memcheck, racecheck and initcheck over the GPU tests
 #      (gtest filter SANITIZER_FILTER, default 'Cuda*:*Gpu*': CudaConv2d, CudaPool2d, CudaActivation,
@@ -62,7 +63,7 @@ echo "gpu-check: $DEVICE (driver $DRIVER), commit $COMMIT"
 echo "gpu-check: building in $BUILD_DIR for sm_$CUDA_ARCH (log: $LOG_DIR/build.log)"
 if ! { cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DMINICNN_CUDA=ON \
     -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" -DMINICNN_BUILD_TESTS=ON &&
-    cmake --build "$BUILD_DIR" -j "$JOBS" --target minicnn_tests; } >"$LOG_DIR/build.log" 2>&1; then
+    cmake --build "$BUILD_DIR" -j "$JOBS"; } >"$LOG_DIR/build.log" 2>&1; then
     tail -n 40 "$LOG_DIR/build.log" >&2
     die "build failed (full log: $LOG_DIR/build.log)"
 fi
