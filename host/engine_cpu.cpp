@@ -305,10 +305,16 @@ MINICNN_CLONES void adam_range(float* params, const float* grads, float* m, floa
     }
 }
 
-// A fixed pool of worker threads for the engine's parallel loops. Idle workers spin briefly and
-// then sleep on a condition variable: on a busy machine a waiting thread gives its core away
-// instead of spinning on it (OpenMP's default active wait made a 2-thread step 100x slower when
-// the two cores were shared with other processes).
+// A fixed pool of worker threads for the engine's parallel loops.
+//
+// run(n, fn) publishes a job as one atomic ticket (generation | n | next index); the caller and any
+// awake workers claim indices from it with a compare-and-swap, and run() returns as soon as every
+// index has been *done*, whoever did it. A worker that was not scheduled in time simply finds the
+// job finished (its generation is over) and goes back to waiting: on a machine whose cores are busy
+// with other processes nobody waits for a descheduled thread that holds no work. Idle workers spin
+// briefly, then sleep on a condition variable (OpenMP's default active wait made a 2-thread step
+// 100x slower when the two cores were shared). Which thread runs which index never changes a
+// result: the callers' reductions are per index, in a fixed order.
 class ThreadPool {
 public:
     explicit ThreadPool(int threads) {
@@ -318,7 +324,6 @@ public:
         {
             std::lock_guard<std::mutex> lk(mu_);
             stop_ = true;
-            generation_.fetch_add(1, std::memory_order_release);
         }
         wake_.notify_all();
         for (std::thread& t : workers_) t.join();
@@ -328,68 +333,89 @@ public:
 
     int size() const { return int(workers_.size()) + 1; }
 
-    // Calls fn(i, worker) for every i in [0, n) (worker in [0, size())) and returns when all
-    // calls have returned. Which worker runs which i does not matter to the callers' results.
+    // Calls fn(i, worker) for every i in [0, n) (worker in [0, size())) and returns when all calls
+    // have returned.
     void run(std::int64_t n, const std::function<void(std::int64_t, int)>& fn) {
         if (n <= 0) return;
         if (workers_.empty() || n == 1) {
             for (std::int64_t i = 0; i < n; ++i) fn(i, 0);
             return;
         }
-        {
-            std::lock_guard<std::mutex> lk(mu_);
-            fn_ = &fn;
-            n_ = n;
-            next_.store(0, std::memory_order_relaxed);
-            pending_.store(int(workers_.size()) + 1, std::memory_order_relaxed);
-            generation_.fetch_add(1, std::memory_order_release);
+        if (n > kMaxItems) {  // the ticket holds 20-bit counts: run blocks of indices instead
+            const std::int64_t blocks = (n + kMaxItems - 1) / kMaxItems;
+            run(blocks, [&](std::int64_t b, int w) {
+                for (std::int64_t i = b * n / blocks; i < (b + 1) * n / blocks; ++i) fn(i, w);
+            });
+            return;
         }
-        wake_.notify_all();
-        work(0);
-        // Wait until every worker has checked in for this generation.
+        fn_ = &fn;
+        done_.store(0, std::memory_order_relaxed);
+        generation_ = (generation_ + 1) & kGenMask;
+        // seq_cst store and load here and in worker_loop (a Dekker pattern): either this sees the
+        // worker's sleeper count or the worker's wait predicate sees the new ticket.
+        ticket_.store((generation_ << 40) | (std::uint64_t(n) << 20));
+        if (sleepers_.load() > 0) {
+            std::lock_guard<std::mutex> lk(mu_);
+            wake_.notify_all();
+        }
+        work(generation_, 0);
         for (int spin = 0; spin < kSpin; ++spin) {
-            if (pending_.load(std::memory_order_acquire) == 0) return;
+            if (done_.load(std::memory_order_acquire) == n) return;
         }
         std::unique_lock<std::mutex> lk(mu_);
-        done_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+        done_cv_.wait(lk, [&] { return done_.load(std::memory_order_acquire) == n; });
     }
 
 private:
     static constexpr int kSpin = 20000;
+    static constexpr std::int64_t kMaxItems = (1 << 20) - 1;
+    static constexpr std::uint64_t kGenMask = (1ull << 24) - 1;
 
-    void work(int worker) {
-        const std::function<void(std::int64_t, int)>& fn = *fn_;
-        for (std::int64_t i = next_.fetch_add(1); i < n_; i = next_.fetch_add(1)) fn(i, worker);
-        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-            std::lock_guard<std::mutex> lk(mu_);
-            done_.notify_all();
+    // Claims and runs indices of generation `gen` until none is left.
+    void work(std::uint64_t gen, int worker) {
+        std::uint64_t t = ticket_.load(std::memory_order_acquire);
+        for (;;) {
+            const std::uint64_t n = (t >> 20) & 0xFFFFF, i = t & 0xFFFFF;
+            if ((t >> 40) != gen || i >= n) return;
+            if (!ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel)) continue;
+            // The claimed index is not done, so the job (and fn_) cannot have moved on.
+            (*fn_)(std::int64_t(i), worker);
+            if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == std::int64_t(n)) {
+                std::lock_guard<std::mutex> lk(mu_);
+                done_cv_.notify_all();
+            }
+            t = ticket_.load(std::memory_order_acquire);
         }
     }
 
     void worker_loop(int worker) {
         std::uint64_t seen = 0;
         for (;;) {
-            for (int spin = 0; spin < kSpin; ++spin) {
-                if (generation_.load(std::memory_order_acquire) != seen) break;
+            std::uint64_t gen = ticket_.load(std::memory_order_acquire) >> 40;
+            for (int spin = 0; spin < kSpin && gen == seen; ++spin) {
+                gen = ticket_.load(std::memory_order_acquire) >> 40;
             }
-            {
+            if (gen == seen) {
                 std::unique_lock<std::mutex> lk(mu_);
-                wake_.wait(lk, [&] { return generation_.load(std::memory_order_acquire) != seen; });
-                seen = generation_.load(std::memory_order_acquire);
+                sleepers_.fetch_add(1);
+                wake_.wait(lk, [&] { return stop_ || (ticket_.load() >> 40) != seen; });
+                sleepers_.fetch_sub(1, std::memory_order_acq_rel);
                 if (stop_) return;
+                gen = ticket_.load(std::memory_order_acquire) >> 40;
             }
-            work(worker);
+            seen = gen;
+            work(gen, worker);
         }
     }
 
     std::vector<std::thread> workers_;
     std::mutex mu_;
-    std::condition_variable wake_, done_;
+    std::condition_variable wake_, done_cv_;
     const std::function<void(std::int64_t, int)>* fn_ = nullptr;
-    std::int64_t n_ = 0;
-    std::atomic<std::int64_t> next_{0};
-    std::atomic<int> pending_{0};
-    std::atomic<std::uint64_t> generation_{0};
+    std::uint64_t generation_ = 0;          // the caller's: generation of the current job
+    std::atomic<std::uint64_t> ticket_{0};  // generation << 40 | n << 20 | next index
+    std::atomic<std::int64_t> done_{0};     // indices of the current job done
+    std::atomic<int> sleepers_{0};
     bool stop_ = false;
 };
 

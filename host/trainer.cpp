@@ -9,7 +9,9 @@
 // The host only reads the metrics at a progress tick and at the end of an epoch.
 #include "minicnn/trainer.h"
 
+#include <time.h>
 #include <algorithm>
+
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -26,6 +28,13 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) {
     return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// CPU time used by the process so far, all threads (what a busy machine does not distort).
+double process_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
 std::string float_str(double v) {
@@ -177,6 +186,7 @@ History Trainer::fit(const DataView& train, const DataView* validation, const Fi
     const std::int64_t steps = (train.n + batch - 1) / batch;
     for (int epoch = epochs_done_; epoch < opt.epochs; ++epoch) {
         const auto t0 = Clock::now();
+        const double cpu0 = process_cpu_seconds();
         e.permutation(perm.data(), train.n, seed_for_epoch(seed_, epoch), opt.shuffle);
         e.fill_zero(metrics_.data(), sizeof(Metrics));
         e.fill_zero(&counters_.data()->cursor, sizeof(std::int64_t));
@@ -221,6 +231,7 @@ History Trainer::fit(const DataView& train, const DataView* validation, const Fi
         log.epoch = epoch + 1;
         log.steps = steps;
         log.seconds = seconds_since(t0);
+        log.cpu_seconds = process_cpu_seconds() - cpu0;
         log.loss = m.loss_sum / m.count;
         log.accuracy = m.correct / m.count;
         log.images_per_second = double(train.n) / std::max(log.seconds, 1e-9);

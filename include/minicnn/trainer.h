@@ -43,7 +43,8 @@ struct EpochLog {
     int epoch = 0;  // 1-based
     double loss = 0, accuracy = 0;
     double val_loss = -1, val_accuracy = -1;  // -1 when there is no validation set
-    double seconds = 0;                       // training time of the epoch (without validation)
+    double seconds = 0;      // training time of the epoch (wall clock, without validation)
+    double cpu_seconds = 0;  // CPU time of the whole process during those seconds (all threads)
     double images_per_second = 0;
     std::int64_t steps = 0;
 };
