@@ -249,6 +249,7 @@ MINICNN_CLONES void maxpool_row(float* out, std::int32_t* mask, const float* inp
             const float* __restrict p11 = p10 + g.c;
             float* __restrict best = out + o;
             std::int32_t* __restrict arg = mask + o;
+#pragma omp simd
             for (std::int64_t ch = 0; ch < g.c; ++ch) {
                 float v = p00[ch];
                 std::int32_t m = 0;
