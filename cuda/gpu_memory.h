@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <utility>
@@ -56,6 +57,16 @@ inline void* device_malloc(std::size_t bytes, const char* what) {
                                  cudaGetErrorString(err) + ")");
 }
 
+// count * size bytes, or DeviceError when that does not fit in size_t (a wrapped product would
+// allocate a few bytes while the buffer claims `count` elements).
+inline std::size_t checked_bytes(std::size_t count, std::size_t size, const char* what) {
+    if (size != 0 && count > SIZE_MAX / size)
+        throw ::minicnn::DeviceError("out of GPU memory: asked for " + std::to_string(count) +
+                                     " elements of " + std::to_string(size) + " bytes for " + what +
+                                     ", more bytes than size_t holds");
+    return count * size;
+}
+
 }  // namespace detail
 
 // A non-owning view of `count` elements of device memory.
@@ -75,7 +86,9 @@ public:
     DeviceBuffer() = default;
     // `what` names the buffer in an out-of-memory message ("conv2d weight", "pool mask", ...).
     explicit DeviceBuffer(std::size_t count, const char* what = "a device buffer")
-        : ptr_(static_cast<T*>(detail::device_malloc(count * sizeof(T), what))), count_(count) {}
+        : ptr_(static_cast<T*>(
+              detail::device_malloc(detail::checked_bytes(count, sizeof(T), what), what))),
+          count_(count) {}
 
     DeviceBuffer(const DeviceBuffer&) = delete;  // no accidental device copies
     DeviceBuffer& operator=(const DeviceBuffer&) = delete;
@@ -103,7 +116,8 @@ public:
     void ensure(std::size_t count, const char* what = "a device buffer") {
         if (count <= count_) return;
         release_memory();
-        ptr_ = static_cast<T*>(detail::device_malloc(count * sizeof(T), what));
+        ptr_ = static_cast<T*>(
+            detail::device_malloc(detail::checked_bytes(count, sizeof(T), what), what));
         count_ = count;
     }
 

@@ -86,3 +86,21 @@ TEST_F(GpuOutOfMemory, TrainingEngineNamesTheBytesAskedForAndKeepsWorking) {
 
 }  // namespace
 }  // namespace minicnn
+
+#ifdef MINICNN_WITH_CUDA
+#include "gpu_memory.h"
+
+// A byte count that does not fit in size_t is refused before cudaMalloc is asked (so this runs
+// without a GPU too): the wrapped product would otherwise allocate a few bytes for a huge buffer.
+TEST(DeviceBufferSize, OverflowingElementCountIsRefused) {
+    const std::size_t count = SIZE_MAX / sizeof(float) + 2;
+    try {
+        minicnn::cuda::DeviceBuffer<float> b(count, "a test buffer");
+        FAIL() << "expected DeviceError";
+    } catch (const minicnn::DeviceError& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find(std::to_string(count) + " elements"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("a test buffer"), std::string::npos) << msg;
+    }
+}
+#endif
