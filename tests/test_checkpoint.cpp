@@ -3,6 +3,7 @@
 // wrong magic, newer version, lengths that lie about the data), and atomic saves that leave the
 // previous checkpoint intact when writing fails.
 #include <gtest/gtest.h>
+
 #include <stdlib.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -14,31 +15,16 @@
 #include <string>
 #include <vector>
 
+#include "test_util.h"
 #include "minicnn/checkpoint.h"
 
 namespace {
 
 using minicnn::ArgumentError;
+using minicnn::test::error_of;
 using minicnn::Checkpoint;
 using Bytes = std::vector<std::uint8_t>;
 
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const ArgumentError& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        ADD_FAILURE() << "expected minicnn::ArgumentError, got another exception: " << e.what();
-        return "";
-    }
-    ADD_FAILURE() << "expected minicnn::ArgumentError, nothing was thrown";
-    return "";
-}
-
-#define EXPECT_CONTAINS(msg, part)                 \
-    EXPECT_NE((msg).find(part), std::string::npos) \
-        << "message: " << (msg) << "\nexpected to contain: " << (part)
 
 Checkpoint sample() {
     Checkpoint ck;

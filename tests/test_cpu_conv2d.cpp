@@ -25,22 +25,6 @@ using test::all_close;
 using test::all_equal;
 using test::random_vector;
 
-const char* activation_name_for_test(Activation a) {
-    switch (a) {
-        case Activation::linear:
-            return "linear";
-        case Activation::relu:
-            return "relu";
-        case Activation::tanh:
-            return "tanh";
-        case Activation::sigmoid:
-            return "sigmoid";
-        case Activation::softmax:
-            return "softmax";
-    }
-    return "?";
-}
-
 // SPEC.md's "same" padding for one axis: ceil(((in - 1) * s + k - in) / 2).
 int spec_same_pad(std::int64_t in, int k, int s) {
     const std::int64_t x = (in - 1) * s + k - in;
@@ -345,7 +329,7 @@ TEST(CpuConv2d, Float32CloseToFloat64) {
 
         for (Activation act : {Activation::linear, Activation::relu, Activation::tanh,
                                Activation::sigmoid, Activation::softmax}) {
-            SCOPED_TRACE(activation_name_for_test(act));
+            SCOPED_TRACE(activation_name(act));
             std::vector<double> od(g.out_numel());
             std::vector<float> of(g.out_numel());
             cpu::conv2d_forward(od.data(), xr.data(), wr.data(), br.data(), g, act);
@@ -379,7 +363,7 @@ TEST(CpuConv2d, FusedActivationMatchesSeparatePass) {
     const std::int64_t rows = g.n * g.oh * g.ow;
     for (Activation act :
          {Activation::relu, Activation::tanh, Activation::sigmoid, Activation::softmax}) {
-        SCOPED_TRACE(activation_name_for_test(act));
+        SCOPED_TRACE(activation_name(act));
         std::vector<double> fused(g.out_numel()), sep(g.out_numel());
         cpu::conv2d_forward(fused.data(), x.data(), w.data(), b.data(), g, act);
         cpu::activation_forward(sep.data(), z.data(), rows, g.k, act);

@@ -4,6 +4,7 @@
 // truncated payload, trailing garbage, broken gzip streams, disagreeing image and label counts,
 // wrong image sizes, bad labels, and the train/validation split.
 #include <gtest/gtest.h>
+
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <zlib.h>
@@ -16,31 +17,15 @@
 #include <string>
 #include <vector>
 
+#include "test_util.h"
 #include "minicnn/idx.h"
 
 namespace {
 
 using minicnn::ArgumentError;
+using minicnn::test::error_of;
 using Bytes = std::vector<std::uint8_t>;
 
-// Runs f, expects an ArgumentError and returns its message (empty, with a failure, otherwise).
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const ArgumentError& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        ADD_FAILURE() << "expected minicnn::ArgumentError, got another exception: " << e.what();
-        return "";
-    }
-    ADD_FAILURE() << "expected minicnn::ArgumentError, nothing was thrown";
-    return "";
-}
-
-#define EXPECT_CONTAINS(msg, part)                 \
-    EXPECT_NE((msg).find(part), std::string::npos) \
-        << "message: " << (msg) << "\nexpected to contain: " << (part)
 
 void put_be32(Bytes& b, std::uint32_t v) {
     for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<std::uint8_t>(v >> s));

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <limits>
 #include <random>
 #include <sstream>
@@ -230,4 +231,25 @@ double dot(const std::vector<A>& a, const std::vector<B>& b) {
     return s;
 }
 
+// Runs f, expects a minicnn::ArgumentError and returns its message (empty, with a failure,
+// otherwise).
+template <class F>
+std::string error_of(F&& f) {
+    try {
+        f();
+    } catch (const ArgumentError& e) {
+        return e.what();
+    } catch (const std::exception& e) {
+        ADD_FAILURE() << "expected minicnn::ArgumentError, got another exception: " << e.what();
+        return "";
+    }
+    ADD_FAILURE() << "expected minicnn::ArgumentError, nothing was thrown";
+    return "";
+}
+
 }  // namespace minicnn::test
+
+#define EXPECT_CONTAINS(msg, part)                 \
+    EXPECT_NE((msg).find(part), std::string::npos) \
+        << "message: " << (msg) << "\nexpected to contain: " << (part)
+
