@@ -134,9 +134,12 @@ if [ "$train" = 1 ]; then
     "$PY" bench/train_gpu_torch.py --batch-size 256 --epochs "$TRAIN_EPOCHS" \
       --json "$tmp/train_gpu_torch.json" && train_args+=("gpu-torch=$tmp/train_gpu_torch.json") \
       || notes+=("bench/train_gpu_torch.py failed: no PyTorch GPU training numbers")
+  elif [ -z "$gpu_name" ]; then
+    echo "skipped: no GPU visible (nvidia-smi -L)"
+    notes+=("GPU training skipped: no GPU visible (nvidia-smi -L)")
   else
-    echo "skipped: no GPU visible (nvidia-smi) or no $MINICNN"
-    notes+=("GPU training skipped: no GPU visible (nvidia-smi -L) or $MINICNN missing")
+    echo "skipped: $MINICNN not built"
+    notes+=("GPU training skipped: $MINICNN not built")
   fi
 fi
 
