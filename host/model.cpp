@@ -2,7 +2,9 @@
 // the parameter arena, He-normal initialisation, the Keras-like summary, and lenet5().
 #include "minicnn/model.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <iomanip>
 #include <map>
 #include <random>
@@ -129,9 +131,14 @@ void Sequential::init_params(std::uint64_t seed) {
 
 std::string Sequential::summary() const {
     std::ostringstream os;
-    const std::string rule(65, '_'), dbl(65, '=');
+    // The first column is as wide as the longest "name (Type)" plus a gap (at least Keras's 28),
+    // so a long name such as "max_pooling2d_1 (MaxPooling2D)" never runs into its shape.
+    std::size_t name_w = 28;
+    for (const auto& l : layers_)
+        name_w = std::max(name_w, l->name.size() + std::strlen(l->type()) + 5);
+    const std::string rule(name_w + 37, '_'), dbl(name_w + 37, '=');
     auto row = [&](const std::string& a, const std::string& b, const std::string& c) {
-        os << ' ' << std::left << std::setw(28) << a << std::setw(26) << b << c << '\n';
+        os << ' ' << std::left << std::setw(int(name_w)) << a << std::setw(26) << b << c << '\n';
     };
     os << "Model: \"" << name_ << "\"\n" << rule << '\n';
     row("Layer (type)", "Output Shape", "Param #");

@@ -2,6 +2,7 @@
 // parameters), the Keras-like summary, He-normal initialisation (seeded, truncated, zero biases),
 // the spec round trip used by checkpoints, and shape errors that name the layer.
 #include <cmath>
+#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -37,6 +38,18 @@ TEST(Lenet5, SummaryPrintsLayersShapesAndTotals) {
     EXPECT_NE(s.find("48,120"), std::string::npos) << s;
     EXPECT_NE(s.find("Total params: 61,706"), std::string::npos) << s;
     EXPECT_NE(s.find("Trainable params: 61,706"), std::string::npos) << s;
+    // Columns stay apart: the longest "name (Type)" is followed by a gap before its shape, and
+    // every shape starts in the same column.
+    EXPECT_NE(s.find("max_pooling2d_1 (MaxPooling2D) "), std::string::npos) << s;
+    EXPECT_EQ(s.find(")(None"), std::string::npos) << s;
+    std::size_t col = std::string::npos;
+    std::istringstream lines(s);
+    for (std::string line; std::getline(lines, line);) {
+        const std::size_t at = line.find("(None");
+        if (at == std::string::npos) continue;
+        if (col == std::string::npos) col = at;
+        EXPECT_EQ(at, col) << line;
+    }
 }
 
 TEST(Init, SameSeedSameWeightsAndHeNormalTruncatedAtTwoStddev) {
