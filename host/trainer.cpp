@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstring>
 #include <iomanip>
+#include <limits>
 #include <sstream>
 
 #include "minicnn/error.h"
@@ -402,6 +403,29 @@ long long meta_int(const Checkpoint& ck, const std::string& key) {
     throw ArgumentError("checkpoint: '" + key + "' should be an integer, found '" + v + "'");
 }
 
+float meta_float(const Checkpoint& ck, const std::string& key) {
+    const std::string& v = ck.get(key);
+    try {
+        std::size_t used = 0;
+        const float x = std::stof(v, &used);
+        if (used == v.size() && std::isfinite(x)) return x;
+    } catch (const std::exception&) {
+    }
+    throw ArgumentError("checkpoint: '" + key + "' should be a finite number, found '" + v + "'");
+}
+
+std::uint64_t meta_uint64(const Checkpoint& ck, const std::string& key) {
+    const std::string& v = ck.get(key);
+    try {
+        std::size_t used = 0;
+        const unsigned long long x = std::stoull(v, &used);
+        if (used == v.size() && !v.empty() && v[0] != '-') return std::uint64_t(x);
+    } catch (const std::exception&) {
+    }
+    throw ArgumentError("checkpoint: '" + key + "' should be an unsigned integer, found '" + v +
+                        "'");
+}
+
 }  // namespace
 
 void Trainer::load_checkpoint_state(const Checkpoint& ck) {
@@ -412,24 +436,35 @@ void Trainer::load_checkpoint_state(const Checkpoint& ck) {
                     "checkpoint: it holds a different model:\n"
                         << ck.get("model_spec") << "expected:\n"
                         << model_->spec());
+    // Read and check everything first, so that a bad checkpoint leaves this trainer as it was.
     const std::int64_t p = model_->param_count();
-    model_->params() = float_array(ck, "params", p);
-    push_params();
-    adam_->set_moments(float_array(ck, "adam_m", p), float_array(ck, "adam_v", p));
+    std::vector<float> params = float_array(ck, "params", p);
+    std::vector<float> m = float_array(ck, "adam_m", p), v = float_array(ck, "adam_v", p);
     AdamConfig a;
-    a.lr = std::stof(ck.get("adam_lr"));
-    a.beta1 = std::stof(ck.get("adam_beta1"));
-    a.beta2 = std::stof(ck.get("adam_beta2"));
-    a.eps = std::stof(ck.get("adam_eps"));
-    adam_->set_config(a);
+    a.lr = meta_float(ck, "adam_lr");
+    a.beta1 = meta_float(ck, "adam_beta1");
+    a.beta2 = meta_float(ck, "adam_beta2");
+    a.eps = meta_float(ck, "adam_eps");
+    MINICNN_REQUIRE(
+        a.lr > 0 && a.beta1 >= 0 && a.beta1 < 1 && a.beta2 >= 0 && a.beta2 < 1 && a.eps > 0,
+        "checkpoint: Adam settings out of range (lr " << a.lr << ", beta1 " << a.beta1 << ", beta2 "
+                                                      << a.beta2 << ", eps " << a.eps << ")");
     StepCounters c;
     c.step = meta_int(ck, "adam_step");
     c.cursor = 0;
-    engine_->upload(counters_.data(), &c, sizeof c);
     const long long epochs = meta_int(ck, "epochs_done");
-    MINICNN_REQUIRE(epochs >= 0 && c.step >= 0, "checkpoint: negative epoch or step count");
+    MINICNN_REQUIRE(epochs >= 0 && epochs <= std::numeric_limits<int>::max() && c.step >= 0,
+                    "checkpoint: epoch or step count out of range (epochs_done "
+                        << epochs << ", adam_step " << c.step << ")");
+    const std::uint64_t seed = meta_uint64(ck, "shuffle_seed");
+
+    model_->params() = std::move(params);
+    push_params();
+    adam_->set_moments(std::move(m), std::move(v));
+    adam_->set_config(a);
+    engine_->upload(counters_.data(), &c, sizeof c);
     epochs_done_ = int(epochs);
-    seed_ = std::uint64_t(std::stoull(ck.get("shuffle_seed")));
+    seed_ = seed;
 }
 
 void save_training_checkpoint(const std::string& path, const Checkpoint& ck) {

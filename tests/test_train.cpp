@@ -188,6 +188,42 @@ TEST(Train, CheckpointRoundTripRestoresWeightsAndAdamState) {
     std::remove(path.c_str());
 }
 
+// A checkpoint whose checksum is right but whose metadata is not (written by another tool, or a
+// future version) is refused with an ArgumentError naming the key, and leaves the trainer as it
+// was.
+TEST(Train, CheckpointWithBadMetadataIsRefusedAndChangesNothing) {
+    Sequential m = lenet5(21);
+    Trainer t(m, Device::cpu());
+    const Checkpoint good = t.to_checkpoint();
+    Sequential m2 = lenet5(5);
+    Trainer t2(m2, Device::cpu());
+    t2.pull_params();
+    const std::vector<float> before = m2.params();
+    const std::vector<std::pair<std::string, std::string>> bad = {
+        {"adam_lr", "abc"},     {"adam_lr", "-0.001"}, {"adam_beta2", "1.5"},
+        {"adam_eps", "inf"},    {"adam_step", "7x"},   {"epochs_done", "-1"},
+        {"shuffle_seed", "-3"}, {"shuffle_seed", ""},  {"epochs_done", "99999999999"}};
+    for (const auto& kv : bad) {
+        SCOPED_TRACE(kv.first + " = '" + kv.second + "'");
+        Checkpoint ck = good;
+        ck.set(kv.first, kv.second);
+        try {
+            t2.load_checkpoint_state(ck);
+            ADD_FAILURE() << "expected ArgumentError";
+        } catch (const ArgumentError& e) {
+            const std::string msg = e.what();
+            const std::string key =
+                kv.first == "adam_beta2" || kv.first == "adam_lr" ? "" : kv.first;
+            EXPECT_NE(msg.find("checkpoint"), std::string::npos) << msg;
+            if (!key.empty()) EXPECT_NE(msg.find(key), std::string::npos) << msg;
+        }
+        t2.pull_params();
+        EXPECT_TRUE(bit_identical(m2.params(), before))
+            << "a refused checkpoint changed the weights";
+        EXPECT_EQ(t2.epochs_done(), 0);
+    }
+}
+
 TEST(Train, ResumedRunEndsBitIdenticalToAnUninterruptedOne) {
     const Synthetic s = synthetic(100, 5), v = synthetic(30, 6);  // 100 = 3 batches of 32 + 4
     const DataView vv = v.view();
