@@ -19,7 +19,6 @@ Run with Debian's interpreter: /usr/bin/python3 bench/torch_ops.py --data DIR --
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -27,6 +26,8 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from bench_common import cpu_model
 
 
 def load(dirname, layer_id, name, shape, dtype=np.float32):
@@ -156,17 +157,6 @@ def pool_layer(d, L):
         return compare(to_nhwc(bwd()), ref_dinp, 1)
 
     return {"pool_fwd": fwd, "pool_bwd": bwd}, check
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main():

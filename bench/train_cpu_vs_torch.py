@@ -23,10 +23,8 @@ unless --no-results, and --json FILE ({"minicnn": ..., "torch": ...}) for bench/
 """
 import argparse
 import datetime
-import gzip
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -35,41 +33,9 @@ import time
 
 import numpy as np
 
+from bench_common import DEFAULT_DATA, cpu_model, find, lenet5_torch, read_idx
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
-
-
-def read_idx(path):
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    magic = int.from_bytes(data[0:4], "big")
-    if magic == 0x00000803:
-        n, h, w = (int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(3))
-        return np.frombuffer(data, np.uint8, offset=16).reshape(n, h, w)
-    if magic == 0x00000801:
-        n = int.from_bytes(data[4:8], "big")
-        return np.frombuffer(data, np.uint8, offset=8).reshape(n)
-    raise ValueError(f"{path}: expected IDX magic 0x00000803 or 0x00000801, found {magic:#010x}")
-
-
-def find(data_dir, stem):
-    for name in (stem, stem + ".gz"):
-        p = os.path.join(data_dir, name)
-        if os.path.exists(p):
-            return p
-    raise FileNotFoundError(f"{data_dir}: no {stem}[.gz]")
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def git_commit():
@@ -129,28 +95,10 @@ def run_torch_process(args, policy):
 
 def run_torch(args):
     import torch
-    import torch.nn as nn
     import torch.nn.functional as F
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-
-    class LeNet5(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c1 = nn.Conv2d(1, 6, 5, padding=2)  # C1: 1@28x28 -> 6@28x28
-            self.c3 = nn.Conv2d(6, 16, 5)            # C3: 6@14x14 -> 16@10x10
-            self.f5 = nn.Linear(400, 120)
-            self.f6 = nn.Linear(120, 84)
-            self.f7 = nn.Linear(84, 10)
-
-        def forward(self, x):
-            x = F.max_pool2d(F.relu(self.c1(x)), 2)
-            x = F.max_pool2d(F.relu(self.c3(x)), 2)
-            x = torch.flatten(x, 1)
-            x = F.relu(self.f5(x))
-            x = F.relu(self.f6(x))
-            return self.f7(x)  # logits: cross_entropy applies the softmax
 
     images = read_idx(find(args.data, "train-images-idx3-ubyte"))
     labels = read_idx(find(args.data, "train-labels-idx1-ubyte"))
@@ -159,7 +107,7 @@ def run_torch(args):
     n = images.shape[0]
     x_all = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)  # (n, 1, 28, 28)
     y_all = torch.from_numpy(labels.astype(np.int64))
-    model = LeNet5()
+    model = lenet5_torch()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
     bs = args.batch_size
 
