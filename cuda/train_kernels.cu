@@ -5,7 +5,8 @@
 //   column_sums_kernel      one block of 256 threads per column: thread t sums rows t, t+256, ...
 //                           in order, then a fixed shared-memory tree adds the 256 partial sums.
 //   softmax_xent_kernel     one thread per sample (classes is small: 10): first argmax (strict >),
-//                           -log(max(p_label, 1e-7)), dlogits = (p - onehot) / n; per-sample loss
+//                           -log(max(p_label, 1e-7)) with the CPU's max (a NaN stays NaN, so a
+//                           diverged run is reported), dlogits = (p - onehot) / n; per-sample loss
 //                           and hit go to scratch.
 //   metrics_reduce_kernel   one block of 256 threads: fixed-order sums of the per-sample values,
 //                           thread 0 adds them (in double) to the Metrics accumulator. No atomics.
@@ -13,12 +14,10 @@
 //                           correction from the step counter in device memory (graph-capturable).
 //   gather_kernel           one thread per element of the batch x (batch, sample).
 //   advance_kernel          one thread: the step counter and the cursor.
-#include <thrust/execution_policy.h>
-#include <thrust/random.h>
-#include <thrust/sequence.h>
-#include <thrust/shuffle.h>
-
+//   permutation_kernel      grid-stride, one thread per element i of perm (n): the counter-based
+//                           permutation of minicnn/detail/permutation.h (the CPU engine's too).
 #include "cuda_check.h"
+#include "minicnn/detail/permutation.h"
 #include "train_kernels.h"
 
 namespace minicnn::cuda::train {
@@ -75,7 +74,10 @@ __global__ void softmax_xent_kernel(float* dlogits, float* sample_loss, float* s
     for (std::int64_t j = 1; j < classes; ++j)
         if (p[j] > p[best]) best = j;
     sample_hit[r] = best == y ? 1.0f : 0.0f;
-    sample_loss[r] = float(-log(fmax(double(p[y]), 1e-7)));
+    // Not fmax: fmax(NaN, 1e-7) is 1e-7, which would hide a NaN. This is std::max's
+    // (a < b ? b : a), as in the CPU engine.
+    const double py = double(p[y]);
+    sample_loss[r] = float(-log(py < 1e-7 ? 1e-7 : py));
     if (dlogits) {
         const float inv_n = 1.0f / float(n);
         float* d = dlogits + r * classes;
@@ -146,6 +148,14 @@ __global__ void advance_kernel(StepCounters* counters, std::int64_t batch, int c
     counters->cursor += batch;
 }
 
+__global__ void permutation_kernel(std::int32_t* perm, ::minicnn::detail::EpochPermutation p) {
+    const std::int64_t n = std::int64_t(p.size());
+    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+         i += std::int64_t(gridDim.x) * blockDim.x) {
+        perm[i] = std::int32_t(p(std::uint64_t(i)));
+    }
+}
+
 }  // namespace
 
 void bias_activation(float* out, const float* bias, std::int64_t rows, std::int64_t cols,
@@ -197,14 +207,10 @@ void advance(StepCounters* counters, std::int64_t batch, bool count_step, cudaSt
 
 void permutation(std::int32_t* perm, std::int64_t n, std::uint64_t seed, bool shuffle,
                  cudaStream_t stream) {
+    ::minicnn::detail::check_permutation_size(n);
     if (n == 0) return;
-    // par_nosync: no stream synchronisation after the algorithms (they return nothing).
-    auto policy = thrust::cuda::par_nosync.on(stream);
-    thrust::sequence(policy, perm, perm + n);
-    if (shuffle) {
-        thrust::default_random_engine rng(static_cast<unsigned>(seed ^ (seed >> 32)));
-        thrust::shuffle(policy, perm, perm + n, rng);
-    }
+    permutation_kernel<<<blocks_for(n), kThreads, 0, stream>>>(
+        perm, ::minicnn::detail::EpochPermutation(std::uint64_t(n), seed, shuffle));
     MINICNN_CUDA_CHECK_LAUNCH();
 }
 

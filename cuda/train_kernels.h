@@ -33,7 +33,8 @@ void gather_batch(float* x, std::int32_t* y, const float* images, const std::int
                   std::int64_t sample, cudaStream_t stream);
 // counters->step += count_step, counters->cursor += batch (one thread).
 void advance(StepCounters* counters, std::int64_t batch, bool count_step, cudaStream_t stream);
-// perm (n) = 0..n-1, shuffled with thrust::shuffle(default_random_engine(seed)) when shuffle.
+// perm (n) = detail::EpochPermutation(n, seed, shuffle) (minicnn/detail/permutation.h), one
+// thread per element: the same permutation as the CPU engine's. No scratch, no synchronisation.
 void permutation(std::int32_t* perm, std::int64_t n, std::uint64_t seed, bool shuffle,
                  cudaStream_t stream);
 

@@ -64,6 +64,8 @@ const char* const kTrainHelp =
     "  --lr X              Adam learning rate, finite and > 0 (default 0.001)\n"
     "  --seed S            seed of the initial weights and the shuffling (default 1)\n"
     "  --device D          auto, cpu, cuda or cuda:N (default auto)\n"
+    "  --no-cuda-graphs    GPU: launch each kernel of a training step instead of replaying the\n"
+    "                      step as a CUDA graph (same results; for profiling and debugging)\n"
     "  --checkpoint FILE   write a checkpoint (weights, Adam state, epoch, RNG) after every epoch\n"
     "  --resume            continue from --checkpoint when it exists\n"
     "  --metrics FILE.csv  one row per epoch\n"
@@ -370,6 +372,7 @@ int cmd_train(const Args& a, std::ostream& out) {
     opt.batch_size = batch;
     opt.adam.lr = float(lr);
     opt.seed = shuffle_seed;
+    opt.cuda_graphs = !a.has("--no-cuda-graphs");
     opt.progress_interval_s = tty ? 0.2 : 10.0;
     opt.on_progress = [&](const Progress& p) {
         std::ostringstream os;
@@ -538,9 +541,10 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     std::map<std::string, OptionSpec> spec;
     const char* help = nullptr;
     if (command == "train") {
-        spec = {{"--data", V},    {"--epochs", V}, {"--batch-size", V}, {"--lr", V},
-                {"--seed", V},    {"--device", V}, {"--checkpoint", V}, {"--resume", F},
-                {"--metrics", V}, {"--json", V},   {"--validation", V}, {"--limit", V}};
+        spec = {{"--data", V},          {"--epochs", V}, {"--batch-size", V}, {"--lr", V},
+                {"--seed", V},          {"--device", V}, {"--checkpoint", V}, {"--resume", F},
+                {"--metrics", V},       {"--json", V},   {"--validation", V}, {"--limit", V},
+                {"--no-cuda-graphs", F}};
         help = kTrainHelp;
     } else if (command == "evaluate") {
         spec = {{"--data", V}, {"--device", V}, {"--checkpoint", V}, {"--json", V}};

@@ -1,10 +1,12 @@
 // host/engine_cpu.cpp — CpuEngine: the training engine on the host (minicnn/engine.h).
 //
 // Convolution is im2col + SGEMM (host/gemm.h), dense layers are SGEMM; pooling, activations, the
-// loss and Adam are plain loops. Parallelism: a batch of n images is cut into chunk_count(n) fixed
-// chunks (at most kMaxChunks, a function of n only), and OpenMP threads take whole chunks; each
-// chunk runs a single-threaded SGEMM on its own im2col buffer. Weight gradients are computed per
-// chunk and summed in chunk order, so every result is bit-identical whatever the number of threads.
+// loss and Adam are plain loops; the epoch permutation is the CUDA engine's
+// (minicnn/detail/permutation.h). There are no graphs: capture() returns nullptr.
+// Parallelism: a batch of n images is cut into chunk_count(n) fixed chunks (at most kMaxChunks, a
+// function of n only), and OpenMP threads take whole chunks; each chunk runs a single-threaded
+// SGEMM on its own im2col buffer. Weight gradients are computed per chunk and summed in chunk
+// order, so every result is bit-identical whatever the number of threads.
 //
 //   conv forward : cols (rows, kh*kw*c) = im2col(inp chunk); out chunk (rows, k) = cols @ W + b;
 //   act conv backward: dW_chunk = cols^T @ dz chunk; db_chunk = column sums of dz chunk;
@@ -24,12 +26,12 @@
 #include <functional>
 #include <limits>
 #include <mutex>
-#include <random>
 #include <sstream>
 #include <thread>
 #include <vector>
 
 #include "gemm.h"
+#include "minicnn/detail/permutation.h"
 #include "minicnn/engine.h"
 #include "minicnn/error.h"
 
@@ -487,6 +489,9 @@ public:
     void reserve_dense(std::int64_t n, std::int64_t n_in, std::int64_t n_out) override {
         ensure_partials(chunk_count(n) * (n_in * n_out + n_out));
     }
+    void reserve_loss(std::int64_t) override {}  // the loss needs no scratch
+
+    std::unique_ptr<EngineGraph> capture(const std::function<void()>&) override { return nullptr; }
 
     void conv2d_forward(float* out, const float* inp, const float* weight, const float* bias,
                         const ConvGeom& g, Activation act) override {
@@ -763,29 +768,14 @@ public:
         counters->cursor += batch;
     }
 
+    // The CUDA engine's permutation (minicnn/detail/permutation.h), element by element.
     void permutation(std::int32_t* perm, std::int64_t n, std::uint64_t seed,
                      bool shuffle) override {
-        for (std::int64_t i = 0; i < n; ++i) perm[i] = std::int32_t(i);
-        if (!shuffle) return;
-        // Fisher-Yates with an unbiased bounded draw (Lemire's method) from mt19937_64: the same
-        // seed gives the same permutation on every platform.
-        std::mt19937_64 rng(seed);
-        for (std::int64_t i = n - 1; i > 0; --i) {
-            const std::uint64_t range = std::uint64_t(i) + 1;
-            std::uint64_t x = rng();
-            unsigned __int128 mprod = (unsigned __int128)x * range;
-            std::uint64_t low = std::uint64_t(mprod);
-            if (low < range) {
-                const std::uint64_t thresh = (0 - range) % range;
-                while (low < thresh) {
-                    x = rng();
-                    mprod = (unsigned __int128)x * range;
-                    low = std::uint64_t(mprod);
-                }
-            }
-            const std::int64_t j = std::int64_t(mprod >> 64);
-            std::swap(perm[i], perm[j]);
-        }
+        detail::check_permutation_size(n);
+        const detail::EpochPermutation p(std::uint64_t(n), seed, shuffle);
+        parallel_range(n, [&](std::int64_t i0, std::int64_t i1) {
+            for (std::int64_t i = i0; i < i1; ++i) perm[i] = std::int32_t(p(std::uint64_t(i)));
+        });
     }
 
 private:

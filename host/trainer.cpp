@@ -1,11 +1,12 @@
 // host/trainer.cpp — Trainer (minicnn/trainer.h): workspace set-up, the epoch loop, evaluation,
 // prediction and the training state in a checkpoint.
 //
-// One training step, all on the engine, no host<->device synchronisation, no allocation:
+// One training step (enqueue_step), all on the engine, no host<->device synchronisation, no
+// allocation:
 //   gather_batch (perm[cursor...]) -> forward through every layer -> softmax_xent (dlogits,
-//   metrics)
-//   -> backward through every layer (parameter gradients into the gradient arena) -> Adam (one flat
-//   update, t read from the step counter) -> advance (step += 1, cursor += batch).
+//   metrics) -> backward through every layer (parameter gradients into the gradient arena) -> Adam
+//   (one flat update, t read from the step counter) -> advance (step += 1, cursor += batch).
+// fit() runs it through run_step, which on the GPU replays a CUDA graph of it per batch size.
 // The host only reads the metrics at a progress tick and at the end of an epoch.
 #include "minicnn/trainer.h"
 
@@ -39,6 +40,9 @@ double process_cpu_seconds() {
 }
 
 std::string float_str(double v) {
+    // NaN's sign bit depends on the order of the operations that made it (it differs between the
+    // engines): a divergence message says "nan" either way.
+    if (std::isnan(v)) return "nan";
     std::ostringstream os;
     os << std::setprecision(17) << v;
     return os.str();
@@ -99,6 +103,9 @@ void Trainer::setup(std::int64_t batch) {
                               grads_.data() + model_->param_offset(i));
     }
     if (batch <= batch_) return;
+    // The graphs recorded the old workspace and engine scratch. (The layers' parameter views need
+    // no such care: they are re-bound above to this trainer's arenas, which never move.)
+    graphs_.clear();
     Engine& e = *engine_;
     const std::size_t layers = model_->size();
     x_ = EngineBuffer<float>(e, batch * shape_numel(model_->input_shape()));
@@ -115,6 +122,7 @@ void Trainer::setup(std::int64_t batch) {
     }
     grad_a_ = EngineBuffer<float>(e, batch * widest);
     grad_b_ = EngineBuffer<float>(e, batch * widest);
+    e.reserve_loss(batch);
     ctx_.assign(layers, LayerContext{});
     batch_ = batch;
 }
@@ -126,6 +134,50 @@ const float* Trainer::forward(const float* x, std::int64_t n) {
         cur = ctx_[i].out;
     }
     return cur;
+}
+
+void Trainer::enqueue_step(const StepSource& src, std::int64_t b) {
+    Engine& e = *engine_;
+    const std::int64_t sample = shape_numel(model_->input_shape());
+    const std::int64_t classes = shape_numel(model_->output_shape());
+    if (src.perm) {
+        e.gather_batch(x_.data(), y_.data(), src.images, src.labels, src.perm, counters_.data(), b,
+                       sample);
+    }
+    const float* probs = forward(x_.data(), b);
+    e.softmax_xent(grad_a_.data(), metrics_.data(), probs, y_.data(), b, classes);
+    backward(b);
+    adam_->step(params_.data(), grads_.data(), counters_.data());
+    e.advance(counters_.data(), src.perm ? b : 0, true);
+}
+
+void Trainer::run_step(const StepSource& src, std::int64_t b, bool use_graphs) {
+    if (!use_graphs) return enqueue_step(src, b);
+    const AdamConfig& a = adam_->config();
+    auto it = std::find_if(graphs_.begin(), graphs_.end(),
+                           [&](const StepGraph& g) { return g.batch == b; });
+    if (it != graphs_.end()) {
+        const StepSource& r = it->source;
+        const bool same_source =
+            r.images == src.images && r.labels == src.labels && r.perm == src.perm;
+        const bool same_adam = it->adam.lr == a.lr && it->adam.beta1 == a.beta1 &&
+                               it->adam.beta2 == a.beta2 && it->adam.eps == a.eps;
+        if (!same_source || !same_adam) {  // recorded for another fit: record again
+            graphs_.erase(it);
+            it = graphs_.end();
+        }
+    }
+    if (it == graphs_.end()) {
+        // The first step of a shape runs unrecorded: a warm-up, so that one-time initialisation
+        // (module loading, cuBLAS's first call) never happens inside a capture.
+        graphs_.push_back(StepGraph{b, src, a, nullptr});
+        return enqueue_step(src, b);
+    }
+    if (!it->graph) {
+        it->graph = engine_->capture([&] { enqueue_step(src, b); });
+        if (!it->graph) return enqueue_step(src, b);  // an engine without graphs
+    }
+    it->graph->launch();
 }
 
 // grad_a_ holds dlogits (the gradient with respect to the last layer's pre-activation).
@@ -173,15 +225,12 @@ History Trainer::fit(const DataView& train, const DataView* validation, const Fi
     Engine& e = *engine_;
     const std::int64_t batch = std::min<std::int64_t>(opt.batch_size, train.n);
     setup(std::max<std::int64_t>(batch, kEvalBatch));
-    const std::int64_t sample = shape_numel(model_->input_shape());
-    const std::int64_t classes = shape_numel(model_->output_shape());
 
     // The training and validation sets go to the engine once.
     const Resident tr = make_resident(train);
     const Resident va = validation ? make_resident(*validation) : Resident{};
-    const float* images = tr.images;
-    const std::int32_t* labels = tr.labels;
     EngineBuffer<std::int32_t> perm(e, train.n);
+    const StepSource source{tr.images, tr.labels, perm.data()};
 
     History history;
     const std::int64_t steps = (train.n + batch - 1) / batch;
@@ -194,13 +243,7 @@ History Trainer::fit(const DataView& train, const DataView* validation, const Fi
         auto last_tick = t0;
         for (std::int64_t s = 0; s < steps; ++s) {
             const std::int64_t b = std::min(batch, train.n - s * batch);
-            e.gather_batch(x_.data(), y_.data(), images, labels, perm.data(), counters_.data(), b,
-                           sample);
-            const float* probs = forward(x_.data(), b);
-            e.softmax_xent(grad_a_.data(), metrics_.data(), probs, y_.data(), b, classes);
-            backward(b);
-            adam_->step(params_.data(), grads_.data(), counters_.data());
-            e.advance(counters_.data(), b, true);
+            run_step(source, b, opt.cuda_graphs);
             if (opt.on_progress && s + 1 < steps &&
                 std::chrono::duration<double>(Clock::now() - last_tick).count() >=
                     opt.progress_interval_s) {
@@ -340,15 +383,10 @@ double Trainer::train_step(const float* x, const std::int32_t* y, std::int64_t n
     setup(n);
     Engine& e = *engine_;
     const std::int64_t sample = shape_numel(model_->input_shape());
-    const std::int64_t classes = shape_numel(model_->output_shape());
     e.upload(x_.data(), x, std::size_t(n * sample) * sizeof(float));
     e.upload(y_.data(), y, std::size_t(n) * sizeof(std::int32_t));
     e.fill_zero(metrics_.data(), sizeof(Metrics));
-    const float* probs = forward(x_.data(), n);
-    e.softmax_xent(grad_a_.data(), metrics_.data(), probs, y_.data(), n, classes);
-    backward(n);
-    adam_->step(params_.data(), grads_.data(), counters_.data());
-    e.advance(counters_.data(), 0, true);
+    enqueue_step(StepSource{}, n);  // the batch is in x_ / y_ already
     Metrics m;
     e.download(&m, metrics_.data(), sizeof m);
     return m.loss_sum / m.count;
@@ -367,7 +405,9 @@ Checkpoint Trainer::to_checkpoint() {
     ck.set("epochs_done", std::to_string(epochs_done_));
     ck.set("adam_step", std::to_string(adam_steps()));
     ck.set("shuffle_seed", std::to_string(seed_));
-    ck.set("rng", "permutation of epoch e drawn from splitmix64(shuffle_seed, e)");
+    ck.set("rng",
+           "permutation of epoch e: minicnn::detail::EpochPermutation(n, splitmix64(shuffle_seed, "
+           "e)), a cycle-walking 6-round Feistel network, the same on every engine");
     ck.set("adam_lr", float_str(a.lr));
     ck.set("adam_beta1", float_str(a.beta1));
     ck.set("adam_beta2", float_str(a.beta2));

@@ -249,7 +249,8 @@ void print_line(const std::string& s, bool newline) {
 
 PyHistory py_fit(PyModel& self, py::object x, py::object y, int batch_size, int epochs, int verbose,
                  py::object validation_data, bool shuffle, std::uint64_t seed, double learning_rate,
-                 double beta_1, double beta_2, double epsilon, py::object csv_path) {
+                 double beta_1, double beta_2, double epsilon, py::object csv_path,
+                 bool cuda_graphs) {
     const char* op = "fit";
     MINICNN_REQUIRE(epochs >= 0, "fit: epochs must be >= 0, got " << epochs);
     MINICNN_REQUIRE(!y.is_none(), "fit: y (the labels) is required");
@@ -273,6 +274,7 @@ PyHistory py_fit(PyModel& self, py::object x, py::object y, int batch_size, int 
     opt.batch_size = batch_size;
     opt.shuffle = shuffle;
     opt.seed = seed;
+    opt.cuda_graphs = cuda_graphs;
     opt.adam.lr = static_cast<float>(learning_rate);
     opt.adam.beta1 = static_cast<float>(beta_1);
     opt.adam.beta2 = static_cast<float>(beta_2);
@@ -563,14 +565,16 @@ layer must end in a softmax to fit or evaluate. Weights start as zeros: call ini
              py::arg("shuffle") = true, py::kw_only(), py::arg("seed") = 1,
              py::arg("learning_rate") = 1e-3, py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999,
              py::arg("epsilon") = 1e-7, py::arg("csv_path") = py::none(),
+             py::arg("cuda_graphs") = true,
              R"doc(Trains for `epochs` more epochs with Adam; returns a History.
 
 x: images (n, *input_shape) float32 (float64 is converted; (n, h, w) for one channel).
 y: class indices (n,) or one-hot rows (n, classes). validation_data: (x_val, y_val), evaluated
 after each epoch. Shuffling: epoch e's permutation comes from `seed` and e. verbose: 0 silent,
 1 progress and one line per epoch, 2 one line per epoch. csv_path: one row per epoch
-(epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_second). Ctrl-C stops
-training with KeyboardInterrupt.)doc")
+(epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_second). cuda_graphs: on the
+GPU, replay each training step as a CUDA graph (False launches every kernel; same results;
+ignored on the CPU). Ctrl-C stops training with KeyboardInterrupt.)doc")
         .def("evaluate", &py_evaluate, py::arg("x"), py::arg("y"), py::arg("batch_size") = 256,
              "(loss, accuracy) over (x, y).")
         .def("predict", &py_predict, py::arg("x"), py::arg("batch_size") = 256,

@@ -135,6 +135,19 @@ TEST(Cli, HelpForTheProgramAndEachCommand) {
     EXPECT_NE(r.err.find("usage"), std::string::npos);
 }
 
+// --no-cuda-graphs: documented, a flag (no value), and accepted by a run (on the CPU it changes
+// nothing; tests/test_engine_cuda.cpp checks that on the GPU it gives the same results).
+TEST(Cli, NoCudaGraphsIsAFlagOfTrain) {
+    const Proc h = minicnn("train --help");
+    EXPECT_NE(h.out.find("--no-cuda-graphs"), std::string::npos) << h.out;
+    expect_usage_error("train --no-cuda-graphs=1", "--no-cuda-graphs");
+    const Proc r = minicnn("train --data '" + data_dir() +
+                           "' --device cpu --epochs 1 --batch-size 16 --validation 80 --limit 120 "
+                           "--no-cuda-graphs");
+    EXPECT_EQ(r.status, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("Epoch 1/1"), std::string::npos) << r.out;
+}
+
 TEST(Cli, BadArgumentsGiveOneLineNamingTheArgumentAndExitStatus2) {
     expect_usage_error("train --batch-size 0", "--batch-size");
     expect_usage_error("train --batch-size 12x", "--batch-size");

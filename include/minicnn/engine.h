@@ -4,8 +4,8 @@
 // Two engines implement it: CpuEngine (host/engine_cpu.cpp: im2col + SGEMM, OpenMP over fixed batch
 // chunks, deterministic for any thread count) and CudaEngine (cuda/engine_cuda.cpp: the
 // direct-tiled kernels of minicnn/cuda_backend.h, cuBLAS SGEMM for dense layers,
-// cuda/train_kernels.cu for the loss, Adam, bias/column sums, batch gather and metrics; Thrust
-// shuffle).
+// cuda/train_kernels.cu for the loss, Adam, bias/column sums, batch gather, metrics and the epoch
+// permutation). Both engines draw the same permutation (minicnn/detail/permutation.h).
 //
 // Rules every engine keeps (and the trainer relies on):
 //   - All memory is allocated before training (alloc/reserve); no operation allocates.
@@ -13,12 +13,19 @@
 //   - Outputs are overwritten, never accumulated into, except the metrics accumulator.
 //   - Per-step values that change from step to step (the Adam step, the batch cursor) are read from
 //     engine memory (StepCounters), not passed as arguments, so one training step is a fixed
-//     sequence of launches that a CUDA graph can capture.
+//     sequence of launches that a CUDA graph can capture (capture()).
+//   - A CUDA operation that needs more scratch than reserve_conv / reserve_loss reserved throws
+//     ArgumentError (what was reserved, what is needed) instead of allocating. (The CPU engine's
+//     operations grow their host scratch on a first call with a larger shape; no graph records
+//     them.)
 //   - Reductions run in a fixed order: the same inputs give bit-identical outputs.
+//   - The CUDA engine runs every call on its own device, whatever device is current on the calling
+//     thread, and leaves the caller's current device as it was.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
@@ -54,6 +61,15 @@ struct Metrics {
     double count = 0.0;     // number of samples seen
 };
 
+// A recorded sequence of engine operations (a CUDA graph), replayed by launch() on the engine's
+// stream: the operations' arguments are those of the recording, the memory they point to is read
+// at replay. Destroyed before its engine; the destructor never throws.
+class EngineGraph {
+public:
+    virtual ~EngineGraph() = default;
+    virtual void launch() = 0;
+};
+
 class Engine {
 public:
     virtual ~Engine() = default;
@@ -73,10 +89,20 @@ public:
     virtual void fill_zero(void* dst, std::size_t bytes) = 0;
     virtual void synchronize() = 0;
 
-    // Reserves the scratch memory the convolution / dense operations need for these shapes (called
-    // when a model is set up for a batch size; operations on larger shapes are an error).
+    // Records the operations `enqueue` issues on this engine into a graph without running them, or
+    // returns nullptr when the engine has no graphs (the CPU engine; CUDA builds that synchronise
+    // after every launch): the caller then runs enqueue() itself. Nothing enqueue() issues may
+    // allocate or synchronise. If enqueue() throws, the recording is discarded and the exception
+    // passes through.
+    virtual std::unique_ptr<EngineGraph> capture(const std::function<void()>& enqueue) = 0;
+
+    // Reserves the scratch memory the convolution / dense operations and the loss (softmax_xent
+    // over up to n samples) need for these shapes and every smaller batch (called when a model is
+    // set up for a batch size; a CUDA operation on a larger shape is an ArgumentError).
+    // Reservations only grow.
     virtual void reserve_conv(const ConvGeom& g) = 0;
     virtual void reserve_dense(std::int64_t n, std::int64_t n_in, std::int64_t n_out) = 0;
+    virtual void reserve_loss(std::int64_t n) = 0;
 
     // ---- layers (shapes as in minicnn/cpu_backend.h)
     // --------------------------------------------- out (n, oh, ow, k) = act(conv(inp (n, h, w, c),
@@ -131,8 +157,9 @@ public:
                               std::int64_t sample_numel) = 0;
     // counters->step += 1 (when count_step), counters->cursor += batch.
     virtual void advance(StepCounters* counters, std::int64_t batch, bool count_step) = 0;
-    // perm (n) = a permutation of 0..n-1 determined by seed (identity when seed == 0 and
-    // shuffle is false). The permutation depends on the engine (CPU and GPU differ).
+    // perm (n) = the permutation of 0..n-1 determined by seed (the identity when shuffle is false):
+    // detail::EpochPermutation (minicnn/detail/permutation.h), the same bits on every engine.
+    // n <= 2^31.
     virtual void permutation(std::int32_t* perm, std::int64_t n, std::uint64_t seed,
                              bool shuffle) = 0;
 };

@@ -4,16 +4,23 @@
 // The trainer copies the model's parameter arena to the engine, allocates the gradient arena (same
 // layout), Adam's moments, the per-layer activation buffers and the masks for a batch size once,
 // and copies the whole training set to the engine once per fit(). An epoch then runs without
-// host<->device synchronisation: the permutation is drawn on the engine (Thrust on the GPU), each
-// step gathers its batch through the permutation and a cursor held in engine memory, and
-// loss/accuracy accumulate in engine memory; the host reads them only at a progress tick (every
-// progress_interval_s) and at the end of the epoch. A step is a fixed sequence of launches with no
-// allocation, so a CUDA graph could capture it (the last, shorter batch of an epoch would be a
-// second graph).
+// host<->device synchronisation: the permutation is drawn on the engine, each step gathers its
+// batch through the permutation and a cursor held in engine memory, and loss/accuracy accumulate
+// in engine memory; the host reads them only at a progress tick (every progress_interval_s) and at
+// the end of the epoch.
 //
-// Shuffling: epoch e (0-based) uses the permutation drawn from seed_for_epoch(seed, e). The RNG
-// state a checkpoint stores is therefore (seed, epochs done): a resumed run draws the same
-// permutations, and on the CPU it ends with bit-identical weights.
+// A training step (gather, forward, loss, backward, Adam, advance) is one function, enqueue_step,
+// used by fit() and train_step(): a fixed sequence of launches that neither allocates nor
+// synchronises. On the GPU, fit() records it as a CUDA graph once per batch size (the full batch,
+// and the shorter last batch of an epoch; after one unrecorded warm-up step of that size) and
+// replays the graph for every later step (FitOptions::cuda_graphs); the graphs are kept while
+// what they recorded stays valid (the workspace, the data and permutation buffers, the Adam
+// settings) and dropped when setup() reallocates the workspace.
+//
+// Shuffling: epoch e (0-based) uses the permutation drawn from seed_for_epoch(seed, e), the same
+// permutation on every engine (minicnn/detail/permutation.h). The RNG state a checkpoint stores is
+// therefore (seed, epochs done): a resumed run draws the same permutations, and ends with weights
+// bit-identical to those of an uninterrupted run on the same engine.
 #pragma once
 
 #include <cstdint>
@@ -79,6 +86,10 @@ struct FitOptions {
     // Called after each epoch and its validation; the trainer's state is that of the epoch's end
     // (the place to write a checkpoint). May be empty.
     std::function<void(const EpochLog&)> on_epoch_end;
+    // GPU: record the training step as a CUDA graph once per batch size and replay it (one launch
+    // per step instead of one per kernel); the results are bit-identical to false. Ignored on the
+    // CPU.
+    bool cuda_graphs = true;
 };
 
 // The 64-bit seed of epoch e's permutation (splitmix64 of seed and e).
@@ -126,7 +137,27 @@ public:
     void load_checkpoint_state(const Checkpoint& ck);
 
 private:
+    // Where a training step takes its batch: gathered through perm[cursor...] from a data set in
+    // engine memory, or, when perm is null, already in x_ / y_ (the cursor is then not advanced).
+    struct StepSource {
+        const float* images = nullptr;
+        const std::int32_t* labels = nullptr;
+        const std::int32_t* perm = nullptr;
+    };
+    // A recorded training step and what it was recorded with: a replay reuses all of it.
+    struct StepGraph {
+        std::int64_t batch = 0;
+        StepSource source;
+        AdamConfig adam;
+        std::unique_ptr<EngineGraph> graph;  // null until the second step of this shape
+    };
+
     void setup(std::int64_t batch);
+    // One training step on b samples (b <= batch_), enqueued on the engine.
+    void enqueue_step(const StepSource& src, std::int64_t b);
+    // enqueue_step, or the replay of its graph for (b, src, the Adam settings) when use_graphs and
+    // the engine has graphs (the first step of a shape runs unrecorded, the second is recorded).
+    void run_step(const StepSource& src, std::int64_t b, bool use_graphs);
     // Forward over n samples at x (engine memory); returns the output layer's pointer.
     const float* forward(const float* x, std::int64_t n);
     void backward(std::int64_t n);
@@ -159,6 +190,8 @@ private:
     EngineBuffer<float> grad_a_, grad_b_;
     int epochs_done_ = 0;
     std::uint64_t seed_ = 1;
+    // At most one per batch size. Declared last: destroyed before the buffers and the engine.
+    std::vector<StepGraph> graphs_;
 };
 
 // Writes `ck` atomically to `path` after checking every float array in it is finite.

@@ -1,8 +1,8 @@
 # python/tests/test_model.py — the Keras-like model API: LeNet-5's architecture and parameter count,
 # predict() against the same network run through the functional API with get_weights(), fit()'s
-# History and CSV, determinism, label forms, save/load and resuming, weights round trips, and the
-# errors of each entry point. Training runs on a small synthetic problem (the
-# class is where a bright square sits) so that the suite stays fast on two CPU cores.
+# History and CSV, determinism (with and without CUDA graphs), label forms, save/load and resuming,
+# weights round trips, and the errors of each entry point. Training runs on a small synthetic
+# problem (the class is where a bright square sits) so that the suite stays fast on two CPU cores.
 import csv
 import os
 import signal
@@ -132,6 +132,19 @@ def test_fit_is_deterministic_and_label_forms_agree(data):
     c = minicnn.lenet5(seed=1, device="cpu")
     hc = c.fit(x, y.astype(np.uint8), epochs=1, verbose=0, seed=6)  # another shuffle
     assert hc.history["loss"] != ha.history["loss"]
+
+
+def test_fit_with_and_without_cuda_graphs_gives_the_same_weights(data):
+    # cuda_graphs=False launches every kernel of a step instead of replaying its CUDA graph: the
+    # same result (on a GPU when there is one; on the CPU the keyword is accepted and ignored).
+    (x, y), _ = data
+    a = minicnn.lenet5(seed=2, device="auto")
+    b = minicnn.lenet5(seed=2, device="auto")
+    ha = a.fit(x[:72], y[:72], batch_size=32, epochs=1, verbose=0, seed=3)
+    hb = b.fit(x[:72], y[:72], batch_size=32, epochs=1, verbose=0, seed=3, cuda_graphs=False)
+    assert ha.history["loss"] == hb.history["loss"]
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        assert np.array_equal(wa, wb)
 
 
 def test_save_load_and_resume(data, tmp_path):
