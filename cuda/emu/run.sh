@@ -1,47 +1,50 @@
 #!/usr/bin/env bash
 # cuda/emu/run.sh — runs the GPU tests on the CPU, for machines without a GPU: the real kernels of
-# cuda/*.cu (rewritten by transform.py) and the real cuda/context.cpp, cuda/ops_cuda.cpp and
-# tests/test_{conv2d,pool2d,activation,cuda_runtime}.cpp, compiled by g++ against the fake CUDA
-# runtime in include/ (cuda_runtime.h, cublas_v2.h, nvtx3). A launch runs one std::thread per CUDA
-# thread; __syncthreads() is a std::barrier over the block and __shfl_xor_sync a barrier over the
-# warp; blocks run one after another. Device memory is host memory, poisoned on allocation
-# (0xA5 bytes) and shared memory is poisoned with NaN, so reads of unwritten data show up.
+# cuda/*.cu (rewritten by transform.py), the real CUDA host code (cuda/*.cpp: the functional API's
+# CUDA path, the CUDA training engine) and the real tests, against the emulated CUDA runtime and
+# cuBLAS of cuda/emu (runtime.cpp), with its checker (out-of-bounds and uninitialized accesses,
+# shared-memory races, global write conflicts, block-order dependence, barrier divergence, capture
+# violations; see runtime.cpp). Every CUDA thread is a fiber; blocks run in a shuffled order.
 #
-# What it checks: index math, tiling, chunking, halo staging, barrier placement (as far as one
-# interleaving per run can), determinism, and that the tests themselves can fail (see the mutants
-# listed in the report of the commit that added it). What it cannot check: real GPU timing, memory
-# coalescing, races that need a particular interleaving (use compute-sanitizer racecheck:
-# tools/gpu-check.sh), or anything about nvcc's code generation. It is slow (minutes), not part of
-# the build, and not a substitute for tools/gpu-check.sh on a GPU.
+# What it cannot check: timing, coalescing, occupancy, anything about nvcc's code generation or the
+# real cuBLAS — tools/gpu-check.sh on a GPU does that.
 #
-# Usage: cuda/emu/run.sh [gtest filter, default 'Cuda*'] [--trace]    (needs g++ >= 11, gtest, zlib)
+# Usage: cuda/emu/run.sh [gtest filter]   default: every GPU test ('Cuda*:*Gpu*', less the tests
+# of what happens without a GPU, '*WithoutAGpu*', '*WithoutGpu*'), run in two
+# shards in parallel; the run fails if a selected test skips or the checker reports anything.
+# EMU_BUILD_DIR (default build-emu) is the build folder; EMU_BLOCK_ORDER=forward|reverse|shuffle.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-EMU="$ROOT/cuda/emu"
 OUT="${EMU_BUILD_DIR:-$ROOT/build-emu}"
-FILTER="${1:-Cuda*}"
-TRACE="${2:-}"
-mkdir -p "$OUT/src" "$OUT/obj"
-for f in conv2d pool2d activation; do
-    python3 "$EMU/transform.py" "$ROOT/cuda/$f.cu" "$OUT/src/$f.cpp" ${TRACE:+"$TRACE"}
+FILTER="${1:-Cuda*:*Gpu*:-*WithoutAGpu*:*WithoutGpu*}"
+start=$(date +%s)
+cmake -S "$ROOT/cuda/emu" -B "$OUT" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$OUT" -j"$(nproc)" --target emu_tests
+echo "emu: built in $(( $(date +%s) - start )) s; running --gtest_filter='$FILTER'"
+shards=${EMU_SHARDS:-$(nproc)}
+pids=()
+for ((i = 0; i < shards; ++i)); do
+    GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i \
+        "$OUT/emu_tests" --gtest_filter="$FILTER" >"$OUT/shard$i.log" 2>&1 &
+    pids+=($!)
 done
-FLAGS=(-std=c++20 -O2 -fopenmp -DMINICNN_WITH_CUDA=1 -Wno-unknown-pragmas -I"$EMU/include"
-       -I"$ROOT/include" -I"$ROOT/host" -I"$ROOT/cuda" -I"$ROOT/tests"
-       -DMINICNN_SOURCE_DIR="\"$ROOT\"" -DMINICNN_BINARY_DIR="\"$OUT\"")
-# The host files the functional API and the CPU reference need (not all of host/: the training
-# engine's CUDA path would need cuBLAS, which the emulator does not provide).
-SRCS=("$ROOT"/host/{tensor,geometry,device,ops,conv2d,pool2d,activation}.cpp
-      "$ROOT"/cuda/{context,ops_cuda}.cpp "$OUT"/src/{conv2d,pool2d,activation}.cpp
-      "$ROOT"/tests/test_{conv2d,pool2d,activation,cuda_runtime}.cpp)
-OBJS=()
-for s in "${SRCS[@]}"; do
-    o="$OUT/obj/$(tr '/' '_' <<<"${s#"$ROOT"/}").o"
-    OBJS+=("$o")
-    if [[ ! -f "$o" || "$s" -nt "$o" || "$EMU/include/cuda_runtime.h" -nt "$o" ]]; then
-        echo "emu: compiling ${s#"$ROOT"/}"
-        g++ "${FLAGS[@]}" -c "$s" -o "$o"
-    fi
+rc=0
+for ((i = 0; i < shards; ++i)); do
+    wait "${pids[$i]}" || rc=1
 done
-g++ -fopenmp -o "$OUT/emu_tests" "${OBJS[@]}" -lgtest -lgtest_main -lpthread -lz
-echo "emu: running $OUT/emu_tests --gtest_filter='$FILTER'"
-"$OUT/emu_tests" --gtest_filter="$FILTER"
+ran=0; skipped=0
+for ((i = 0; i < shards; ++i)); do
+    cat "$OUT/shard$i.log"
+    ran=$(( ran + $(grep -cE '^\[       OK \] .* \([0-9]+ ms\)$' "$OUT/shard$i.log" || true) ))
+    skipped=$(( skipped + $(grep -cE '^\[  SKIPPED \] .* \([0-9]+ ms\)$' "$OUT/shard$i.log" || true) ))
+done
+echo "emu: $ran GPU tests passed on the emulator, $skipped skipped, in $(( $(date +%s) - start )) s"
+if [ "$skipped" -ne 0 ]; then
+    echo "emu: FAILED: a GPU test skipped on the emulator (it must run there)" >&2
+    rc=1
+fi
+if [ "$ran" -eq 0 ] && [ "$rc" -eq 0 ]; then
+    echo "emu: FAILED: the filter '$FILTER' selected no test" >&2
+    rc=1
+fi
+exit $rc

@@ -1,38 +1,84 @@
 #!/usr/bin/env python3
 # cuda/emu/transform.py — rewrites a minicnn .cu file into C++ that the CPU emulator
-# (cuda/emu/include/cuda_runtime.h) can compile: `kernel<<<grid, block, smem, stream>>>(args);`
-# becomes `::emu::launch([&] { kernel(args); }, grid, block, smem, stream);` and the dynamic shared
-# memory declaration becomes a pointer to the emulator's per-launch buffer.
-# With --trace, the conv launchers also print the chunk sizes they choose (to check that a test
-# reaches every chunking path).
+# (cuda/emu/include/cuda_runtime.h, cuda/emu/runtime.cpp) compiles and checks. The rewrite is
+# small on purpose, so that what runs is the kernel as written; line numbers are kept (a #line
+# directive names the original file), so reports and compiler errors point at the .cu source.
+#
+#   k<<<grid, block, smem, stream>>>(args);
+#       -> ::emu::launch("k", __FILE__, __LINE__, [=] { k(args); }, grid, block, smem, stream);
+#          (the closure holds the arguments by value, as a launch and a captured graph do)
+#   extern __shared__ T name[];
+#       -> T* name = static_cast<T*>(::emu::dynamic_smem());
+#   __shared__ T name[A][B];
+#       -> T (&name)[A][B] = *static_cast<T(*)[A][B]>(::emu::static_smem(id, sizeof(T[A][B]), alignof(T)));
+#   __global__ void k(...) {
+#       -> __global__ void k(...) { ::emu::KernelScope emu_kernel_scope_;
+#          (the checker looks at memory accesses inside kernel bodies only)
+#
+# Usage: transform.py input.cu output.cpp [display-name]
 import re
 import sys
 
-trace = "--trace" in sys.argv
-args = [a for a in sys.argv[1:] if a != "--trace"]
-src = open(args[0]).read()
-src = src.replace("extern __shared__ float smem[];", "float* smem = ::emu::dyn_smem;")
-pat = re.compile(r"(\b[\w:]+(?:\s*<[^<>;]*>)?)\s*<<<(.*?)>>>\s*\((.*?)\);", re.S)
-count = 0
+src_path, out_path = sys.argv[1], sys.argv[2]
+display = sys.argv[3] if len(sys.argv) > 3 else src_path
+src = open(src_path).read()
+
+
+def keep_lines(original, replacement):
+    """The replacement followed by as many newlines as the original spanned."""
+    return replacement + "\n" * original.count("\n")
+
+
+# Dynamic shared memory.
+src, n_dyn = re.subn(
+    r"extern\s+__shared__\s+(?:__align__\(\d+\)\s+)?([\w:]+)\s+(\w+)\s*\[\s*\]\s*;",
+    lambda m: "%s* %s = static_cast<%s*>(::emu::dynamic_smem());" % (m.group(1), m.group(2), m.group(1)),
+    src)
+
+# Static shared memory, one slot id per declaration.
+slot = [0]
+
+
+def static_shared(m):
+    t, name, dims = m.group(1), m.group(2), m.group(3)
+    slot[0] += 1
+    return keep_lines(m.group(0), "%s (&%s)%s = *static_cast<%s(*)%s>(::emu::static_smem(%d, sizeof(%s%s), alignof(%s)));" % (
+        t, name, dims, t, dims, slot[0], t, dims, t))
+
+
+src = re.sub(r"__shared__\s+(?:__align__\(\d+\)\s+)?([\w:]+)\s+(\w+)\s*((?:\[[^\]]+\])+)\s*;",
+             static_shared, src)
+
+# Kernel bodies open with a KernelScope.
+out, pos, kernels = [], 0, 0
+for m in re.finditer(r"__global__\s+void\b", src):
+    if m.start() < pos:
+        continue
+    brace = src.index("{", m.end())
+    out.append(src[pos:brace + 1])
+    out.append(" ::emu::KernelScope emu_kernel_scope_;")
+    pos = brace + 1
+    kernels += 1
+out.append(src[pos:])
+src = "".join(out)
+
+# Launches.
+launch = re.compile(r"(\b[\w:]+(?:\s*<[^<>;]*>)?)\s*<<<(.*?)>>>\s*\((.*?)\)\s*;", re.S)
+count = [0]
+
+
+def one_line(text):
+    return re.sub(r"\s+", " ", re.sub(r"//[^\n]*", "", text)).strip()
 
 
 def rep(m):
-    global count
-    count += 1
-    return "::emu::launch([&] { %s(%s); }, %s);" % (m.group(1), m.group(3), m.group(2))
+    count[0] += 1
+    kernel, config, args = (one_line(m.group(i)) for i in (1, 2, 3))
+    return keep_lines(m.group(0), '::emu::launch("%s", __FILE__, __LINE__, [=] { %s(%s); }, %s);' % (
+        kernel, kernel, args, config))
 
 
-src = pat.sub(rep, src)
-if trace:
-    src = src.replace(
-        "    // The kernel lays out each chunk with its actual sizes; the first chunk is the largest.",
-        '    fprintf(stderr, "fwd<%d,%d,%d> kh=%d kw=%d c=%ld: AR=%d AQ=%d CC=%d\\n", TH, TW, KG, '
-        "g.kh, g.kw, (long)g.c, ch.ar, ch.aq, ch.cc);")
-    src = src.replace(
-        "    const int d_tile_floats =",
-        '    fprintf(stderr, "data<%d,%d,%d> kh=%d kw=%d k=%ld: AR=%d AQ=%d KC=%d\\n", TH, TW, CG, '
-        "g.kh, g.kw, (long)g.k, ch.ar, ch.aq, ch.cc);\n    const int d_tile_floats =")
-    src = "#include <cstdio>\n" + src
-if count == 0:
-    sys.exit(f"{args[0]}: no kernel launch found")
-open(args[1], "w").write(src)
+src = launch.sub(rep, src)
+if count[0] == 0 and kernels > 0:
+    sys.exit(f"{src_path}: kernels but no launch found")
+open(out_path, "w").write('#line 1 "%s"\n' % display + src)

@@ -1,198 +1,249 @@
-// cuda/emu/include/cuda_runtime.h — a CPU emulation of the parts of the CUDA runtime (and of the
-// device-code dialect) that minicnn uses, for cuda/emu/run.sh. Verification only: never part of a
-// build.
+// cuda/emu/include/cuda_runtime.h — a CPU emulation of the CUDA runtime API and of the device-code
+// dialect that minicnn uses, for cuda/emu/run.sh. Verification only: never part of a real build.
+//
+// Device code. cuda/emu/transform.py rewrites each cuda/*.cu into C++: a launch
+// `k<<<grid, block, smem, stream>>>(args)` becomes ::emu::launch(...) with a closure that holds the
+// arguments by value (as a real launch copies them, and as a captured graph keeps them); shared
+// memory declarations become slices of the block's emulated shared memory; every kernel body opens
+// with a KernelScope. The rewritten file is compiled with GCC's ThreadSanitizer instrumentation
+// (-fsanitize=thread): the __tsan_read*/__tsan_write* calls that GCC emits for every load and store
+// land in the emulator's checker (cuda/emu/runtime.cpp), not in the TSan runtime, which is never
+// linked. Each CUDA thread is a fiber; blocks run one after another in a shuffled order.
+//
+// The host API below is implemented in runtime.cpp; errors are reported the way the real runtime
+// reports them (return codes, sticky errors after a fault), so the library's own checking code is
+// what runs.
 #pragma once
+
 #include <algorithm>
-#include <atomic>
-#include <barrier>
 #include <cmath>
 #include <cstddef>
-#include <cstdlib>
+#include <cstdint>
 #include <cstring>
 #include <functional>
-#include <memory>
-#include <thread>
-#include <vector>
 
 struct dim3 {
     unsigned x = 1, y = 1, z = 1;
-    dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+    constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
 };
 struct uint3 {
     unsigned x = 0, y = 0, z = 0;
 };
 
-namespace emu {
-inline thread_local uint3 threadIdx_, blockIdx_;
-inline thread_local dim3 blockDim_, gridDim_;
-inline float* dyn_smem = nullptr;
-inline std::barrier<>* block_barrier = nullptr;
-inline std::vector<std::unique_ptr<std::barrier<>>> warp_barriers;
-inline float xbuf[1024];
-inline std::atomic<long> launches{0};
-
-template <class F>
-void launch(F f, dim3 grid, dim3 block, std::size_t smem = 0, void* = nullptr) {
-    ++launches;
-    const unsigned nt = block.x * block.y * block.z;
-    std::vector<float> smem_buf(smem / sizeof(float) + 1, std::nanf(""));  // poison shared memory
-    dyn_smem = smem_buf.data();
-    std::barrier<> bar(nt);
-    block_barrier = &bar;
-    warp_barriers.clear();
-    for (unsigned w = 0; w < (nt + 31) / 32; ++w)
-        warp_barriers.push_back(std::make_unique<std::barrier<>>(std::min(32u, nt - 32 * w)));
-    std::vector<std::thread> ts;
-    for (unsigned t = 0; t < nt; ++t) {
-        ts.emplace_back([&, t] {
-            threadIdx_ = {t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
-            blockDim_ = block;
-            gridDim_ = grid;
-            for (unsigned bz = 0; bz < grid.z; ++bz)
-                for (unsigned by = 0; by < grid.y; ++by)
-                    for (unsigned bx = 0; bx < grid.x; ++bx) {
-                        blockIdx_ = {bx, by, bz};
-                        f();
-                        bar.arrive_and_wait();
-                    }
-        });
-    }
-    for (auto& t : ts) t.join();
-}
-
-inline float shfl_xor(float v, int off) {
-    const unsigned t = threadIdx_.x;
-    auto& b = *warp_barriers[t / 32];
-    xbuf[t] = v;
-    b.arrive_and_wait();
-    const float r = xbuf[t ^ unsigned(off)];
-    b.arrive_and_wait();
-    return r;
-}
-}  // namespace emu
-
-#define threadIdx (::emu::threadIdx_)
-#define blockIdx (::emu::blockIdx_)
-#define blockDim (::emu::blockDim_)
-#define gridDim (::emu::gridDim_)
-#define __global__
-#define __device__
-#define __host__
-#define __forceinline__ inline
-#define __launch_bounds__(...)
-#define __shared__ static
-#define __syncthreads() (::emu::block_barrier->arrive_and_wait())
-#define __shfl_xor_sync(mask, v, off) (::emu::shfl_xor((v), (off)))
-using std::max;
-using std::min;
-
 typedef struct CUstream_st* cudaStream_t;
+typedef struct CUevent_st* cudaEvent_t;
+typedef struct CUgraph_st* cudaGraph_t;
+typedef struct CUgraphExec_st* cudaGraphExec_t;
+
 enum cudaError_t {
     cudaSuccess = 0,
     cudaErrorInvalidValue = 1,
     cudaErrorMemoryAllocation = 2,
-    cudaErrorInsufficientDriver = 35
+    cudaErrorInvalidConfiguration = 9,
+    cudaErrorInvalidDevicePointer = 17,
+    cudaErrorInsufficientDriver = 35,
+    cudaErrorInvalidDevice = 101,
+    cudaErrorInvalidResourceHandle = 400,
+    cudaErrorNotReady = 600,
+    cudaErrorIllegalAddress = 700,
+    cudaErrorLaunchFailure = 719,
+    cudaErrorStreamCaptureUnsupported = 900,
+    cudaErrorStreamCaptureInvalidated = 901,
+    cudaErrorStreamCaptureUnmatched = 903,
+    cudaErrorStreamCaptureImplicit = 906,
+    cudaErrorUnknown = 999
 };
 enum cudaMemcpyKind {
+    cudaMemcpyHostToHost = 0,
     cudaMemcpyHostToDevice = 1,
     cudaMemcpyDeviceToHost = 2,
-    cudaMemcpyDeviceToDevice = 3
+    cudaMemcpyDeviceToDevice = 3,
+    cudaMemcpyDefault = 4
 };
+enum cudaStreamCaptureMode {
+    cudaStreamCaptureModeGlobal = 0,
+    cudaStreamCaptureModeThreadLocal = 1,
+    cudaStreamCaptureModeRelaxed = 2
+};
+enum cudaStreamCaptureStatus {
+    cudaStreamCaptureStatusNone = 0,
+    cudaStreamCaptureStatusActive = 1,
+    cudaStreamCaptureStatusInvalidated = 2
+};
+#define cudaStreamDefault 0x00
 #define cudaStreamNonBlocking 0x01
+#define cudaEventDefault 0x00
+#define cudaEventDisableTiming 0x02
+
 struct cudaDeviceProp {
     char name[256];
     int major, minor;
+    int multiProcessorCount;
+    std::size_t totalGlobalMem;
+    std::size_t sharedMemPerBlock;
+    int maxThreadsPerBlock;
+    int warpSize;
 };
 
-inline cudaError_t& emu_last_error() {
-    static cudaError_t e = cudaSuccess;
-    return e;
+const char* cudaGetErrorName(cudaError_t e);
+const char* cudaGetErrorString(cudaError_t e);
+cudaError_t cudaGetLastError();
+cudaError_t cudaPeekAtLastError();
+cudaError_t cudaMalloc(void** p, std::size_t bytes);
+template <class T>
+cudaError_t cudaMalloc(T** p, std::size_t bytes) {
+    return cudaMalloc(reinterpret_cast<void**>(p), bytes);
 }
-inline const char* cudaGetErrorName(cudaError_t e) {
-    switch (e) {
-        case cudaSuccess:
-            return "cudaSuccess";
-        case cudaErrorInvalidValue:
-            return "cudaErrorInvalidValue";
-        case cudaErrorMemoryAllocation:
-            return "cudaErrorMemoryAllocation";
-        default:
-            return "cudaErrorUnknown";
-    }
+cudaError_t cudaFree(void* p);
+cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes);
+cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t stream = nullptr);
+cudaError_t cudaMemset(void* dst, int value, std::size_t bytes);
+cudaError_t cudaMemsetAsync(void* dst, int value, std::size_t bytes, cudaStream_t stream = nullptr);
+cudaError_t cudaStreamSynchronize(cudaStream_t stream);
+cudaError_t cudaDeviceSynchronize();
+cudaError_t cudaGetDeviceCount(int* count);
+cudaError_t cudaGetDevice(int* device);
+cudaError_t cudaSetDevice(int device);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
+cudaError_t cudaStreamCreate(cudaStream_t* stream);
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags);
+cudaError_t cudaStreamDestroy(cudaStream_t stream);
+cudaError_t cudaStreamGetFlags(cudaStream_t stream, unsigned* flags);
+cudaError_t cudaStreamQuery(cudaStream_t stream);
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph,
+                                 unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+cudaError_t cudaEventCreate(cudaEvent_t* event);
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags);
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr);
+cudaError_t cudaEventSynchronize(cudaEvent_t event);
+cudaError_t cudaEventQuery(cudaEvent_t event);
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
+cudaError_t cudaEventDestroy(cudaEvent_t event);
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned flags = 0);
+
+// ---- the emulator's own interface (device-code glue, test hooks) ------------------------------
+namespace emu {
+
+// Marks the body of a kernel: the checker looks at memory accesses only inside it (not at the
+// launch glue that copies the arguments).
+struct KernelScope {
+    KernelScope();
+    ~KernelScope();
+};
+
+// Runs `body` as a kernel of grid x block threads on `stream` (or records it when the stream is
+// being captured). `name`, `file` and `line` name the launch in reports.
+void launch(const char* name, const char* file, int line, std::function<void()> body, dim3 grid,
+            dim3 block, std::size_t dynamic_smem = 0, cudaStream_t stream = nullptr);
+
+uint3 thread_idx();
+uint3 block_idx();
+dim3 block_dim();
+dim3 grid_dim();
+void syncthreads(const char* file, int line);
+void syncwarp(unsigned mask, const char* file, int line);
+// The block's dynamic shared memory, and the slot `id` (one per __shared__ declaration of the
+// file) of its static shared memory.
+void* dynamic_smem();
+void* static_smem(int id, std::size_t bytes, std::size_t align);
+// Warp shuffles exchange 8-byte payloads.
+std::uint64_t shfl_xor_bits(unsigned mask, std::uint64_t bits, int lane_mask, int width,
+                            const char* file, int line);
+std::uint64_t shfl_down_bits(unsigned mask, std::uint64_t bits, unsigned delta, int width,
+                             const char* file, int line);
+std::uint64_t shfl_idx_bits(unsigned mask, std::uint64_t bits, int src_lane, int width,
+                            const char* file, int line);
+
+template <class T>
+T shfl_xor(unsigned mask, T v, int lane_mask, int width, const char* file, int line) {
+    static_assert(sizeof(T) <= 8, "shuffle of a type larger than 8 bytes");
+    std::uint64_t b = 0;
+    std::memcpy(&b, &v, sizeof v);
+    b = shfl_xor_bits(mask, b, lane_mask, width, file, line);
+    std::memcpy(&v, &b, sizeof v);
+    return v;
 }
-inline const char* cudaGetErrorString(cudaError_t e) {
-    return e == cudaSuccess ? "no error" : "emulated error";
+template <class T>
+T shfl_down(unsigned mask, T v, unsigned delta, int width, const char* file, int line) {
+    std::uint64_t b = 0;
+    std::memcpy(&b, &v, sizeof v);
+    b = shfl_down_bits(mask, b, delta, width, file, line);
+    std::memcpy(&v, &b, sizeof v);
+    return v;
 }
-inline cudaError_t cudaGetLastError() {
-    cudaError_t e = emu_last_error();
-    emu_last_error() = cudaSuccess;
-    return e;
+template <class T>
+T shfl_idx(unsigned mask, T v, int src, int width, const char* file, int line) {
+    std::uint64_t b = 0;
+    std::memcpy(&b, &v, sizeof v);
+    b = shfl_idx_bits(mask, b, src, width, file, line);
+    std::memcpy(&v, &b, sizeof v);
+    return v;
 }
-inline cudaError_t cudaMalloc(void** p, std::size_t n) {
-    *p = std::malloc(n);
-    if (!*p) {
-        emu_last_error() = cudaErrorMemoryAllocation;
-        return cudaErrorMemoryAllocation;
-    }
-    std::memset(*p, 0xA5, n);  // poison: reads of unwritten memory show up
-    return cudaSuccess;
+
+// Atomic read-modify-write (accesses that are exempt from the race checks).
+float atomic_add(float* p, float v);
+int atomic_add(int* p, int v);
+unsigned atomic_add(unsigned* p, unsigned v);
+unsigned long long atomic_add(unsigned long long* p, unsigned long long v);
+
+// ---- for tests of the emulator itself and for its gtest listener
+// Number of checker reports so far, and the text of the last `max` of them.
+long error_count();
+const char* last_reports();
+// Makes every cudaMalloc of more than `bytes` fail (0: no limit beyond the emulated memory).
+void set_allocation_limit(std::size_t bytes);
+// Kernel launches so far (all streams, graph replays included), and device operations enqueued
+// (launches, library calls, copies, memsets) on any stream.
+long launch_count();
+long operation_count();
+
+}  // namespace emu
+
+// ---- the device-code dialect -------------------------------------------------------------------
+#define threadIdx (::emu::thread_idx())
+#define blockIdx (::emu::block_idx())
+#define blockDim (::emu::block_dim())
+#define gridDim (::emu::grid_dim())
+#define __global__
+#define __device__
+#define __host__
+#define __constant__
+#define __forceinline__ inline
+#define __noinline__
+#define __restrict__ __restrict
+#define __launch_bounds__(...)
+#define __syncthreads() (::emu::syncthreads(__FILE__, __LINE__))
+#define __syncwarp(...) (::emu::syncwarp(0xffffffffu, __FILE__, __LINE__))
+#define __shfl_xor_sync(mask, v, off, ...) \
+    (::emu::shfl_xor((mask), (v), (off), 32, __FILE__, __LINE__))
+#define __shfl_down_sync(mask, v, d, ...) \
+    (::emu::shfl_down((mask), (v), (d), 32, __FILE__, __LINE__))
+#define __shfl_sync(mask, v, src, ...) (::emu::shfl_idx((mask), (v), (src), 32, __FILE__, __LINE__))
+#define atomicAdd(p, v) (::emu::atomic_add((p), (v)))
+#define __ldg(p) (*(p))
+using std::max;
+using std::min;
+inline float __int_as_float(int i) {
+    float f;
+    std::memcpy(&f, &i, 4);
+    return f;
 }
-inline cudaError_t cudaFree(void* p) {
-    std::free(p);
-    return cudaSuccess;
+inline int __float_as_int(float f) {
+    int i;
+    std::memcpy(&i, &f, 4);
+    return i;
 }
-inline cudaError_t cudaMemGetInfo(std::size_t* f, std::size_t* t) {
-    *f = std::size_t(70) << 30;
-    *t = std::size_t(80) << 30;
-    return cudaSuccess;
+inline float __fdividef(float a, float b) {
+    return a / b;
 }
-inline cudaError_t cudaMemcpyAsync(void* d, const void* s, std::size_t n, cudaMemcpyKind,
-                                   cudaStream_t = nullptr) {
-    std::memcpy(d, s, n);
-    return cudaSuccess;
-}
-inline cudaError_t cudaMemsetAsync(void* d, int v, std::size_t n, cudaStream_t = nullptr) {
-    std::memset(d, v, n);
-    return cudaSuccess;
-}
-inline cudaError_t cudaStreamSynchronize(cudaStream_t) {
-    return cudaSuccess;
-}
-inline cudaError_t cudaDeviceSynchronize() {
-    return cudaSuccess;
-}
-inline cudaError_t cudaGetDeviceCount(int* c) {
-    *c = 1;
-    return cudaSuccess;
-}
-inline int& emu_dev() {
-    static int d = 0;
-    return d;
-}
-inline cudaError_t cudaGetDevice(int* d) {
-    *d = emu_dev();
-    return cudaSuccess;
-}
-inline cudaError_t cudaSetDevice(int d) {
-    if (d != 0) return cudaErrorInvalidValue;
-    emu_dev() = d;
-    return cudaSuccess;
-}
-inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
-    *s = reinterpret_cast<cudaStream_t>(new int(1));
-    return cudaSuccess;
-}
-inline cudaError_t cudaStreamDestroy(cudaStream_t s) {
-    delete reinterpret_cast<int*>(s);
-    return cudaSuccess;
-}
-inline cudaError_t cudaStreamGetFlags(cudaStream_t, unsigned* f) {
-    *f = cudaStreamNonBlocking;
-    return cudaSuccess;
-}
-inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) {
-    std::strcpy(p->name, "Emulated GPU");
-    p->major = 9;
-    p->minor = 0;
-    return cudaSuccess;
+inline float __expf(float x) {
+    return std::exp(x);
 }

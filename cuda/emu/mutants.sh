@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# cuda/emu/mutants.sh — proves that the emulator's checker catches each kind of bug a real GPU would
+# expose, by planting one bug at a time in a copy of a real kernel file and expecting the emulated
+# GPU tests to fail with that kind of report. For each mutant below: copy the .cu file, replace one
+# exact piece of text (which must occur exactly once: a mutant that no longer applies is an error,
+# so the list keeps up with the kernels), rewrite and compile the copy as cuda/emu/CMakeLists.txt
+# does, link it in front of the emulator's library (its symbols replace the original kernel file's),
+# run the given tests, and require a failing run whose output holds "emu checker: <kind>:".
+#
+# Usage: cuda/emu/mutants.sh   (builds build-emu with cuda/emu/run.sh's configuration if needed)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+EMU="$ROOT/cuda/emu"
+OUT="${EMU_BUILD_DIR:-$ROOT/build-emu}"
+start=$(date +%s)
+cmake -S "$EMU" -B "$OUT" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$OUT" -j"$(nproc)" --target emu_tests >/dev/null
+
+# kind | file | tests | original text | planted text
+MUTANTS=$(cat <<'EOF'
+out-of-bounds global|pool2d.cu|CudaPool2d.FixedShapesMatchCpuExactly|        out[o] = best;|        out[o + 1] = best;
+out-of-bounds shared|conv2d.cu|CudaConv2d.FixedShapesMatchCpu|for (int e = tid; e < kFiltPC * kFiltKT; e += kThreads) {|for (int e = tid; e < kFiltPC * kFiltKT + 64; e += kThreads) {
+uninitialized read|conv2d.cu|CudaConv2d.FixedShapesMatchCpu|for (int e = tid; e < in_count; e += kThreads) {|for (int e = tid; e < in_count - 1; e += kThreads) {
+shared-memory race|conv2d.cu|CudaConv2d.FixedShapesMatchCpu|* C + c0 + cc) * K + k];\n                    w_s[e] = v;\n                }\n                __syncthreads();|* C + c0 + cc) * K + k];\n                    w_s[e] = v;\n                }
+global write conflict|activation.cu|CudaActivation.ForwardAndBackwardMatchCpu|        out[e] = act_forward(in[e], act);|        out[e / 2 * 2] = act_forward(in[e], act);
+barrier divergence|conv2d.cu|CudaConv2d.FixedShapesMatchCpu|    const int tr = tid / 16, tk = tid % 16;|    const int tr = tid / 16, tk = tid % 16;\n    if (tid == 255) return;
+block-order dependence|pool2d.cu|CudaPool2d.FixedShapesMatchCpuExactly|        out[o] = sum / area;|        out[o] = sum / area + (o >= 256 ? 0.0f * out[o - 256] : 0.0f);
+EOF
+)
+
+flag() {  # a variable of the kernel objects' flags.make
+    sed -n "s/^$1 = //p" "$OUT/CMakeFiles/emu_kernels.dir/flags.make"
+}
+CXX_FLAGS="$(flag CXX_FLAGS) $(flag CXX_DEFINES) $(flag CXX_INCLUDES)"
+LINK=$(cat "$OUT/CMakeFiles/emu_tests.dir/link.txt")
+
+fail=0; n=0
+while IFS='|' read -r kind file tests from to; do
+    [ -n "$kind" ] || continue
+    n=$((n + 1))
+    tmp=$(mktemp -d)
+    cp "$ROOT/cuda/$file" "$tmp/$file"
+    if ! python3 - "$tmp/$file" "$from" "$to" <<'PY'
+import sys
+path, a, b = sys.argv[1], sys.argv[2].replace("\\n", "\n"), sys.argv[3].replace("\\n", "\n")
+src = open(path).read()
+if src.count(a) != 1:
+    sys.exit(f"mutant no longer applies: {src.count(a)} occurrences of {a!r}")
+open(path, "w").write(src.replace(a, b))
+PY
+    then
+        echo "mutants: FAILED: '$kind' in $file does not apply" >&2
+        fail=1; rm -rf "$tmp"; continue
+    fi
+    python3 "$EMU/transform.py" "$tmp/$file" "$tmp/gen.cpp" "cuda/$file"
+    # shellcheck disable=SC2086
+    g++ $CXX_FLAGS -c "$tmp/gen.cpp" -o "$tmp/kernels.o"
+    link=${LINK/ -o emu_tests / -o $tmp/emu_tests $tmp/kernels.o }
+    (cd "$OUT" && eval "$link")
+    set +e
+    timeout 600 "$tmp/emu_tests" --gtest_filter="$tests" >"$tmp/log" 2>&1
+    rc=$?
+    set -e
+    if [ "$rc" -ne 0 ] && grep -q "emu checker: $kind:" "$tmp/log"; then
+        echo "mutants: caught  $kind  ($file: $(grep -m1 "emu checker: $kind:" "$tmp/log" | cut -c1-200))"
+    else
+        echo "mutants: MISSED  $kind  ($file, tests $tests, exit $rc); its output:" >&2
+        tail -30 "$tmp/log" >&2
+        fail=1
+    fi
+    rm -rf "$tmp"
+done <<<"$MUTANTS"
+echo "mutants: $n planted bugs, $( [ $fail -eq 0 ] && echo 'every one caught' || echo 'NOT all caught' ), in $(( $(date +%s) - start )) s"
+exit $fail
