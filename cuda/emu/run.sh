@@ -2,9 +2,9 @@
 # cuda/emu/run.sh — runs the GPU tests on the CPU, for machines without a GPU: the real kernels of
 # cuda/*.cu (rewritten by transform.py), the real CUDA host code (cuda/*.cpp: the functional API's
 # CUDA path, the CUDA training engine) and the real tests, against the emulated CUDA runtime and
-# cuBLAS of cuda/emu (runtime.cpp), with its checker (out-of-bounds and uninitialized accesses,
+# cuBLAS of cuda/emu (runtime.cpp, cublas.cpp), with its checker (out-of-bounds and uninitialized accesses,
 # shared-memory races, global write conflicts, block-order dependence, barrier divergence, capture
-# violations; see runtime.cpp). Every CUDA thread is a fiber; blocks run in a shuffled order.
+# violations; see device.cpp). Every CUDA thread is a fiber; blocks run in a shuffled order.
 #
 # What it cannot check: timing, coalescing, occupancy, anything about nvcc's code generation or the
 # real cuBLAS — tools/gpu-check.sh on a GPU does that.

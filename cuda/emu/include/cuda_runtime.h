@@ -7,10 +7,10 @@
 // memory declarations become slices of the block's emulated shared memory; every kernel body opens
 // with a KernelScope. The rewritten file is compiled with GCC's ThreadSanitizer instrumentation
 // (-fsanitize=thread): the __tsan_read*/__tsan_write* calls that GCC emits for every load and store
-// land in the emulator's checker (cuda/emu/runtime.cpp), not in the TSan runtime, which is never
+// land in the emulator's checker (cuda/emu/device.cpp), not in the TSan runtime, which is never
 // linked. Each CUDA thread is a fiber; blocks run one after another in a shuffled order.
 //
-// The host API below is implemented in runtime.cpp; errors are reported the way the real runtime
+// The host API below is implemented in runtime.cpp (the device-code glue in device.cpp); errors are reported the way the real runtime
 // reports them (return codes, sticky errors after a fault), so the library's own checking code is
 // what runs.
 #pragma once
