@@ -23,37 +23,10 @@
 #include "minicnn/model.h"
 #include "minicnn/trainer.h"
 #include "process_util.h"
+#include "synthetic_data.h"
 
 namespace minicnn {
 namespace {
-
-// n images of 10 classes (a bright square at one of ten places, plus noise), pixels in [0, 1].
-struct Data {
-    std::vector<float> x;
-    std::vector<std::int32_t> y;
-    std::int64_t n = 0;
-    DataView view() const { return {x.data(), y.data(), n}; }
-};
-
-Data make_data(std::int64_t n, unsigned seed) {
-    Data d;
-    d.n = n;
-    d.x.resize(std::size_t(n) * 784);
-    d.y.resize(std::size_t(n));
-    std::mt19937 g(seed);
-    for (std::int64_t i = 0; i < n; ++i) {
-        const int c = int(g() % 10);
-        d.y[std::size_t(i)] = c;
-        const int r0 = 2 + (c / 5) * 13, c0 = 1 + (c % 5) * 5;
-        for (int r = 0; r < 28; ++r)
-            for (int q = 0; q < 28; ++q) {
-                float v = float(g() % 1000) / 4000.0f;
-                if (r >= r0 && r < r0 + 7 && q >= c0 && q < c0 + 7) v += 0.7f;
-                d.x[std::size_t(i) * 784 + std::size_t(r) * 28 + std::size_t(q)] = v;
-            }
-    }
-    return d;
-}
 
 struct RunResult {
     std::vector<std::uint8_t> state;  // the serialised training checkpoint
@@ -63,7 +36,7 @@ struct RunResult {
 
 // Two epochs of 150 images in batches of 16 (the last batch has 6), with validation.
 RunResult fit_run(const Device& device, std::uint64_t init_seed, std::uint64_t shuffle_seed) {
-    static const Data train = make_data(150, 1), val = make_data(40, 2);
+    static const test::Squares train = test::squares(150, 1), val = test::squares(40, 2);
     Sequential m = lenet5(init_seed);
     Trainer t(m, device);
     FitOptions opt;
@@ -113,7 +86,7 @@ void expect_deterministic_fit(const Device& device) {
 }
 
 void expect_deterministic_predict(const Device& device) {
-    const Data d = make_data(70, 9);
+    const test::Squares d = test::squares(70, 9);
     Sequential m = lenet5(5);
     Trainer t(m, device);
     const Tensor p1 = t.predict(d.x.data(), d.n, 32);

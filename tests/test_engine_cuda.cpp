@@ -30,6 +30,7 @@
 #include "minicnn/error.h"
 #include "minicnn/model.h"
 #include "minicnn/trainer.h"
+#include "synthetic_data.h"
 
 namespace minicnn {
 namespace {
@@ -67,32 +68,6 @@ std::vector<float> randv(std::size_t n, unsigned seed, float lo = -1.0f, float h
     return ::testing::AssertionFailure()
            << bad << " of " << gpu.size() << " elements differ; worst " << worst << ": gpu "
            << gpu[worst] << ", cpu " << cpu[worst] << " (atol " << atol << ")";
-}
-
-// n 28x28 images of 10 classes: class c is a bright 7x7 square at one of ten places, plus noise.
-struct Squares {
-    std::vector<float> x;
-    std::vector<std::int32_t> y;
-    std::int64_t n = 0;
-    DataView view() const { return {x.data(), y.data(), n}; }
-};
-
-Squares squares(std::int64_t n, unsigned seed) {
-    Squares d{std::vector<float>(static_cast<std::size_t>(n * 784)),
-              std::vector<std::int32_t>(static_cast<std::size_t>(n)), n};
-    std::mt19937 gen(seed);
-    for (std::int64_t i = 0; i < n; ++i) {
-        const int c = int(gen() % 10);
-        d.y[static_cast<std::size_t>(i)] = c;
-        for (int p = 0; p < 784; ++p) {
-            const int r = p / 28, q = p % 28;
-            const bool on = r >= 2 + (c / 5) * 13 && r < 9 + (c / 5) * 13 && q >= 1 + (c % 5) * 5 &&
-                            q < 8 + (c % 5) * 5;
-            d.x[static_cast<std::size_t>(i * 784 + p)] =
-                float(gen() % 1000) / 4000.0f + (on ? 0.7f : 0.0f);
-        }
-    }
-    return d;
 }
 
 // The same host data in the memory of two engines.
@@ -257,7 +232,7 @@ TEST(CudaEngine, OneLenet5TrainingStepMatchesCpu) {
 
 TEST(CudaEngine, FitOnTheGpuLearnsAndReportsMetrics) {
     MINICNN_REQUIRE_GPU();
-    const Squares data = squares(512, 4);
+    const test::Squares data = test::squares(512, 4);
     Sequential m = lenet5(1);
     Trainer t(m, Device::cuda());
     FitOptions opt;
@@ -376,7 +351,7 @@ TEST(CudaEngine, CaptureRecordsReplaysAndRethrows) {
 // second step of its size, so the short batch's in epoch 2), two epochs, with validation.
 TEST(CudaEngine, GraphAndStreamFitsAreBitIdentical) {
     MINICNN_REQUIRE_GPU();
-    const Squares train = squares(54, 21), val = squares(20, 22);
+    const test::Squares train = test::squares(54, 21), val = test::squares(20, 22);
     auto run = [&](bool graphs) {
         Sequential m = lenet5(3);
         Trainer t(m, Device::cuda());
@@ -403,7 +378,7 @@ TEST(CudaEngine, GraphAndStreamFitsAreBitIdentical) {
 // identical), so the same losses step by step and nearly the same weights.
 TEST(CudaEngine, FitMatchesCpuFromTheSameSeed) {
     MINICNN_REQUIRE_GPU();
-    const Squares data = squares(64, 31);
+    const test::Squares data = test::squares(64, 31);
     const float lr = 1e-3f;
     struct Run {
         std::vector<double> losses;  // mean loss so far after steps 1, 2, 3, then the epoch's
@@ -508,7 +483,7 @@ TEST(CudaEngine, EntryPointsUseTheEngineDeviceWhateverIsCurrent) {
                      << cuda_device_count() << " visible";
     }
 #if defined(MINICNN_WITH_CUDA)
-    const Squares data = squares(32, 41);
+    const test::Squares data = test::squares(32, 41);
     struct Run {
         std::vector<float> params, probs;
     };

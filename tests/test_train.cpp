@@ -18,35 +18,10 @@
 #include "minicnn/error.h"
 #include "minicnn/model.h"
 #include "minicnn/trainer.h"
+#include "synthetic_data.h"
 
 namespace minicnn {
 namespace {
-
-// n 28x28 images of 10 classes: class c is a bright 7x7 square at one of 10 places, plus noise.
-struct Synthetic {
-    std::vector<float> x;
-    std::vector<std::int32_t> y;
-    std::int64_t n;
-    DataView view() const { return {x.data(), y.data(), n}; }
-};
-
-Synthetic synthetic(std::int64_t n, unsigned seed) {
-    Synthetic s{std::vector<float>(static_cast<std::size_t>(n * 784)),
-                std::vector<std::int32_t>(static_cast<std::size_t>(n)), n};
-    std::mt19937 g(seed);
-    for (std::int64_t i = 0; i < n; ++i) {
-        const int c = int(g() % 10);
-        s.y[i] = c;
-        const int r0 = 2 + (c / 5) * 13, c0 = 1 + (c % 5) * 5;
-        for (int r = 0; r < 28; ++r)
-            for (int q = 0; q < 28; ++q) {
-                float v = float(g() % 1000) / 4000.0f;
-                if (r >= r0 && r < r0 + 7 && q >= c0 && q < c0 + 7) v += 0.7f;
-                s.x[i * 784 + r * 28 + q] = v;
-            }
-    }
-    return s;
-}
 
 std::string temp_path(const std::string& name) {
     return ::testing::TempDir() + "minicnn_train_" + name + "_" + std::to_string(::getpid());
@@ -57,7 +32,7 @@ bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
 }
 
 TEST(Train, LossFallsOnASmallSyntheticSet) {
-    const Synthetic train = synthetic(640, 1), val = synthetic(200, 2);
+    const test::Squares train = test::squares(640, 1), val = test::squares(200, 2);
     Sequential m = lenet5(1);
     Trainer t(m, Device::cpu());
     FitOptions opt;
@@ -134,7 +109,7 @@ TEST(Train, BackwardAgreesWithFiniteDifferences) {
 std::vector<float> train_steps(std::uint64_t seed, int steps, int threads) {
     const int saved = omp_get_max_threads();
     omp_set_num_threads(threads);
-    const Synthetic s = synthetic(64, 3);
+    const test::Squares s = test::squares(64, 3);
     Sequential m = lenet5(seed);
     Trainer t(m, Device::cpu());
     for (int i = 0; i < steps; ++i) {
@@ -155,7 +130,7 @@ TEST(Train, SameSeedGivesBitIdenticalWeightsAfterNSteps) {
 }
 
 TEST(Train, CheckpointRoundTripRestoresWeightsAndAdamState) {
-    const Synthetic s = synthetic(96, 4);
+    const test::Squares s = test::squares(96, 4);
     Sequential m = lenet5(21);
     Trainer t(m, Device::cpu());
     FitOptions opt;
@@ -225,7 +200,8 @@ TEST(Train, CheckpointWithBadMetadataIsRefusedAndChangesNothing) {
 }
 
 TEST(Train, ResumedRunEndsBitIdenticalToAnUninterruptedOne) {
-    const Synthetic s = synthetic(100, 5), v = synthetic(30, 6);  // 100 = 3 batches of 32 + 4
+    const test::Squares s = test::squares(100, 5),
+                        v = test::squares(30, 6);  // 100 = 3 batches of 32 + 4
     const DataView vv = v.view();
     FitOptions opt;
     opt.batch_size = 32;
@@ -263,7 +239,7 @@ TEST(Train, ResumedRunEndsBitIdenticalToAnUninterruptedOne) {
 }
 
 TEST(Train, NaNStopsTrainingWithAClearErrorAndNoCheckpoint) {
-    Synthetic s = synthetic(64, 7);
+    test::Squares s = test::squares(64, 7);
     s.x[5 * 784 + 100] = NAN;
     Sequential m = lenet5(1);
     Trainer t(m, Device::cpu());
@@ -285,7 +261,7 @@ TEST(Train, NaNStopsTrainingWithAClearErrorAndNoCheckpoint) {
 }
 
 TEST(Train, FitRefusesBadArguments) {
-    const Synthetic s = synthetic(32, 8);
+    const test::Squares s = test::squares(32, 8);
     Sequential m = lenet5(1);
     Trainer t(m, Device::cpu());
     FitOptions opt;
@@ -300,7 +276,7 @@ TEST(Train, FitRefusesBadArguments) {
     opt.adam.lr = -1e-3f;
     EXPECT_THROW(t.fit(s.view(), nullptr, opt), ArgumentError);
     opt.adam.lr = 1e-3f;
-    Synthetic bad = s;
+    test::Squares bad = s;
     bad.y[3] = 10;
     EXPECT_THROW(t.fit(bad.view(), nullptr, opt), ArgumentError);
     EXPECT_THROW(t.fit(DataView{s.x.data(), s.y.data(), 0}, nullptr, opt), ArgumentError);
