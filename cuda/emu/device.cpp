@@ -489,7 +489,7 @@ void syncthreads(const char* file, int line) {
 }
 
 void syncwarp(unsigned, const char* file, int line) {
-    shfl_idx_bits(0xffffffffu, 0, 0, 32, file, line);
+    shuffle_bits(2, 0xffffffffu, 0, 0, file, line);
 }
 
 void* dynamic_smem() {
@@ -520,8 +520,8 @@ void* static_smem(int id, std::size_t bytes, std::size_t align) {
     return g_arena + it->second;
 }
 
-std::uint64_t shuffle(int kind, unsigned mask, std::uint64_t bits, int arg, const char* file,
-                      int line) {
+std::uint64_t shuffle_bits(int kind, unsigned mask, std::uint64_t bits, int arg, const char* file,
+                           int line) {
     Fiber& f = *t_cur;
     f.state = FState::shuffle;
     f.shfl_kind = kind;
@@ -533,19 +533,6 @@ std::uint64_t shuffle(int kind, unsigned mask, std::uint64_t bits, int arg, cons
     to_scheduler();
     return f.shfl_out;
 }
-std::uint64_t shfl_xor_bits(unsigned mask, std::uint64_t bits, int lane_mask, int, const char* file,
-                            int line) {
-    return shuffle(0, mask, bits, lane_mask, file, line);
-}
-std::uint64_t shfl_down_bits(unsigned mask, std::uint64_t bits, unsigned delta, int,
-                             const char* file, int line) {
-    return shuffle(1, mask, bits, int(delta), file, line);
-}
-std::uint64_t shfl_idx_bits(unsigned mask, std::uint64_t bits, int src, int, const char* file,
-                            int line) {
-    return shuffle(2, mask, bits, src, file, line);
-}
-
 template <class T>
 T atomic_rmw(T* p, T v) {
     on_access(p, sizeof(T), true, true);

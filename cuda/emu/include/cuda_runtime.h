@@ -154,36 +154,16 @@ void syncwarp(unsigned mask, const char* file, int line);
 // file) of its static shared memory.
 void* dynamic_smem();
 void* static_smem(int id, std::size_t bytes, std::size_t align);
-// Warp shuffles exchange 8-byte payloads.
-std::uint64_t shfl_xor_bits(unsigned mask, std::uint64_t bits, int lane_mask, int width,
-                            const char* file, int line);
-std::uint64_t shfl_down_bits(unsigned mask, std::uint64_t bits, unsigned delta, int width,
-                             const char* file, int line);
-std::uint64_t shfl_idx_bits(unsigned mask, std::uint64_t bits, int src_lane, int width,
-                            const char* file, int line);
-
+// Warp shuffles exchange 8-byte payloads. kind: 0 xor (arg: lane mask), 1 down (arg: delta),
+// 2 index (arg: source lane).
+std::uint64_t shuffle_bits(int kind, unsigned mask, std::uint64_t bits, int arg, const char* file,
+                           int line);
 template <class T>
-T shfl_xor(unsigned mask, T v, int lane_mask, int width, const char* file, int line) {
+T shuffle(int kind, unsigned mask, T v, int arg, const char* file, int line) {
     static_assert(sizeof(T) <= 8, "shuffle of a type larger than 8 bytes");
     std::uint64_t b = 0;
     std::memcpy(&b, &v, sizeof v);
-    b = shfl_xor_bits(mask, b, lane_mask, width, file, line);
-    std::memcpy(&v, &b, sizeof v);
-    return v;
-}
-template <class T>
-T shfl_down(unsigned mask, T v, unsigned delta, int width, const char* file, int line) {
-    std::uint64_t b = 0;
-    std::memcpy(&b, &v, sizeof v);
-    b = shfl_down_bits(mask, b, delta, width, file, line);
-    std::memcpy(&v, &b, sizeof v);
-    return v;
-}
-template <class T>
-T shfl_idx(unsigned mask, T v, int src, int width, const char* file, int line) {
-    std::uint64_t b = 0;
-    std::memcpy(&b, &v, sizeof v);
-    b = shfl_idx_bits(mask, b, src, width, file, line);
+    b = shuffle_bits(kind, mask, b, arg, file, line);
     std::memcpy(&v, &b, sizeof v);
     return v;
 }
@@ -223,10 +203,11 @@ long operation_count();
 #define __syncthreads() (::emu::syncthreads(__FILE__, __LINE__))
 #define __syncwarp(...) (::emu::syncwarp(0xffffffffu, __FILE__, __LINE__))
 #define __shfl_xor_sync(mask, v, off, ...) \
-    (::emu::shfl_xor((mask), (v), (off), 32, __FILE__, __LINE__))
+    (::emu::shuffle(0, (mask), (v), int(off), __FILE__, __LINE__))
 #define __shfl_down_sync(mask, v, d, ...) \
-    (::emu::shfl_down((mask), (v), (d), 32, __FILE__, __LINE__))
-#define __shfl_sync(mask, v, src, ...) (::emu::shfl_idx((mask), (v), (src), 32, __FILE__, __LINE__))
+    (::emu::shuffle(1, (mask), (v), int(d), __FILE__, __LINE__))
+#define __shfl_sync(mask, v, src, ...) \
+    (::emu::shuffle(2, (mask), (v), int(src), __FILE__, __LINE__))
 #define atomicAdd(p, v) (::emu::atomic_add((p), (v)))
 #define __ldg(p) (*(p))
 using std::max;
