@@ -1,6 +1,6 @@
 // bench/bench_common.h — what the benchmark harness measures and how it reports it.
 //
-// The cases: LeNet-5's two convolutions and two max pools (SPEC.md's table) at batch 32, 256 and
+// The cases: LeNet-5's two convolutions and two max pools (docs/operations.md's table) at batch 32, 256 and
 // 1024, and one larger layer (3x3 convolution, 64 -> 64 channels, 56x56, "same", batch 32, plus a
 // 2x2 stride-2 max pool on the same activation). Every case is one *layer*; each layer has several
 // *ops*:

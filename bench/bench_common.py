@@ -1,5 +1,5 @@
 """bench/bench_common.py — what the Python benchmark scripts share: the IDX reader for the data
-set, the CPU's name, and PyTorch's LeNet-5 (the same model as SPEC.md's, for the peer runs)."""
+set, the CPU's name, and PyTorch's LeNet-5 (the same model as docs/training.md's, for the peer runs)."""
 
 import gzip
 import os
@@ -45,7 +45,7 @@ def cpu_model():
 
 
 def lenet5_torch():
-    """PyTorch's LeNet-5 as SPEC.md builds it (logits out: cross_entropy applies the softmax)."""
+    """PyTorch's LeNet-5 as docs/training.md builds it (logits out: cross_entropy applies the softmax)."""
     import torch
     import torch.nn as nn
     import torch.nn.functional as F

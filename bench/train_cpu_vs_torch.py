@@ -2,7 +2,7 @@
 """bench/train_cpu_vs_torch.py — LeNet-5 training throughput on the CPU: `minicnn train` against
 PyTorch eager, same model, same data, same batch size, same thread count, in the same run.
 
-Both sides train SPEC.md's LeNet-5 (conv 6@5x5 "same" + relu, max pool 2x2, conv 16@5x5 "valid" +
+Both sides train docs/training.md's LeNet-5 (conv 6@5x5 "same" + relu, max pool 2x2, conv 16@5x5 "valid" +
 relu, max pool 2x2, dense 120 relu, 84 relu, 10 softmax; categorical cross-entropy; Adam lr 1e-3,
 betas (0.9, 0.999), eps 1e-7) with batch 256 (default) on the whole Fashion-MNIST training set
 (60000 images, no validation split), shuffled every epoch, data resident in memory, fp32.

@@ -2,7 +2,7 @@
 """bench/train_gpu_torch.py — PyTorch eager LeNet-5 training throughput, the peer of `minicnn train`.
 
 The GPU half of the training benchmark (bench/run.sh runs it next to `minicnn train --device cuda`
-in the same run; the CPU half is bench/train_cpu_vs_torch.*). Same model as SPEC.md's LeNet-5
+in the same run; the CPU half is bench/train_cpu_vs_torch.*). Same model as docs/training.md's LeNet-5
 (conv 6@5x5 "same" + relu, max pool 2x2, conv 16@5x5 "valid" + relu, max pool 2x2, dense 120 relu,
 84 relu, 10 softmax; categorical cross-entropy; Adam lr 1e-3, betas (0.9, 0.999), eps 1e-7), batch
 256, shuffled every epoch, on the whole Fashion-MNIST training set (60000 images), which is copied

@@ -1,6 +1,6 @@
 // cuda/conv2d.cu — direct tiled 2-D convolution on the GPU (no im2col, no cuBLAS): forward with
 // bias and activation fused, backward data, backward filter. CPU twin: host/conv2d.cpp. Test:
-// tests/test_conv2d.cpp. Formulas (SPEC.md), with Apad the zero-padded input:
+// tests/test_conv2d.cpp. Formulas (docs/operations.md), with Apad the zero-padded input:
 //
 //   forward   out[n,i,j,k]  = act( sum_{a,q,c} Apad[n, i*sh+a, j*sw+q, c] * weight[a,q,c,k] +
 //   bias[k] ) data      dinp[n,y,x,c] = sum_{a,q,k} weight[a,q,c,k] * dout[n,i,j,k]

@@ -1,4 +1,4 @@
-// host/activation.cpp — CPU reference of the activations (SPEC.md) and their backward passes: the
+// host/activation.cpp — CPU reference of the activations (docs/operations.md) and their backward passes: the
 // oracle for cuda/activation.cu, in float and double. Data is (rows, cols); softmax normalises each
 // row over its `cols` entries (the channel axis of NHWC, the class axis of a dense layer).
 //

@@ -1,4 +1,4 @@
-// host/conv2d.cpp — CPU reference of the 2-D convolution (SPEC.md "conv_forward", "conv_backward"):
+// host/conv2d.cpp — CPU reference of the 2-D convolution (docs/operations.md "conv_forward", "conv_backward"):
 // the oracle the CUDA kernels of cuda/conv2d.cu are tested against, in float and double.
 //
 //   forward          out[n,i,j,k]   = act( sum_{a,q,c} Apad[n, i*sh+a, j*sw+q, c] * W[a,q,c,k] +
@@ -40,7 +40,7 @@ void require_ptr(const void* p, bool needed, const char* op, const char* name) {
 }
 
 // The pointer-level functions trust the shapes (conv_geometry() validated them), but a hand-built
-// geometry that contradicts SPEC.md's output-size rule would read out of bounds: refuse it.
+// geometry that contradicts docs/operations.md's output-size rule would read out of bounds: refuse it.
 void check_geom(const ConvGeom& g, const char* op) {
     MINICNN_REQUIRE(g.n >= 0 && g.h > 0 && g.w > 0 && g.c > 0 && g.k > 0,
                     op << ": expected positive sizes, got n=" << g.n << " h=" << g.h << " w=" << g.w

@@ -1,4 +1,4 @@
-// host/geometry.cpp — SPEC.md's padding and output-size rules, and the validation of every shape,
+// host/geometry.cpp — docs/operations.md's padding and output-size rules, and the validation of every shape,
 // in one place for all backends.
 #include "minicnn/geometry.h"
 

@@ -1,4 +1,4 @@
-// host/pool2d.cpp — CPU reference of 2-D pooling (SPEC.md "pool_forward", "pool_backward" and the
+// host/pool2d.cpp — CPU reference of 2-D pooling (docs/operations.md "pool_forward", "pool_backward" and the
 // training path's argmax masks): the oracle for cuda/pool2d.cu, in float and double. No padding.
 //
 //   max forward       out[n,i,j,c]  = max_{a<kh, q<kw} inp[n, i*sh+a, j*sw+q, c]

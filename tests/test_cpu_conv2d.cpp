@@ -1,5 +1,5 @@
 // tests/test_cpu_conv2d.cpp — the CPU convolution (host/conv2d.cpp) against hand-computed numbers
-// and against a literal transcription of SPEC.md's formulas (explicit zero-padded Apad, loops in
+// and against a literal transcription of docs/operations.md's formulas (explicit zero-padded Apad, loops in
 // formula order, float64), over many geometries: 'same'/'valid'/explicit padding, strides 1-3, odd,
 // even and 1x1 kernels, kernels as large as the padded input. Also: outputs are overwritten,
 // float32 follows float64, the result is bit-identical for 1 and 2 OpenMP threads, and inconsistent
@@ -25,13 +25,13 @@ using test::all_close;
 using test::all_equal;
 using test::random_vector;
 
-// SPEC.md's "same" padding for one axis: ceil(((in - 1) * s + k - in) / 2).
+// docs/operations.md's "same" padding for one axis: ceil(((in - 1) * s + k - in) / 2).
 int spec_same_pad(std::int64_t in, int k, int s) {
     const std::int64_t x = (in - 1) * s + k - in;
     return static_cast<int>((x + 1) / 2);
 }
 
-// A geometry built by hand (independent of host/geometry.cpp): output size by SPEC.md's rule.
+// A geometry built by hand (independent of host/geometry.cpp): output size by docs/operations.md's rule.
 ConvGeom make_geom(std::int64_t n, std::int64_t h, std::int64_t w, std::int64_t c, std::int64_t k,
                    int kh, int kw, int sh, int sw, int ph, int pw) {
     ConvGeom g;
@@ -47,7 +47,7 @@ ConvGeom make_same_geom(std::int64_t n, std::int64_t h, std::int64_t w, std::int
                      spec_same_pad(w, kw, sw));
 }
 
-// ---- the reference: SPEC.md's formulas, literally
+// ---- the reference: docs/operations.md's formulas, literally
 // --------------------------------------------------
 
 struct Padded {
@@ -150,7 +150,7 @@ TEST(CpuConv2d, HandComputedValid3x3Kernel2x2) {
     EXPECT_TRUE(all_equal(outf, std::vector<float>{37, 47, 67, 77}));
 }
 
-// The same input and kernel with SPEC.md's 'same' padding: ph = pw = ceil((2 + 2 - 3) / 2) = 1, so
+// The same input and kernel with docs/operations.md's 'same' padding: ph = pw = ceil((2 + 2 - 3) / 2) = 1, so
 // the output is 4x4 (one more row and column than the input: the even-kernel rule).
 TEST(CpuConv2d, HandComputedSameEvenKernelGrowsByOne) {
     const std::vector<double> x = {1, 2, 3, 4, 5, 6, 7, 8, 9};
@@ -238,7 +238,7 @@ TEST(CpuConv2d, UnreachedRowsGetZeroGradient) {
                 }
 }
 
-// ---- SPEC.md's size rules (hand-built geometries; the API-level tests check conv_geometry itself)
+// ---- docs/operations.md's size rules (hand-built geometries; the API-level tests check conv_geometry itself)
 // ----
 
 TEST(CpuConv2d, SpecSameSizeRules) {
@@ -439,8 +439,8 @@ TEST(CpuConv2d, InconsistentGeometryThrows) {
 // ---- through the functional API (minicnn/ops.h, Device::cpu())
 // ---------------------------------------
 
-// conv_forward / conv_backward on host tensors against the SPEC.md reference, with the padding the
-// reference derives itself from SPEC.md's formula (so conv_geometry and the backend are both
+// conv_forward / conv_backward on host tensors against the docs/operations.md reference, with the padding the
+// reference derives itself from docs/operations.md's formula (so conv_geometry and the backend are both
 // checked).
 void check_api_conv(std::int64_t n, std::int64_t h, std::int64_t w, std::int64_t c, std::int64_t k,
                     int kh, int kw, int sh, int sw, Padding padding, std::int64_t expect_oh,
@@ -487,7 +487,7 @@ void check_api_conv(std::int64_t n, std::int64_t h, std::int64_t w, std::int64_t
 }
 
 TEST(CpuConv2dApi, SameEvenKernelGivesOneMoreRow) {
-    // 28 in, kh = 2, 'same', stride 1 -> 29 out (SPEC.md; not TensorFlow's 'same').
+    // 28 in, kh = 2, 'same', stride 1 -> 29 out (docs/operations.md; not TensorFlow's 'same').
     check_api_conv(2, 28, 28, 1, 3, 2, 2, 1, 1, Padding::same(), 29, 29, 500);
 }
 

@@ -83,7 +83,7 @@ TEST(CudaRuntime, DeviceBufferIsMoveOnly) {
 // Runs without a GPU: launchers validate the geometry before touching the device.
 TEST(CudaRuntime, LaunchersRejectBadGeometry) {
     ConvGeom g = conv_geometry({1, 8, 8, 2}, {3, 3, 2, 4}, Padding::valid(), {1, 1}, "test");
-    g.oh = 7;  // contradicts SPEC.md's rule (6)
+    g.oh = 7;  // contradicts docs/operations.md's rule (6)
     EXPECT_THROW(
         cuda::conv2d_forward(nullptr, nullptr, nullptr, nullptr, g, Activation::relu, nullptr),
         ArgumentError);

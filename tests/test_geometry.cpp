@@ -1,4 +1,4 @@
-// tests/test_geometry.cpp — SPEC.md's padding and output-size rules, computed once in conv_geometry
+// tests/test_geometry.cpp — docs/operations.md's padding and output-size rules, computed once in conv_geometry
 // / pool_geometry for every backend.
 #include <gtest/gtest.h>
 

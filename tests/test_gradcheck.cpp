@@ -54,7 +54,7 @@ ConvGeom conv_geom(std::int64_t n, std::int64_t h, std::int64_t w, std::int64_t 
     g.ow = (w + 2 * pw - kw) / sw + 1;
     return g;
 }
-int same_pad(std::int64_t in, int k, int s) {  // SPEC.md: ceil(((in - 1) * s + k - in) / 2)
+int same_pad(std::int64_t in, int k, int s) {  // docs/operations.md: ceil(((in - 1) * s + k - in) / 2)
     return static_cast<int>(((in - 1) * s + k - in + 1) / 2);
 }
 ConvGeom same_geom(std::int64_t n, std::int64_t h, std::int64_t w, std::int64_t c, std::int64_t k,

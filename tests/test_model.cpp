@@ -1,4 +1,4 @@
-// tests/test_model.cpp — Sequential and lenet5(): the architecture of SPEC.md (shapes and 61,706
+// tests/test_model.cpp — Sequential and lenet5(): the architecture of docs/training.md (shapes and 61,706
 // parameters), the Keras-like summary, He-normal initialisation (seeded, truncated, zero biases),
 // the spec round trip used by checkpoints, and shape errors that name the layer.
 #include <cmath>

@@ -38,7 +38,7 @@
 
 namespace minicnn {
 
-// Adam hyper-parameters (SPEC.md: 1e-3, 0.9, 0.999, 1e-7). The update is the Keras/TF form:
+// Adam hyper-parameters (docs/training.md: 1e-3, 0.9, 0.999, 1e-7). The update is the Keras/TF form:
 //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
 //   p -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)
 struct AdamConfig {

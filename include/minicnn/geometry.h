@@ -1,4 +1,4 @@
-// minicnn/geometry.h — padding, strides and the output-size rules of SPEC.md, validated once.
+// minicnn/geometry.h — padding, strides and the output-size rules of docs/operations.md, validated once.
 //
 // conv_geometry() and pool_geometry() are the only places where shapes are checked and output sizes
 // computed; every backend (CPU, CUDA) and every layer takes the resulting ConvGeom / PoolGeom, so the
@@ -72,7 +72,7 @@ struct PoolGeom {
     Shape out_shape() const { return {n, oh, ow, c}; }
 };
 
-// The padding SPEC.md prescribes for one axis: "same" -> ceil(((in - 1) * s + k - in) / 2).
+// The padding docs/operations.md prescribes for one axis: "same" -> ceil(((in - 1) * s + k - in) / 2).
 int same_padding(std::int64_t in, int k, int s);
 
 // Validates A_prev (m, h, w, c) against W (kh, kw, c, k), the padding and the stride; `op` names the

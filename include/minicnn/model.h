@@ -75,7 +75,7 @@ private:
     std::vector<float> params_;
 };
 
-// The exercise's modified LeNet-5 (SPEC.md): 61,706 parameters, initialised from `seed`.
+// The exercise's modified LeNet-5 (docs/training.md): 61,706 parameters, initialised from `seed`.
 Sequential lenet5(std::uint64_t seed = 0);
 
 // "61,706"

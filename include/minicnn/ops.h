@@ -1,4 +1,4 @@
-// minicnn/ops.h — the four operations of the exercise (SPEC.md), plus the training path's max pooling
+// minicnn/ops.h — the four operations of the exercise (docs/operations.md), plus the training path's max pooling
 // with an argmax mask, and activations. Host tensors in, host tensors out; the Device argument picks
 // the backend (CPU, or CUDA with explicit host<->device copies) and nothing else changes for the caller.
 //

@@ -34,7 +34,7 @@ def tolerances(dtype, reduction):
 
 
 def same_pad(n, k, s):
-    """SPEC.md's 'same' padding for one axis: ceil(((n - 1) * s + k - n) / 2)."""
+    """docs/operations.md's 'same' padding for one axis: ceil(((n - 1) * s + k - n) / 2)."""
     return max(0, -(-((n - 1) * s + k - n) // 2))
 
 

@@ -1,6 +1,6 @@
 # python/tests/test_vs_torch.py — the four functions against PyTorch (CPU, float64 reference) on random
 # shapes: even and odd kernels, strides 1-3, "same" / "valid" / explicit padding, both pool modes, every
-# activation, float32 and float64. SPEC.md's "same" (not TensorFlow's) is emulated with an explicit
+# activation, float32 and float64. docs/operations.md's "same" (not TensorFlow's) is emulated with an explicit
 # torch.nn.functional.pad. Max-pool backward is compared where PyTorch and the exercise agree (no
 # ties), and ties="first" where PyTorch's first-maximum rule applies; the exercise's all-ties rule has
 # its own NumPy reference in test_api.py.
@@ -123,7 +123,7 @@ def test_max_pool_backward_first_rule_matches_torch_with_ties(seed):
 
 
 def test_same_with_even_kernel_is_one_larger_and_matches_padded_torch():
-    # SPEC.md: 28 in, kh = 2, stride 1, "same" -> 29 out (not TensorFlow's 28).
+    # docs/operations.md: 28 in, kh = 2, stride 1, "same" -> 29 out (not TensorFlow's 28).
     rng = np.random.default_rng(7)
     A = rng.standard_normal((2, 28, 28, 1))
     W = rng.standard_normal((2, 2, 1, 3))
