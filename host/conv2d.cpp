@@ -1,38 +1,43 @@
-// host/conv2d.cpp — CPU reference of the 2-D convolution (docs/operations.md "conv_forward", "conv_backward"):
-// the oracle the CUDA kernels of cuda/conv2d.cu are tested against, in float and double.
+// host/conv2d.cpp — the 2-D convolution on the CPU (docs/operations.md "conv_forward",
+// "conv_backward"), float and double: the CPU twin of cuda/conv2d.cu, used by the functional API
+// (minicnn/cpu_backend.h) and by the training engine (host/conv2d.h), and the oracle the GPU
+// kernels are tested against.
 //
-//   forward          out[n,i,j,k]   = act( sum_{a,q,c} Apad[n, i*sh+a, j*sw+q, c] * W[a,q,c,k] +
-//   b[k] ) backward_data    dinp[n,y,x,c]  = sum_{a,q,k : y = i*sh+a-ph, x = j*sw+q-pw} W[a,q,c,k]
-//   * dout[n,i,j,k] backward_filter  dW[a,q,c,k]    = sum_{n,i,j} Apad[n, i*sh+a, j*sw+q, c] *
-//   dout[n,i,j,k]
-//                    db[k]          = sum_{n,i,j} dout[n,i,j,k]
+//   forward          out[n,i,j,k]  = act( sum_{a,q,c} Apad[n, i*sh+a, j*sw+q, c] * W[a,q,c,k] + b[k] )
+//   backward_data    dinp[n,y,x,c] = sum_{a,q,k : y = i*sh+a-ph, x = j*sw+q-pw} W[a,q,c,k] * dout[n,i,j,k]
+//   backward_filter  dW[a,q,c,k]   = sum_{n,i,j} Apad[n, i*sh+a, j*sw+q, c] * dout[n,i,j,k]
+//                    db[k]         = sum_{n,i,j} dout[n,i,j,k]
 //
-// Apad is never materialised: taps that fall in the zero padding are skipped.
-// Layouts: inp/dinp (n, h, w, c), weight/dweight (kh, kw, c, k) (HWIO), out/dout (n, oh, ow, k).
-// With NHWC and HWIO the channel-out axis k is contiguous both in W and in out, so the innermost
-// loop of forward and backward_filter runs over k; backward_data's innermost loop is a dot product
-// over k.
+// Method: im2col + GEMM (host/im2col.h, host/gemm.h). A batch is cut into chunk_count(n) chunks of
+// whole images (host/thread_pool.h), one pool task each; a chunk is processed in sub-batches of at
+// most kMaxColsElements im2col entries (at least one image), each one single-threaded GEMM:
 //
-// Threads (OpenMP, static schedule) own output elements, never a slice of a reduction:
-//   forward:          one thread per output row (n, i)       -> out[n, i, :, :]
-//   backward_data:    one thread per input row (n, y)        -> dinp[n, y, :, :] (a gather, no
-//   scatter) backward_filter:  one thread per kernel tap (a, q)       -> dW[a, q, :, :]; db is
-//   summed serially.
-// Each sum runs in a fixed order, so the result is bit-identical for any number of threads.
-#include <cstdint>
-#include <vector>
+//   forward   cols (rows, kh*kw*c) = im2col(inp);  out (rows, k) = cols @ W + b;  act in place
+//   backward  dW_chunk += cols^T @ dout;  db_chunk += column sums of dout;  dcols = dout @ W^T;
+//             dinp = col2im(dcols)                                    (rows = images * oh * ow)
+//
+// With c == 1 and unit horizontal stride (LeNet's first layer) the transposed layout is used, whose
+// rows are contiguous copies. Weight gradients are summed per chunk, then the chunks in order: the
+// chunking and the sub-batches depend on the shapes only, so results are bit-identical for any
+// number of threads. The plain loops of the formulas above live in the tests as the oracle
+// (tests/test_cpu_conv2d.cpp).
+#include "conv2d.h"
 
-#include "minicnn/cpu_backend.h"
+#include <algorithm>
+#include <cstdint>
+
+#include "activation.h"
+#include "gemm.h"
+#include "im2col.h"
 #include "minicnn/error.h"
+#include "simd_clones.h"
 
 namespace minicnn::cpu {
 
 namespace {
 
-// Below this many multiply-adds a pass runs on the calling thread: forking threads costs more than
-// it saves, and oversubscribed machines make tiny parallel regions slow. (Results do not depend on
-// it.)
-constexpr double kMinParallelMacs = 1 << 15;
+// Largest im2col matrix one sub-batch builds (elements): 4 Mi (16 MiB in float32).
+constexpr std::int64_t kMaxColsElements = std::int64_t(1) << 22;
 
 // A pointer the pass reads or writes must be non-null whenever there are elements behind it.
 void require_ptr(const void* p, bool needed, const char* op, const char* name) {
@@ -40,7 +45,7 @@ void require_ptr(const void* p, bool needed, const char* op, const char* name) {
 }
 
 // The pointer-level functions trust the shapes (conv_geometry() validated them), but a hand-built
-// geometry that contradicts docs/operations.md's output-size rule would read out of bounds: refuse it.
+// geometry that contradicts the output-size rule would read out of bounds: refuse it.
 void check_geom(const ConvGeom& g, const char* op) {
     MINICNN_REQUIRE(g.n >= 0 && g.h > 0 && g.w > 0 && g.c > 0 && g.k > 0,
                     op << ": expected positive sizes, got n=" << g.n << " h=" << g.h << " w=" << g.w
@@ -58,137 +63,197 @@ void check_geom(const ConvGeom& g, const char* op) {
                        << "), stride and padding; expected (" << oh << ", " << ow << ")");
 }
 
+std::int64_t kdim(const ConvGeom& g) {
+    return std::int64_t(g.kh) * g.kw * g.c;
+}
+// Images per sub-batch: a function of the geometry only.
+std::int64_t sub_images(const ConvGeom& g) {
+    return std::max<std::int64_t>(
+        1, kMaxColsElements / std::max<std::int64_t>(1, g.oh * g.ow * kdim(g)));
+}
+
+// o (rows, k) += bias (k).
+template <class T>
+MINICNN_CLONES void add_bias(T* o, const T* bias, std::int64_t rows, std::int64_t k) {
+    for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t j = 0; j < k; ++j) o[r * k + j] += bias[j];
+}
+
+// o (rows, k) = oT (k, rows)^T (+ bias (k) when not null).
+template <class T>
+MINICNN_CLONES void transpose_add_bias(T* o, const T* oT, const T* bias, std::int64_t rows,
+                                       std::int64_t k) {
+    for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t j = 0; j < k; ++j)
+            o[r * k + j] = oT[j * rows + r] + (bias ? bias[j] : T(0));
+}
+
+// sums[j] (+)= sum over rows of x (rows, cols), rows in order.
+template <class T>
+MINICNN_CLONES void column_sums(T* sums, const T* x, std::int64_t rows, std::int64_t cols,
+                                bool accumulate) {
+    if (!accumulate) std::fill(sums, sums + cols, T(0));
+    for (std::int64_t r = 0; r < rows; ++r) {
+        const T* row = x + r * cols;
+        for (std::int64_t j = 0; j < cols; ++j) sums[j] += row[j];
+    }
+}
+
 }  // namespace
+
+template <class T>
+void reduce_partials(T* dweight, T* dbias, const T* p, std::int64_t chunks, std::int64_t wn,
+                     std::int64_t bn) {
+    const std::int64_t part = wn + bn;
+    parallel_range(part, [&](std::int64_t i0, std::int64_t i1) {
+        for (std::int64_t i = i0; i < i1; ++i) {
+            T s = p[i];
+            for (std::int64_t c = 1; c < chunks; ++c) s += p[c * part + i];
+            if (i < wn) {
+                if (dweight) dweight[i] = s;
+            } else if (dbias) {
+                dbias[i - wn] = s;
+            }
+        }
+    });
+}
+
+template <class T>
+void conv2d_reserve(Workspace<T>& ws, const ConvGeom& g) {
+    const std::int64_t rows = std::min(max_chunk_images(g.n), sub_images(g)) * g.oh * g.ow;
+    ws.grow(rows * kdim(g), rows * std::max(kdim(g), g.k),
+            (g.h + 2 * g.ph) * (g.w + 2 * g.pw) * g.c, chunk_count(g.n) * (kdim(g) * g.k + g.k));
+}
+
+template <class T>
+void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const ConvGeom& g,
+                    Activation act, Workspace<T>& ws) {
+    check_geom(g, "conv2d_forward");
+    for (const void* p : {(const void*)out, (const void*)inp, (const void*)weight})
+        require_ptr(p, g.n > 0, "conv2d_forward", "out, inp or weight");
+    if (g.n == 0) return;
+    conv2d_reserve(ws, g);
+    const std::int64_t kd = kdim(g), pix = g.oh * g.ow, chunks = chunk_count(g.n),
+                       sub = sub_images(g);
+    const bool transposed = use_transposed(g);
+    parallel_for(chunks, [&](std::int64_t c, int worker) {
+        typename Workspace<T>::Worker& s = ws.workers[std::size_t(worker)];
+        for (std::int64_t b0 = chunk_begin(g.n, c), end = chunk_begin(g.n, c + 1); b0 < end;
+             b0 += sub) {
+            const std::int64_t images = std::min(sub, end - b0), rows = images * pix;
+            const T* img = inp + b0 * g.h * g.w * g.c;
+            T* o = out + b0 * pix * g.k;
+            if (transposed) {
+                // outT (k, rows) = W^T (k, kd) @ colsT (kd, rows), then back to (rows, k).
+                im2col_t(s.cols.data(), rows, img, s.pad.data(), images, g);
+                cpu_gemm::gemm(true, false, g.k, rows, kd, T(1), weight, g.k, s.cols.data(), rows,
+                               T(0), s.dcols.data(), rows);
+                transpose_add_bias(o, s.dcols.data(), bias, rows, g.k);
+            } else {
+                im2col_rows(s.cols.data(), img, s.pad.data(), images, g);
+                cpu_gemm::gemm(false, false, rows, g.k, kd, T(1), s.cols.data(), kd, weight, g.k,
+                               T(0), o, g.k);
+                if (bias) add_bias(o, bias, rows, g.k);
+            }
+            activation_rows(o, o, rows, g.k, act);
+        }
+    });
+}
+
+template <class T>
+void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
+                     const ConvGeom& g, Workspace<T>& ws) {
+    check_geom(g, "conv2d_backward");
+    const bool want_w = dweight != nullptr || dbias != nullptr;
+    if (g.n == 0) {  // no samples: zero gradients
+        if (dweight) std::fill(dweight, dweight + g.weight_numel(), T(0));
+        if (dbias) std::fill(dbias, dbias + g.k, T(0));
+        return;
+    }
+    conv2d_reserve(ws, g);
+    const std::int64_t kd = kdim(g), pix = g.oh * g.ow, chunks = chunk_count(g.n),
+                       sub = sub_images(g);
+    const std::int64_t part = kd * g.k + g.k;
+    const bool transposed = use_transposed(g);
+    parallel_for(chunks, [&](std::int64_t c, int worker) {
+        typename Workspace<T>::Worker& s = ws.workers[std::size_t(worker)];
+        T* pw = ws.partials.data() + c * part;
+        const std::int64_t first = chunk_begin(g.n, c);
+        for (std::int64_t b0 = first, end = chunk_begin(g.n, c + 1); b0 < end; b0 += sub) {
+            const std::int64_t images = std::min(sub, end - b0), rows = images * pix;
+            const T beta = b0 == first ? T(0) : T(1);  // sub-batches of a chunk accumulate in order
+            const T* dz = dout + b0 * pix * g.k;
+            const T* img = inp + b0 * g.h * g.w * g.c;
+            T* dimg = dinp ? dinp + b0 * g.h * g.w * g.c : nullptr;
+            if (transposed) {
+                // dW (kd, k) = colsT (kd, rows) @ dz (rows, k); dcolsT (kd, rows) = W (kd, k) @ dz^T.
+                if (want_w) {
+                    im2col_t(s.cols.data(), rows, img, s.pad.data(), images, g);
+                    cpu_gemm::gemm(false, false, kd, g.k, rows, T(1), s.cols.data(), rows, dz, g.k,
+                                   beta, pw, g.k);
+                }
+                if (dimg) {
+                    cpu_gemm::gemm(false, true, kd, rows, g.k, T(1), weight, g.k, dz, g.k, T(0),
+                                   s.dcols.data(), rows);
+                    col2im_t(dimg, s.dcols.data(), rows, s.pad.data(), images, g);
+                }
+            } else {
+                // dW (kd, k) = cols^T (kd, rows) @ dz (rows, k); dcols (rows, kd) = dz @ W^T.
+                if (want_w) {
+                    im2col_rows(s.cols.data(), img, s.pad.data(), images, g);
+                    cpu_gemm::gemm(true, false, kd, g.k, rows, T(1), s.cols.data(), kd, dz, g.k,
+                                   beta, pw, g.k);
+                }
+                if (dimg) {
+                    cpu_gemm::gemm(false, true, rows, kd, g.k, T(1), dz, g.k, weight, g.k, T(0),
+                                   s.dcols.data(), kd);
+                    col2im_rows(dimg, s.dcols.data(), s.pad.data(), images, g);
+                }
+            }
+            if (want_w) column_sums(pw + kd * g.k, dz, rows, g.k, b0 != first);
+        }
+    });
+    if (want_w) reduce_partials(dweight, dbias, ws.partials.data(), chunks, kd * g.k, g.k);
+}
+
+// ---- the functional API's pointer-level entry points (minicnn/cpu_backend.h)
 
 template <class T>
 void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const ConvGeom& g,
                     Activation act) {
-    // out (n, oh, ow, k); inp (n, h, w, c); weight (kh, kw, c, k); bias (k) or null
-    check_geom(g, "conv2d_forward");
-    for (const void* p : {(const void*)out, (const void*)inp, (const void*)weight})
-        require_ptr(p, g.n > 0, "conv2d_forward", "out, inp or weight");
-    const std::int64_t H = g.h, W = g.w, C = g.c, K = g.k, OH = g.oh, OW = g.ow;
-
-#pragma omp parallel for schedule(static) if (g.macs() >= kMinParallelMacs)
-    for (std::int64_t ni = 0; ni < g.n * OH; ++ni) {
-        const std::int64_t n = ni / OH, i = ni % OH;
-        for (std::int64_t j = 0; j < OW; ++j) {
-            T* o = out + ((n * OH + i) * OW + j) * K;  // (K)
-            for (std::int64_t k = 0; k < K; ++k) o[k] = T(0);
-            for (int a = 0; a < g.kh; ++a) {
-                const std::int64_t y = i * g.sh + a - g.ph;
-                if (y < 0 || y >= H) continue;  // zero padding contributes nothing
-                for (int q = 0; q < g.kw; ++q) {
-                    const std::int64_t x = j * g.sw + q - g.pw;
-                    if (x < 0 || x >= W) continue;
-                    const T* in = inp + ((n * H + y) * W + x) * C;                // (C)
-                    const T* wt = weight + (std::int64_t(a) * g.kw + q) * C * K;  // (C, K)
-                    for (std::int64_t c = 0; c < C; ++c) {
-                        const T v = in[c];
-                        const T* wrow = wt + c * K;
-                        for (std::int64_t k = 0; k < K; ++k) o[k] += v * wrow[k];
-                    }
-                }
-            }
-            if (bias != nullptr) {
-                for (std::int64_t k = 0; k < K; ++k) o[k] += bias[k];
-            }
-        }
-    }
-    // Fused activation, applied in place over rows of K channels (softmax normalises over k).
-    if (act != Activation::linear) activation_forward<T>(out, out, g.n * OH * OW, K, act);
+    Workspace<T> ws;
+    conv2d_forward(out, inp, weight, bias, g, act, ws);
 }
 
 template <class T>
 void conv2d_backward_data(T* dinp, const T* dout, const T* weight, const ConvGeom& g) {
-    // dinp (n, h, w, c); dout (n, oh, ow, k); weight (kh, kw, c, k)
     check_geom(g, "conv2d_backward_data");
     for (const void* p : {(const void*)dinp, (const void*)dout, (const void*)weight})
         require_ptr(p, g.n > 0, "conv2d_backward_data", "dinp, dout or weight");
-    const std::int64_t H = g.h, W = g.w, C = g.c, K = g.k, OH = g.oh, OW = g.ow;
-
-    // Gather: input cell (y, x) receives from every output (i, j) and tap (a, q) with
-    // i*sh + a - ph == y and j*sw + q - pw == x. Cells no window reaches stay zero.
-#pragma omp parallel for schedule(static) if (g.macs() >= kMinParallelMacs)
-    for (std::int64_t ny = 0; ny < g.n * H; ++ny) {
-        const std::int64_t n = ny / H, y = ny % H;
-        for (std::int64_t x = 0; x < W; ++x) {
-            T* d = dinp + ((n * H + y) * W + x) * C;  // (C)
-            for (std::int64_t c = 0; c < C; ++c) d[c] = T(0);
-            for (int a = 0; a < g.kh; ++a) {
-                const std::int64_t ti = y + g.ph - a;  // = i * sh
-                if (ti < 0 || ti % g.sh != 0) continue;
-                const std::int64_t i = ti / g.sh;
-                if (i >= OH) continue;
-                for (int q = 0; q < g.kw; ++q) {
-                    const std::int64_t tj = x + g.pw - q;  // = j * sw
-                    if (tj < 0 || tj % g.sw != 0) continue;
-                    const std::int64_t j = tj / g.sw;
-                    if (j >= OW) continue;
-                    const T* dz = dout + ((n * OH + i) * OW + j) * K;             // (K)
-                    const T* wt = weight + (std::int64_t(a) * g.kw + q) * C * K;  // (C, K)
-                    for (std::int64_t c = 0; c < C; ++c) {
-                        const T* wrow = wt + c * K;
-                        T acc = T(0);
-                        for (std::int64_t k = 0; k < K; ++k) acc += wrow[k] * dz[k];
-                        d[c] += acc;
-                    }
-                }
-            }
-        }
-    }
+    Workspace<T> ws;
+    conv2d_backward<T>(dinp, nullptr, nullptr, dout, nullptr, weight, g, ws);
 }
 
 template <class T>
 void conv2d_backward_filter(T* dweight, T* dbias, const T* dout, const T* inp, const ConvGeom& g) {
-    // dweight (kh, kw, c, k); dbias (k) or null; dout (n, oh, ow, k); inp (n, h, w, c)
     check_geom(g, "conv2d_backward_filter");
+    for (const void* p : {(const void*)dweight, (const void*)dout, (const void*)inp})
+        require_ptr(p, g.n > 0, "conv2d_backward_filter", "dweight, dout or inp");
     require_ptr(dweight, true, "conv2d_backward_filter", "dweight");
-    for (const void* p : {(const void*)dout, (const void*)inp})
-        require_ptr(p, g.n > 0, "conv2d_backward_filter", "dout or inp");
-    const std::int64_t H = g.h, W = g.w, C = g.c, K = g.k, OH = g.oh, OW = g.ow;
-    const std::int64_t taps = std::int64_t(g.kh) * g.kw;
-
-    // One thread per tap (a, q) owns dW[a, q, :, :] and sums over (n, i, j) in that order.
-#pragma omp parallel for schedule(static) if (g.macs() >= kMinParallelMacs)
-    for (std::int64_t t = 0; t < taps; ++t) {
-        const int a = static_cast<int>(t / g.kw), q = static_cast<int>(t % g.kw);
-        T* dw = dweight + t * C * K;  // (C, K)
-        for (std::int64_t e = 0; e < C * K; ++e) dw[e] = T(0);
-        for (std::int64_t n = 0; n < g.n; ++n) {
-            for (std::int64_t i = 0; i < OH; ++i) {
-                const std::int64_t y = i * g.sh + a - g.ph;
-                if (y < 0 || y >= H) continue;  // the tap sits in the zero padding
-                for (std::int64_t j = 0; j < OW; ++j) {
-                    const std::int64_t x = j * g.sw + q - g.pw;
-                    if (x < 0 || x >= W) continue;
-                    const T* in = inp + ((n * H + y) * W + x) * C;     // (C)
-                    const T* dz = dout + ((n * OH + i) * OW + j) * K;  // (K)
-                    for (std::int64_t c = 0; c < C; ++c) {
-                        const T v = in[c];
-                        T* dwrow = dw + c * K;
-                        for (std::int64_t k = 0; k < K; ++k) dwrow[k] += v * dz[k];
-                    }
-                }
-            }
-        }
-    }
-
-    if (dbias != nullptr) {
-        // db[k] = sum over (n, i, j) of dout, in that order; cheap, so serial.
-        for (std::int64_t k = 0; k < K; ++k) dbias[k] = T(0);
-        const std::int64_t pixels = g.n * OH * OW;
-        for (std::int64_t p = 0; p < pixels; ++p) {
-            const T* dz = dout + p * K;  // (K)
-            for (std::int64_t k = 0; k < K; ++k) dbias[k] += dz[k];
-        }
-    }
+    Workspace<T> ws;
+    conv2d_backward<T>(nullptr, dweight, dbias, dout, inp, nullptr, g, ws);
 }
 
-#define MINICNN_INSTANTIATE_CONV(T)                                                    \
-    template void conv2d_forward<T>(T*, const T*, const T*, const T*, const ConvGeom&, \
-                                    Activation);                                       \
-    template void conv2d_backward_data<T>(T*, const T*, const T*, const ConvGeom&);    \
+#define MINICNN_INSTANTIATE_CONV(T)                                                                \
+    template void reduce_partials<T>(T*, T*, const T*, std::int64_t, std::int64_t, std::int64_t);  \
+    template void conv2d_reserve<T>(Workspace<T>&, const ConvGeom&);                               \
+    template void conv2d_forward<T>(T*, const T*, const T*, const T*, const ConvGeom&, Activation, \
+                                    Workspace<T>&);                                                \
+    template void conv2d_backward<T>(T*, T*, T*, const T*, const T*, const T*, const ConvGeom&,    \
+                                     Workspace<T>&);                                               \
+    template void conv2d_forward<T>(T*, const T*, const T*, const T*, const ConvGeom&,             \
+                                    Activation);                                                   \
+    template void conv2d_backward_data<T>(T*, const T*, const T*, const ConvGeom&);                \
     template void conv2d_backward_filter<T>(T*, T*, const T*, const T*, const ConvGeom&);
 MINICNN_INSTANTIATE_CONV(float)
 MINICNN_INSTANTIATE_CONV(double)

@@ -1,4 +1,8 @@
-// host/cuda_ops.h — the seam between the functional API (host/ops.cpp) and the CUDA backend.
+// host/cuda_ops.h — the seam between the host code (the functional API host/ops.cpp, device
+// selection host/device.cpp, engine selection host/engine_select.cpp) and the CUDA backend. The host
+// code carries no CUDA #if: a CUDA build links cuda/ops_cuda.cpp (and make_cuda_engine from
+// cuda/engine_cuda.cpp), a CPU-only build links host/no_cuda/cuda_ops_none.cpp, where device_count()
+// is 0 with the reason and every other entry throws DeviceError saying the build has no CUDA backend.
 //
 // host/ops.cpp validates every argument (ranks, dtypes, geometry) and then calls one of these when the
 // resolved backend is CUDA. They are implemented in cuda/ops_cuda.cpp, which copies the host inputs to
@@ -12,7 +16,9 @@
 
 namespace minicnn::cuda_ops {
 
-// Number of visible devices; on failure 0 and a one-line reason in *reason.
+// Whether this build has the CUDA backend.
+bool built();
+// Number of visible devices; on failure (or without the backend) 0 and a one-line reason in *reason.
 int device_count(std::string* reason);
 
 Tensor conv_forward(const TensorView& A_prev, const TensorView& W, const TensorView& b,

@@ -1,14 +1,13 @@
 // host/device.cpp — choosing the backend: Device::auto_() is CUDA when this build has it and a GPU
-// is visible, the CPU otherwise; an explicit CUDA request where none is available says why.
+// is visible, the CPU otherwise; an explicit CUDA request where none is available says why. What
+// the build has comes from the CUDA seam (host/cuda_ops.h), not from the preprocessor.
 #include "minicnn/device.h"
 
 #include <cstdlib>
 #include <string>
 
-#include "minicnn/error.h"
-#ifdef MINICNN_WITH_CUDA
 #include "cuda_ops.h"
-#endif
+#include "minicnn/error.h"
 
 namespace minicnn {
 
@@ -40,31 +39,18 @@ std::string Device::str() const {
 }
 
 bool built_with_cuda() {
-#ifdef MINICNN_WITH_CUDA
-    return true;
-#else
-    return false;
-#endif
+    return cuda_ops::built();
 }
 
 int cuda_device_count() {
-#ifdef MINICNN_WITH_CUDA
     std::string reason;
     return cuda_ops::device_count(&reason);
-#else
-    return 0;
-#endif
 }
 
 std::string cuda_unavailable_reason() {
-#ifdef MINICNN_WITH_CUDA
     std::string reason;
     if (cuda_ops::device_count(&reason) > 0) return "";
     return reason.empty() ? "no CUDA device is visible" : reason;
-#else
-    return "minicnn was built without CUDA (configure with -DMINICNN_CUDA=ON where nvcc is "
-           "installed)";
-#endif
 }
 
 Backend resolve_backend(const Device& d) {

@@ -2,10 +2,8 @@
 // CPU backend (minicnn/cpu_backend.h) or hands over to the CUDA backend (host/cuda_ops.h).
 #include "minicnn/ops.h"
 
-#include "minicnn/cpu_backend.h"
-#ifdef MINICNN_WITH_CUDA
 #include "cuda_ops.h"
-#endif
+#include "minicnn/cpu_backend.h"
 
 namespace minicnn {
 
@@ -113,12 +111,8 @@ Tensor conv_forward(const TensorView& A_prev, const TensorView& W, const TensorV
     require_same_dtype(A_prev, b, op, "A_prev", "b");
     const ConvGeom g = conv_geometry(A_prev.shape, W.shape, padding, stride, op);
     require_bias(b, g.k, op);
-#ifdef MINICNN_WITH_CUDA
     if (pick(device, A_prev.dtype, op) == Backend::cuda)
         return cuda_ops::conv_forward(A_prev, W, b, activation, g, device);
-#else
-    pick(device, A_prev.dtype, op);
-#endif
     Tensor out(g.out_shape(), A_prev.dtype);
     by_dtype(A_prev.dtype, [&](auto tag) {
         using T = decltype(tag);
@@ -141,12 +135,8 @@ ConvGrads conv_backward(const TensorView& dZ, const TensorView& A_prev, const Te
     const ConvGeom g = conv_geometry(A_prev.shape, W.shape, padding, stride, op);
     require_bias(b, g.k, op);
     require_shape(dZ, g.out_shape(), op, "dZ");
-#ifdef MINICNN_WITH_CUDA
     if (pick(device, A_prev.dtype, op) == Backend::cuda)
         return cuda_ops::conv_backward(dZ, A_prev, W, g, device);
-#else
-    pick(device, A_prev.dtype, op);
-#endif
     ConvGrads r{Tensor(g.in_shape(), A_prev.dtype), Tensor(g.weight_shape(), A_prev.dtype),
                 Tensor({1, 1, 1, g.k}, A_prev.dtype)};
     by_dtype(A_prev.dtype, [&](auto tag) {
@@ -163,12 +153,8 @@ Tensor pool_forward(const TensorView& A_prev, Window kernel, Stride stride, Pool
     const char* op = "pool_forward";
     require_float(A_prev, op, "A_prev");
     const PoolGeom g = pool_geometry(A_prev.shape, kernel, stride, op);
-#ifdef MINICNN_WITH_CUDA
     if (pick(device, A_prev.dtype, op) == Backend::cuda)
         return cuda_ops::pool_forward(A_prev, g, mode, device);
-#else
-    pick(device, A_prev.dtype, op);
-#endif
     Tensor out(g.out_shape(), A_prev.dtype);
     by_dtype(A_prev.dtype, [&](auto tag) {
         using T = decltype(tag);
@@ -188,12 +174,8 @@ Tensor pool_backward(const TensorView& dA, const TensorView& A_prev, Window kern
     require_same_dtype(A_prev, dA, op, "A_prev", "dA");
     const PoolGeom g = pool_geometry(A_prev.shape, kernel, stride, op);
     require_shape(dA, g.out_shape(), op, "dA");
-#ifdef MINICNN_WITH_CUDA
     if (pick(device, A_prev.dtype, op) == Backend::cuda)
         return cuda_ops::pool_backward(dA, A_prev, g, mode, tie, device);
-#else
-    pick(device, A_prev.dtype, op);
-#endif
     Tensor dinp(g.in_shape(), A_prev.dtype);
     by_dtype(A_prev.dtype, [&](auto tag) {
         using T = decltype(tag);
@@ -217,12 +199,8 @@ MaxPoolResult maxpool_forward_mask(const TensorView& A_prev, Window kernel, Stri
     const char* op = "maxpool_forward_mask";
     require_float(A_prev, op, "A_prev");
     const PoolGeom g = pool_geometry(A_prev.shape, kernel, stride, op);
-#ifdef MINICNN_WITH_CUDA
     if (pick(device, A_prev.dtype, op) == Backend::cuda)
         return cuda_ops::maxpool_forward_mask(A_prev, g, device);
-#else
-    pick(device, A_prev.dtype, op);
-#endif
     MaxPoolResult r{Tensor(g.out_shape(), A_prev.dtype), Tensor(g.out_shape(), DType::i32)};
     by_dtype(A_prev.dtype, [&](auto tag) {
         using T = decltype(tag);
@@ -249,12 +227,8 @@ Tensor maxpool_backward_mask(const TensorView& dA, const TensorView& mask,
         MINICNN_REQUIRE(m[i] >= 0 && m[i] < window, op << ": mask[" << i << "] = " << m[i]
                                                        << " is outside the window [0, " << window
                                                        << ")");
-#ifdef MINICNN_WITH_CUDA
     if (pick(device, dA.dtype, op) == Backend::cuda)
         return cuda_ops::maxpool_backward_mask(dA, mask, g, device);
-#else
-    pick(device, dA.dtype, op);
-#endif
     Tensor dinp(g.in_shape(), dA.dtype);
     by_dtype(dA.dtype, [&](auto tag) {
         using T = decltype(tag);
@@ -278,12 +252,8 @@ Tensor activation_forward(const TensorView& Z, Activation activation, Device dev
     require_float(Z, op, "Z");
     std::int64_t rows, cols;
     rows_cols(Z, op, &rows, &cols);
-#ifdef MINICNN_WITH_CUDA
     if (pick(device, Z.dtype, op) == Backend::cuda)
         return cuda_ops::activation_forward(Z, activation, device);
-#else
-    pick(device, Z.dtype, op);
-#endif
     Tensor out(Z.shape, Z.dtype);
     by_dtype(Z.dtype, [&](auto tag) {
         using T = decltype(tag);
@@ -301,12 +271,8 @@ Tensor activation_backward(const TensorView& dA, const TensorView& A, Activation
     require_shape(dA, A.shape, op, "dA");
     std::int64_t rows, cols;
     rows_cols(A, op, &rows, &cols);
-#ifdef MINICNN_WITH_CUDA
     if (pick(device, A.dtype, op) == Backend::cuda)
         return cuda_ops::activation_backward(dA, A, activation, device);
-#else
-    pick(device, A.dtype, op);
-#endif
     Tensor din(A.shape, A.dtype);
     by_dtype(A.dtype, [&](auto tag) {
         using T = decltype(tag);

@@ -1,5 +1,6 @@
-// host/pool2d.cpp — CPU reference of 2-D pooling (docs/operations.md "pool_forward", "pool_backward" and the
-// training path's argmax masks): the oracle for cuda/pool2d.cu, in float and double. No padding.
+// host/pool2d.cpp — 2-D pooling on the CPU (docs/operations.md "pool_forward", "pool_backward" and the
+// training path's argmax masks), float and double: the CPU twin of cuda/pool2d.cu, used by the
+// functional API and the training engine, and the oracle for the GPU kernels. No padding.
 //
 //   max forward       out[n,i,j,c]  = max_{a<kh, q<kw} inp[n, i*sh+a, j*sw+q, c]
 //                     mask[n,i,j,c] = a*kw + q of the FIRST maximum in row-major window order
@@ -13,27 +14,24 @@
 //
 // Layouts: inp/dinp (n, h, w, c), out/dout/mask (n, oh, ow, c). c is contiguous, so every innermost
 // loop runs over channels.
-// Threads (OpenMP, static schedule): forward passes give one thread per output row (n, i) ->
-// out[n, i, :, :]; backward passes give one thread per image n -> dinp[n, :, :, :], which it zeroes
-// and then scatters into window by window in (i, j, a, q) order. No two threads write the same
-// element and every sum has a fixed order, so results do not depend on the thread count.
+// Threads (the pool of host/thread_pool.h): forward passes split output rows (n, i) into fixed
+// blocks; backward passes give one task per image n -> dinp[n, :, :, :], which it zeroes and then
+// scatters into window by window in (i, j, a, q) order. No two tasks write the same element and
+// every sum has a fixed order, so results do not depend on the thread count. LeNet's 2x2 window
+// has its own branch-free paths (four candidates per channel in registers).
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "minicnn/cpu_backend.h"
 #include "minicnn/error.h"
+#include "simd_clones.h"
+#include "thread_pool.h"
 
 namespace minicnn::cpu {
 
 namespace {
-
-// Below this much work (window cells visited) a pass runs on the calling thread: forking threads
-// costs more than it saves. (Results do not depend on it.)
-constexpr std::int64_t kMinParallelWork = 1 << 15;
-
-std::int64_t work(const PoolGeom& g) {
-    return g.out_numel() * g.kh * g.kw;
-}
 
 // A pointer the pass reads or writes must be non-null whenever there are elements behind it.
 void require_ptr(const void* p, bool needed, const char* op, const char* name) {
@@ -56,10 +54,206 @@ void check_geom(const PoolGeom& g, const char* op) {
                        << ow << ")");
 }
 
-// Pointer to inp[n, y, x, 0] (C values).
+// fn(bi) for every output row bi = n * oh + i, in fixed blocks of rows.
+template <class F>
+void for_rows(const PoolGeom& g, F&& fn) {
+    const std::int64_t rows = g.n * g.oh;
+    const std::int64_t work = g.out_numel() * g.kh * g.kw;
+    const std::int64_t blocks =
+        std::clamp<std::int64_t>(work / 32768, 1, std::min<std::int64_t>(64, rows));
+    parallel_for(blocks, [&](std::int64_t b, int) {
+        for (std::int64_t bi = rows * b / blocks; bi < rows * (b + 1) / blocks; ++bi) fn(bi);
+    });
+}
+
+// fn(n) for every image, in fixed blocks of images.
+template <class F>
+void for_images(const PoolGeom& g, F&& fn) {
+    const std::int64_t work = g.in_numel() + g.out_numel() * g.kh * g.kw;
+    const std::int64_t blocks =
+        std::clamp<std::int64_t>(work / 32768, 1, std::min<std::int64_t>(64, g.n));
+    parallel_for(blocks, [&](std::int64_t b, int) {
+        for (std::int64_t n = g.n * b / blocks; n < g.n * (b + 1) / blocks; ++n) fn(n);
+    });
+}
+
+// One output row bi (= n * oh + i) of max pooling; mask (may be null) gets the first maximum's
+// window position: the window is walked in row-major order with a strict >.
 template <class T>
-const T* cell(const T* base, const PoolGeom& g, std::int64_t n, std::int64_t y, std::int64_t x) {
-    return base + ((n * g.h + y) * g.w + x) * g.c;
+MINICNN_CLONES void maxpool_row(T* out, std::int32_t* mask, const T* inp, const PoolGeom& g,
+                                std::int64_t bi) {
+    const std::int64_t n = bi / g.oh, i = bi % g.oh, C = g.c;
+    if (g.kh == 2 && g.kw == 2) {
+        const std::int64_t row = g.w * C;
+        for (std::int64_t j = 0; j < g.ow; ++j) {
+            const std::int64_t o = (bi * g.ow + j) * C;
+            const T* __restrict p00 = inp + ((n * g.h + i * g.sh) * g.w + j * g.sw) * C;
+            const T* __restrict p01 = p00 + C;
+            const T* __restrict p10 = p00 + row;
+            const T* __restrict p11 = p10 + C;
+            T* __restrict best = out + o;
+            if (mask == nullptr) {
+                for (std::int64_t c = 0; c < C; ++c) {
+                    T v = p00[c];
+                    v = p01[c] > v ? p01[c] : v;
+                    v = p10[c] > v ? p10[c] : v;
+                    v = p11[c] > v ? p11[c] : v;
+                    best[c] = v;
+                }
+                continue;
+            }
+            std::int32_t* __restrict arg = mask + o;
+            for (std::int64_t c = 0; c < C; ++c) {
+                T v = p00[c];
+                std::int32_t m = 0;
+                m = p01[c] > v ? 1 : m;
+                v = p01[c] > v ? p01[c] : v;
+                m = p10[c] > v ? 2 : m;
+                v = p10[c] > v ? p10[c] : v;
+                m = p11[c] > v ? 3 : m;
+                v = p11[c] > v ? p11[c] : v;
+                best[c] = v;
+                arg[c] = m;
+            }
+        }
+        return;
+    }
+    for (std::int64_t j = 0; j < g.ow; ++j) {
+        const std::int64_t o = (bi * g.ow + j) * C;
+        const T* base = inp + ((n * g.h + i * g.sh) * g.w + j * g.sw) * C;
+        T* best = out + o;
+        std::copy(base, base + C, best);
+        if (mask) std::fill(mask + o, mask + o + C, 0);
+        for (int a = 0; a < g.kh; ++a) {
+            for (int q = (a == 0 ? 1 : 0); q < g.kw; ++q) {
+                const T* cell = base + (std::int64_t(a) * g.w + q) * C;
+                const std::int32_t pos = a * g.kw + q;
+                if (mask) {
+                    std::int32_t* arg = mask + o;
+                    for (std::int64_t c = 0; c < C; ++c) {
+                        const bool gt = cell[c] > best[c];
+                        best[c] = gt ? cell[c] : best[c];
+                        arg[c] = gt ? pos : arg[c];
+                    }
+                } else {
+                    for (std::int64_t c = 0; c < C; ++c)
+                        best[c] = cell[c] > best[c] ? cell[c] : best[c];
+                }
+            }
+        }
+    }
+}
+
+template <class T>
+MINICNN_CLONES void avgpool_row(T* out, const T* inp, const PoolGeom& g, std::int64_t bi) {
+    const std::int64_t n = bi / g.oh, i = bi % g.oh, C = g.c;
+    const T area = T(g.kh * g.kw);
+    for (std::int64_t j = 0; j < g.ow; ++j) {
+        T* o = out + (bi * g.ow + j) * C;
+        const T* base = inp + ((n * g.h + i * g.sh) * g.w + j * g.sw) * C;
+        std::fill(o, o + C, T(0));
+        for (int a = 0; a < g.kh; ++a)
+            for (int q = 0; q < g.kw; ++q) {
+                const T* v = base + (std::int64_t(a) * g.w + q) * C;
+                for (std::int64_t c = 0; c < C; ++c) o[c] += v[c];
+            }
+        for (std::int64_t c = 0; c < C; ++c) o[c] /= area;
+    }
+}
+
+// One image of max-pool backward with the mask: returns the flat index (into mask) of the first
+// value outside [0, kh*kw), or -1.
+template <class T>
+MINICNN_CLONES std::int64_t maxpool_backward_mask_image(T* dinp, const T* dout,
+                                                        const std::int32_t* mask, const PoolGeom& g,
+                                                        std::int64_t n) {
+    const std::int64_t C = g.c, image = g.h * g.w * C;
+    const std::int32_t area = g.kh * g.kw;
+    T* d = dinp + n * image;
+    std::fill(d, d + image, T(0));
+    for (std::int64_t i = 0; i < g.oh; ++i)
+        for (std::int64_t j = 0; j < g.ow; ++j) {
+            const std::int64_t o = ((n * g.oh + i) * g.ow + j) * C;
+            T* win = d + (i * g.sh * g.w + j * g.sw) * C;
+            for (std::int64_t c = 0; c < C; ++c) {
+                const std::int32_t pos = mask[o + c];
+                if (pos < 0 || pos >= area) return o + c;
+                win[(std::int64_t(pos / g.kw) * g.w + pos % g.kw) * C + c] += dout[o + c];
+            }
+        }
+    return -1;
+}
+
+// One image of max-pool backward by the exercise's rule: every cell equal to its window's maximum
+// gets the window's full gradient.
+template <class T>
+MINICNN_CLONES void maxpool_backward_allties_image(T* dinp, const T* dout, const T* inp,
+                                                   const PoolGeom& g, std::int64_t n, T* wmax) {
+    const std::int64_t C = g.c, image = g.h * g.w * C;
+    T* d = dinp + n * image;
+    const T* x = inp + n * image;
+    std::fill(d, d + image, T(0));
+    const std::int64_t row = g.w * C;
+    for (std::int64_t i = 0; i < g.oh; ++i)
+        for (std::int64_t j = 0; j < g.ow; ++j) {
+            const std::int64_t off = (i * g.sh * g.w + j * g.sw) * C;
+            const T* dz = dout + ((n * g.oh + i) * g.ow + j) * C;
+            if (g.kh == 2 && g.kw == 2) {
+                const T* __restrict p00 = x + off;
+                const T* __restrict p01 = p00 + C;
+                const T* __restrict p10 = p00 + row;
+                const T* __restrict p11 = p10 + C;
+                T* __restrict d00 = d + off;
+                T* __restrict d01 = d00 + C;
+                T* __restrict d10 = d00 + row;
+                T* __restrict d11 = d10 + C;
+                for (std::int64_t c = 0; c < C; ++c) {
+                    T m = p00[c];
+                    m = p01[c] > m ? p01[c] : m;
+                    m = p10[c] > m ? p10[c] : m;
+                    m = p11[c] > m ? p11[c] : m;
+                    const T gr = dz[c];
+                    d00[c] += p00[c] == m ? gr : T(0);
+                    d01[c] += p01[c] == m ? gr : T(0);
+                    d10[c] += p10[c] == m ? gr : T(0);
+                    d11[c] += p11[c] == m ? gr : T(0);
+                }
+                continue;
+            }
+            const T* base = x + off;
+            std::copy(base, base + C, wmax);
+            for (int a = 0; a < g.kh; ++a)
+                for (int q = 0; q < g.kw; ++q) {
+                    const T* v = base + (std::int64_t(a) * g.w + q) * C;
+                    for (std::int64_t c = 0; c < C; ++c) wmax[c] = v[c] > wmax[c] ? v[c] : wmax[c];
+                }
+            for (int a = 0; a < g.kh; ++a)
+                for (int q = 0; q < g.kw; ++q) {
+                    const std::int64_t cell = (std::int64_t(a) * g.w + q) * C;
+                    const T* v = base + cell;
+                    T* dd = d + off + cell;
+                    for (std::int64_t c = 0; c < C; ++c) dd[c] += v[c] == wmax[c] ? dz[c] : T(0);
+                }
+        }
+}
+
+template <class T>
+MINICNN_CLONES void avgpool_backward_image(T* dinp, const T* dout, const PoolGeom& g,
+                                           std::int64_t n) {
+    const std::int64_t C = g.c, image = g.h * g.w * C;
+    const T area = T(g.kh * g.kw);
+    T* d = dinp + n * image;
+    std::fill(d, d + image, T(0));
+    for (std::int64_t i = 0; i < g.oh; ++i)
+        for (std::int64_t j = 0; j < g.ow; ++j) {
+            const T* dz = dout + ((n * g.oh + i) * g.ow + j) * C;
+            T* win = d + (i * g.sh * g.w + j * g.sw) * C;
+            for (int a = 0; a < g.kh; ++a)
+                for (int q = 0; q < g.kw; ++q) {
+                    T* dd = win + (std::int64_t(a) * g.w + q) * C;
+                    for (std::int64_t c = 0; c < C; ++c) dd[c] += dz[c] / area;
+                }
+        }
 }
 
 }  // namespace
@@ -70,36 +264,7 @@ void maxpool2d_forward(T* out, std::int32_t* mask, const T* inp, const PoolGeom&
     check_geom(g, "maxpool2d_forward");
     for (const void* p : {(const void*)out, (const void*)inp})
         require_ptr(p, g.n > 0, "maxpool2d_forward", "out or inp");
-    const std::int64_t C = g.c, OH = g.oh, OW = g.ow;
-
-#pragma omp parallel for schedule(static) if (work(g) >= kMinParallelWork)
-    for (std::int64_t ni = 0; ni < g.n * OH; ++ni) {
-        const std::int64_t n = ni / OH, i = ni % OH;
-        for (std::int64_t j = 0; j < OW; ++j) {
-            const std::int64_t o = ((n * OH + i) * OW + j) * C;
-            T* best = out + o;  // (C)
-            // Start from the window's first cell (position 0); later cells win only if strictly
-            // larger.
-            const T* first = cell(inp, g, n, i * g.sh, j * g.sw);
-            for (std::int64_t c = 0; c < C; ++c) best[c] = first[c];
-            if (mask != nullptr) {
-                for (std::int64_t c = 0; c < C; ++c) mask[o + c] = 0;
-            }
-            for (int a = 0; a < g.kh; ++a) {
-                for (int q = 0; q < g.kw; ++q) {
-                    if (a == 0 && q == 0) continue;
-                    const T* v = cell(inp, g, n, i * g.sh + a, j * g.sw + q);  // (C)
-                    const std::int32_t pos = a * g.kw + q;
-                    for (std::int64_t c = 0; c < C; ++c) {
-                        if (v[c] > best[c]) {
-                            best[c] = v[c];
-                            if (mask != nullptr) mask[o + c] = pos;
-                        }
-                    }
-                }
-            }
-        }
-    }
+    for_rows(g, [&](std::int64_t bi) { maxpool_row(out, mask, inp, g, bi); });
 }
 
 template <class T>
@@ -108,24 +273,7 @@ void avgpool2d_forward(T* out, const T* inp, const PoolGeom& g) {
     check_geom(g, "avgpool2d_forward");
     for (const void* p : {(const void*)out, (const void*)inp})
         require_ptr(p, g.n > 0, "avgpool2d_forward", "out or inp");
-    const std::int64_t C = g.c, OH = g.oh, OW = g.ow;
-    const T area = T(g.kh * g.kw);
-
-#pragma omp parallel for schedule(static) if (work(g) >= kMinParallelWork)
-    for (std::int64_t ni = 0; ni < g.n * OH; ++ni) {
-        const std::int64_t n = ni / OH, i = ni % OH;
-        for (std::int64_t j = 0; j < OW; ++j) {
-            T* o = out + ((n * OH + i) * OW + j) * C;  // (C)
-            for (std::int64_t c = 0; c < C; ++c) o[c] = T(0);
-            for (int a = 0; a < g.kh; ++a) {
-                for (int q = 0; q < g.kw; ++q) {
-                    const T* v = cell(inp, g, n, i * g.sh + a, j * g.sw + q);  // (C)
-                    for (std::int64_t c = 0; c < C; ++c) o[c] += v[c];
-                }
-            }
-            for (std::int64_t c = 0; c < C; ++c) o[c] /= area;
-        }
-    }
+    for_rows(g, [&](std::int64_t bi) { avgpool_row(out, inp, g, bi); });
 }
 
 template <class T>
@@ -134,36 +282,16 @@ void maxpool2d_backward_mask(T* dinp, const T* dout, const std::int32_t* mask, c
     check_geom(g, "maxpool2d_backward_mask");
     for (const void* p : {(const void*)dinp, (const void*)dout, (const void*)mask})
         require_ptr(p, g.n > 0, "maxpool2d_backward_mask", "dinp, dout or mask");
-    const std::int64_t C = g.c, OH = g.oh, OW = g.ow;
-    const std::int64_t image = g.h * g.w * C;
-    const std::int32_t area = g.kh * g.kw;
-
-    // A mask out of range would write outside the window: report it (after the parallel loop, since
-    // an exception must not leave an OpenMP region).
-    std::int64_t bad = -1;
-#pragma omp parallel for schedule(static) if (work(g) >= kMinParallelWork)
-    for (std::int64_t n = 0; n < g.n; ++n) {
-        T* d = dinp + n * image;  // (h, w, c)
-        for (std::int64_t e = 0; e < image; ++e) d[e] = T(0);
-        for (std::int64_t i = 0; i < OH; ++i) {
-            for (std::int64_t j = 0; j < OW; ++j) {
-                const std::int64_t o = ((n * OH + i) * OW + j) * C;
-                for (std::int64_t c = 0; c < C; ++c) {
-                    const std::int32_t pos = mask[o + c];
-                    if (pos < 0 || pos >= area) {
-#pragma omp critical(minicnn_pool_bad_mask)
-                        if (bad < 0) bad = o + c;
-                        continue;
-                    }
-                    const std::int64_t y = i * g.sh + pos / g.kw, x = j * g.sw + pos % g.kw;
-                    d[(y * g.w + x) * C + c] += dout[o + c];
-                }
-            }
-        }
+    // A mask value out of range would write outside its window: the first one is reported.
+    std::vector<std::int64_t> bad(std::size_t(g.n), -1);
+    for_images(g, [&](std::int64_t n) {
+        bad[std::size_t(n)] = maxpool_backward_mask_image(dinp, dout, mask, g, n);
+    });
+    for (const std::int64_t b : bad) {
+        MINICNN_REQUIRE(b < 0, "maxpool2d_backward_mask: mask values must lie in [0, "
+                                   << g.kh * g.kw << ") for a " << g.kh << "x" << g.kw
+                                   << " window, found " << mask[b] << " at flat index " << b);
     }
-    MINICNN_REQUIRE(bad < 0, "maxpool2d_backward_mask: mask values must lie in [0, "
-                                 << area << ") for a " << g.kh << "x" << g.kw << " window, found "
-                                 << mask[bad] << " at flat index " << bad);
 }
 
 template <class T>
@@ -172,45 +300,11 @@ void maxpool2d_backward_allties(T* dinp, const T* dout, const T* inp, const Pool
     check_geom(g, "maxpool2d_backward_allties");
     for (const void* p : {(const void*)dinp, (const void*)dout, (const void*)inp})
         require_ptr(p, g.n > 0, "maxpool2d_backward_allties", "dinp, dout or inp");
-    const std::int64_t C = g.c, OH = g.oh, OW = g.ow;
-    const std::int64_t image = g.h * g.w * C;
-
-#pragma omp parallel if (work(g) >= kMinParallelWork)
-    {
-        std::vector<T> wmax(static_cast<std::size_t>(C));  // this thread's window maxima (C)
-#pragma omp for schedule(static)
-        for (std::int64_t n = 0; n < g.n; ++n) {
-            T* d = dinp + n * image;  // (h, w, c)
-            for (std::int64_t e = 0; e < image; ++e) d[e] = T(0);
-            for (std::int64_t i = 0; i < OH; ++i) {
-                for (std::int64_t j = 0; j < OW; ++j) {
-                    // The window's maximum, recomputed from the input.
-                    const T* first = cell(inp, g, n, i * g.sh, j * g.sw);
-                    for (std::int64_t c = 0; c < C; ++c) wmax[c] = first[c];
-                    for (int a = 0; a < g.kh; ++a) {
-                        for (int q = 0; q < g.kw; ++q) {
-                            const T* v = cell(inp, g, n, i * g.sh + a, j * g.sw + q);
-                            for (std::int64_t c = 0; c < C; ++c) {
-                                if (v[c] > wmax[c]) wmax[c] = v[c];
-                            }
-                        }
-                    }
-                    // Every cell equal to it receives the window's full gradient.
-                    const T* dz = dout + ((n * OH + i) * OW + j) * C;  // (C)
-                    for (int a = 0; a < g.kh; ++a) {
-                        for (int q = 0; q < g.kw; ++q) {
-                            const std::int64_t y = i * g.sh + a, x = j * g.sw + q;
-                            const T* v = cell(inp, g, n, y, x);
-                            T* dd = d + (y * g.w + x) * C;
-                            for (std::int64_t c = 0; c < C; ++c) {
-                                if (v[c] == wmax[c]) dd[c] += dz[c];
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    for_images(g, [&](std::int64_t n) {
+        thread_local std::vector<T> local;
+        if (local.size() < std::size_t(g.c)) local.resize(std::size_t(g.c));
+        maxpool_backward_allties_image(dinp, dout, inp, g, n, local.data());
+    });
 }
 
 template <class T>
@@ -219,26 +313,7 @@ void avgpool2d_backward(T* dinp, const T* dout, const PoolGeom& g) {
     check_geom(g, "avgpool2d_backward");
     for (const void* p : {(const void*)dinp, (const void*)dout})
         require_ptr(p, g.n > 0, "avgpool2d_backward", "dinp or dout");
-    const std::int64_t C = g.c, OH = g.oh, OW = g.ow;
-    const std::int64_t image = g.h * g.w * C;
-    const T area = T(g.kh * g.kw);
-
-#pragma omp parallel for schedule(static) if (work(g) >= kMinParallelWork)
-    for (std::int64_t n = 0; n < g.n; ++n) {
-        T* d = dinp + n * image;  // (h, w, c)
-        for (std::int64_t e = 0; e < image; ++e) d[e] = T(0);
-        for (std::int64_t i = 0; i < OH; ++i) {
-            for (std::int64_t j = 0; j < OW; ++j) {
-                const T* dz = dout + ((n * OH + i) * OW + j) * C;  // (C)
-                for (int a = 0; a < g.kh; ++a) {
-                    for (int q = 0; q < g.kw; ++q) {
-                        T* dd = d + ((i * g.sh + a) * g.w + (j * g.sw + q)) * C;
-                        for (std::int64_t c = 0; c < C; ++c) dd[c] += dz[c] / area;
-                    }
-                }
-            }
-        }
-    }
+    for_images(g, [&](std::int64_t n) { avgpool_backward_image(dinp, dout, g, n); });
 }
 
 #define MINICNN_INSTANTIATE_POOL(T)                                                               \

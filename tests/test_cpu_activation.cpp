@@ -1,14 +1,14 @@
 // tests/test_cpu_activation.cpp — the CPU activations (host/activation.cpp): hand-computed values
 // of each forward and backward rule (backward from the forward OUTPUT), softmax's max subtraction
 // (no overflow for large logits), sigmoid at the extremes, in-place use (out = in, din = dout),
-// float32 against float64, and bit-identical results for 1 and 2 OpenMP threads.
+// float32 against float64, and bit-identical results for 1 and 2 threads.
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <omp.h>
+#include "minicnn/cpu_backend.h"
 
 #include "minicnn/cpu_backend.h"
 #include "minicnn/error.h"
@@ -131,12 +131,12 @@ TEST(CpuActivation, ThreadCountDoesNotChangeBits) {
     const auto dy = random_vector<float>(rows * cols, 8);
     for (Activation act : kAll) {
         auto run = [&](int threads) {
-            const int saved = omp_get_max_threads();
-            omp_set_num_threads(threads);
+            const int saved = cpu::thread_count();
+            cpu::set_thread_count(threads);
             std::vector<float> y(x.size()), dx(x.size());
             cpu::activation_forward(y.data(), x.data(), rows, cols, act);
             cpu::activation_backward(dx.data(), dy.data(), y.data(), rows, cols, act);
-            omp_set_num_threads(saved);
+            cpu::set_thread_count(saved);
             y.insert(y.end(), dx.begin(), dx.end());
             return y;
         };

@@ -2,14 +2,14 @@
 // literal transcription of docs/operations.md (float64): max with the first-max mask (strict >, row-major
 // window order), avg, and the three backward rules (mask, all ties, avg), with overlapping windows,
 // strides, rows no window reaches, negative inputs, and ties (ReLU zeros). Also: float32 follows
-// float64, 1 and 2 OpenMP threads give bit-identical results, bad masks and geometries throw.
+// float64, 1 and 2 threads give bit-identical results, bad masks and geometries throw.
 #include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <omp.h>
+#include "minicnn/cpu_backend.h"
 
 #include "minicnn/cpu_backend.h"
 #include "minicnn/error.h"
@@ -311,8 +311,8 @@ TEST(CpuPool2d, ThreadCountDoesNotChangeBits) {
     for (auto& v : x) v = std::max(0.0f, v);  // ties
     const auto dy = random_vector<float>(g.out_numel(), 91);
     auto run = [&](int threads) {
-        const int saved = omp_get_max_threads();
-        omp_set_num_threads(threads);
+        const int saved = cpu::thread_count();
+        cpu::set_thread_count(threads);
         std::vector<float> out(g.out_numel()), avg(g.out_numel());
         std::vector<float> d1(g.in_numel()), d2(g.in_numel()), d3(g.in_numel());
         std::vector<std::int32_t> mask(g.out_numel());
@@ -321,7 +321,7 @@ TEST(CpuPool2d, ThreadCountDoesNotChangeBits) {
         cpu::maxpool2d_backward_mask(d1.data(), dy.data(), mask.data(), g);
         cpu::maxpool2d_backward_allties(d2.data(), dy.data(), x.data(), g);
         cpu::avgpool2d_backward(d3.data(), dy.data(), g);
-        omp_set_num_threads(saved);
+        cpu::set_thread_count(saved);
         for (auto* v : {&avg, &d1, &d2, &d3}) out.insert(out.end(), v->begin(), v->end());
         for (std::int32_t m : mask) out.push_back(static_cast<float>(m));
         return out;

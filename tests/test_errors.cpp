@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "minicnn/engine.h"
 #include "minicnn/ops.h"
 
 using namespace minicnn;
@@ -183,6 +184,22 @@ TEST(Errors, CudaWithoutGpuSaysWhy) {
         {"CUDA device requested but unavailable"});
     EXPECT_EQ(resolve_backend(Device::auto_()), Backend::cpu);
     EXPECT_FALSE(cuda_unavailable_reason().empty());
+}
+
+// A build without the CUDA backend links the seam's stand-in (host/no_cuda/cuda_ops_none.cpp): no
+// device, and every way to a CUDA engine or kernel ends in DeviceError saying the build has no CUDA.
+TEST(Errors, BuildWithoutCudaSaysSoAtEveryEntry) {
+    if (built_with_cuda()) GTEST_SKIP() << "this build has the CUDA backend";
+    EXPECT_EQ(cuda_device_count(), 0);
+    EXPECT_NE(cuda_unavailable_reason().find("built without CUDA"), std::string::npos);
+    expect_error<DeviceError>([] { make_cuda_engine(0); }, {"make_cuda_engine", "built without CUDA"});
+    expect_error<DeviceError>([] { make_engine(Device::cuda()); }, {"built without CUDA"});
+    Tensor A({1, 4, 4, 1}), W({3, 3, 1, 2}), b({2});
+    expect_error<DeviceError>(
+        [&] { conv_forward(A, W, b, Activation::relu, Padding::same(), {1, 1}, Device::cuda()); },
+        {"built without CUDA"});
+    // auto falls back to the CPU.
+    EXPECT_EQ(make_engine(Device::auto_())->backend(), Backend::cpu);
 }
 
 TEST(Errors, Float64OnCudaIsRefused) {

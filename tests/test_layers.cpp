@@ -2,8 +2,8 @@
 // references: SGEMM against a naive double product; convolution (both im2col layouts), pooling and
 // activations against the direct-loop oracle of minicnn/cpu_backend.h run in float64; dense layers,
 // the fused softmax + cross-entropy and Adam against formulas written out here; masks compared
-// exactly (with ties); and results bit-identical for 1 and 2 OpenMP threads.
-#include <omp.h>
+// exactly (with ties); and results bit-identical for 1 and 2 threads.
+#include "minicnn/cpu_backend.h"
 
 #include <algorithm>
 #include <cmath>
@@ -97,17 +97,17 @@ TEST(Gemm, BothImplementationsMatchNaiveProductForEveryTransposeCase) {
             auto c1 = c0, c2 = c0;
             cpu_gemm::sgemm(ta, tb, m, n, k, 0.5f, a.data(), lda, b.data(), ldb, 2.0f, c1.data(),
                             n);
-            cpu_gemm::blocked_sgemm(ta, tb, m, n, k, 0.5f, a.data(), lda, b.data(), ldb, 2.0f,
+            cpu_gemm::blocked_gemm<float>(ta, tb, m, n, k, 0.5f, a.data(), lda, b.data(), ldb, 2.0f,
                                     c2.data(), n);
             EXPECT_TRUE(close(c1, ref, 1e-4 * k)) << "sgemm ta=" << ta << " tb=" << tb;
-            EXPECT_TRUE(close(c2, ref, 1e-4 * k)) << "blocked_sgemm ta=" << ta << " tb=" << tb;
+            EXPECT_TRUE(close(c2, ref, 1e-4 * k)) << "blocked_gemm ta=" << ta << " tb=" << tb;
         }
     }
 }
 
 TEST(Gemm, BetaZeroOverwritesNaN) {
     std::vector<float> a{1, 2}, b{3, 4}, c{NAN};
-    cpu_gemm::blocked_sgemm(false, false, 1, 1, 2, 1.0f, a.data(), 2, b.data(), 1, 0.0f, c.data(),
+    cpu_gemm::blocked_gemm<float>(false, false, 1, 1, 2, 1.0f, a.data(), 2, b.data(), 1, 0.0f, c.data(),
                             1);
     EXPECT_EQ(c[0], 11.0f);
     c[0] = NAN;
@@ -197,15 +197,15 @@ TEST(CpuEngineConv, ResultsAreBitIdenticalForOneAndTwoThreads) {
     const auto dz = randv(static_cast<std::size_t>(g.out_numel()), 33);
     Buf X(*e, x), W(*e, w), DZ(*e, dz);
     std::vector<float> runs[2][2];
-    const int saved = omp_get_max_threads();
+    const int saved = cpu::thread_count();
     for (int r = 0; r < 2; ++r) {
-        omp_set_num_threads(r == 0 ? 1 : 2);
+        cpu::set_thread_count(r == 0 ? 1 : 2);
         Buf DX(*e, g.in_numel()), DW(*e, g.weight_numel()), DB(*e, g.k);
         e->conv2d_backward(DX.p(), DW.p(), DB.p(), DZ.p(), X.p(), W.p(), g);
         runs[r][0] = DX.host();
         runs[r][1] = DW.host();
     }
-    omp_set_num_threads(saved);
+    cpu::set_thread_count(saved);
     EXPECT_EQ(runs[0][0], runs[1][0]);
     EXPECT_EQ(runs[0][1], runs[1][1]);
 }

@@ -3,7 +3,7 @@
 // steps (and for 1 or 2 threads); a checkpoint restores weights and Adam state exactly; a resumed
 // run ends bit-identical to an uninterrupted one; NaN stops training with a clear error and no
 // checkpoint; bad arguments are refused.
-#include <omp.h>
+#include "minicnn/cpu_backend.h"
 
 #include <cmath>
 #include <cstdio>
@@ -107,8 +107,8 @@ TEST(Train, BackwardAgreesWithFiniteDifferences) {
 }
 
 std::vector<float> train_steps(std::uint64_t seed, int steps, int threads) {
-    const int saved = omp_get_max_threads();
-    omp_set_num_threads(threads);
+    const int saved = cpu::thread_count();
+    cpu::set_thread_count(threads);
     const test::Squares s = test::squares(64, 3);
     Sequential m = lenet5(seed);
     Trainer t(m, Device::cpu());
@@ -116,7 +116,7 @@ std::vector<float> train_steps(std::uint64_t seed, int steps, int threads) {
         t.train_step(s.x.data() + (i % 2) * 32 * 784, s.y.data() + (i % 2) * 32, 32, AdamConfig{});
     }
     t.pull_params();
-    omp_set_num_threads(saved);
+    cpu::set_thread_count(saved);
     return m.params();
 }
 

@@ -14,6 +14,12 @@
 
 namespace minicnn::cpu {
 
+// Threads of the CPU backend: one pool runs the functional API and the CPU training engine. The
+// default is OMP_NUM_THREADS when set, else the number of cores. set_thread_count(n) (n >= 1)
+// replaces the pool; results never depend on the thread count.
+int thread_count();
+void set_thread_count(int n);
+
 // out (n, oh, ow, k) = act(conv(inp (n, h, w, c), weight (kh, kw, c, k)) + bias (k)).
 template <class T>
 void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const ConvGeom& g,

@@ -1,8 +1,8 @@
 // minicnn/engine.h — the training engine: one memory space and the operations the layers, the loss
 // and the optimiser need, on raw float pointers that live in that memory space.
 //
-// Two engines implement it: CpuEngine (host/engine_cpu.cpp: im2col + SGEMM, OpenMP over fixed batch
-// chunks, deterministic for any thread count) and CudaEngine (cuda/engine_cuda.cpp: the
+// Two engines implement it: CpuEngine (host/engine_cpu.cpp: the CPU backend's im2col + SGEMM over
+// fixed batch chunks on one thread pool, deterministic for any thread count) and CudaEngine (cuda/engine_cuda.cpp: the
 // direct-tiled kernels of minicnn/cuda_backend.h, cuBLAS SGEMM for dense layers,
 // cuda/train_kernels.cu for the loss, Adam, bias/column sums, batch gather, metrics and the epoch
 // permutation). Both engines draw the same permutation (minicnn/detail/permutation.h).
@@ -167,9 +167,8 @@ public:
 // The engine for a device: CPU always; CUDA in CUDA builds with a visible GPU (else DeviceError).
 std::unique_ptr<Engine> make_engine(const Device& device);
 std::unique_ptr<Engine> make_cpu_engine();
-#if defined(MINICNN_WITH_CUDA)
+// The CUDA engine on device `device_index`; DeviceError in a build without the CUDA backend.
 std::unique_ptr<Engine> make_cuda_engine(int device_index);
-#endif
 
 // A move-only owner of engine memory (copies deleted to prevent performance accidents).
 template <class T>

@@ -1,9 +1,9 @@
 // minicnn/geometry.h — padding, strides and the output-size rules of docs/operations.md, validated once.
 //
-// conv_geometry() and pool_geometry() are the only places where shapes are checked and output sizes
-// computed; every backend (CPU, CUDA) and every layer takes the resulting ConvGeom / PoolGeom, so the
+// conv_geometry() and pool_geometry() turn user shapes into a ConvGeom / PoolGeom: the output-size
 // rules ('same' with an even kernel gives one more row, 'same' with stride 2 keeps the size, ...) are
-// written once.
+// written there once. Every backend (CPU, CUDA) and every layer takes the resulting geometry; the
+// pointer-level CPU functions re-check a hand-built geometry against the same rule before reading.
 #pragma once
 
 #include <cstdint>
