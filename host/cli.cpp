@@ -246,33 +246,8 @@ void write_file(const std::string& path, const std::string& text, const char* wh
     if (!f.flush()) throw Error(std::string("failed writing ") + what + " file " + path);
 }
 
-std::string format_duration(double s) {
-    std::ostringstream os;
-    if (s >= 3600) {
-        os << int(s / 3600) << "h" << std::setw(2) << std::setfill('0')
-           << int(std::fmod(s, 3600) / 60) << "m";
-    } else if (s >= 60) {
-        os << int(s / 60) << "m" << std::setw(2) << std::setfill('0') << int(std::fmod(s, 60))
-           << "s";
-    } else {
-        os << std::fixed << std::setprecision(s < 10 ? 1 : 0) << s << "s";
-    }
-    return os.str();
-}
-
 DataView view_of(const Dataset& d) {
     return {d.images.data<float>(), d.labels.data(), d.size()};
-}
-
-std::string epoch_line(const EpochLog& log, int epochs) {
-    std::ostringstream os;
-    os << std::fixed << "Epoch " << log.epoch << "/" << epochs << " - " << log.steps << " steps - "
-       << format_duration(log.seconds) << " - " << std::setprecision(0) << log.images_per_second
-       << " img/s - loss: " << std::setprecision(4) << log.loss << " - accuracy: " << log.accuracy;
-    if (log.val_loss >= 0) {
-        os << " - val_loss: " << log.val_loss << " - val_accuracy: " << log.val_accuracy;
-    }
-    return os.str();
 }
 
 int cmd_train(const Args& a, std::ostream& out) {
@@ -335,37 +310,6 @@ int cmd_train(const Args& a, std::ostream& out) {
         << test.size() << " test images\n";
     out.flush();
 
-    std::ofstream csv;
-    if (!metrics.empty()) {
-        // On resume, keep the header and the rows of the epochs the checkpoint holds: a run killed
-        // after writing an epoch's row but before its checkpoint left a row that is trained again.
-        std::string kept;
-        bool append = false;
-        if (resumed) {
-            std::ifstream old(metrics);
-            std::string line;
-            while (old && std::getline(old, line)) {
-                const bool header = !append;
-                append = true;
-                if (header || std::atoll(line.c_str()) <= trainer.epochs_done()) {
-                    kept += line + "\n";
-                }
-            }
-        }
-        if (append) {  // rewritten beside it and renamed: a kill now cannot lose the rows
-            const std::string tmp = metrics + ".tmp";
-            write_file(tmp, kept, "metrics");
-            if (std::rename(tmp.c_str(), metrics.c_str()) != 0) {
-                std::remove(tmp.c_str());
-                throw Error("cannot replace metrics file " + metrics);
-            }
-        }
-        csv.open(metrics, append ? std::ios::app : std::ios::trunc);
-        if (!csv) throw Error("cannot open metrics file " + metrics + " for writing");
-        if (!append) csv << "epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_second\n";
-        csv.flush();
-    }
-
     const bool tty = isatty(STDOUT_FILENO) && &out == &std::cout;
     FitOptions opt;
     opt.epochs = epochs;
@@ -374,38 +318,18 @@ int cmd_train(const Args& a, std::ostream& out) {
     opt.seed = shuffle_seed;
     opt.cuda_graphs = !a.has("--no-cuda-graphs");
     opt.progress_interval_s = tty ? 0.2 : 10.0;
+    opt.metrics_path = metrics;
+    opt.checkpoint_path = ckpt;
     opt.on_progress = [&](const Progress& p) {
-        std::ostringstream os;
-        os << std::fixed << "Epoch " << p.epoch << "/" << p.epochs << " ";
         if (tty) {
-            const int width = 30;
-            const int done = int(width * double(p.step) / double(p.steps));
-            os << std::setw(6) << p.step << "/" << p.steps << " [" << std::string(done, '=')
-               << (done < width ? ">" : "") << std::string(std::max(0, width - done - 1), '.')
-               << "]";
+            out << "\r" << progress_line(p, true) << "\033[K" << std::flush;
         } else {
-            os << "step " << p.step << "/" << p.steps;
-        }
-        os << " - " << std::setprecision(0) << p.images_per_second << " img/s - ETA "
-           << format_duration(p.eta_s) << " - loss: " << std::setprecision(4) << p.loss
-           << " - accuracy: " << p.accuracy;
-        if (tty) {
-            out << "\r" << os.str() << "\033[K" << std::flush;
-        } else {
-            out << os.str() << "\n" << std::flush;
+            out << progress_line(p, false) << "\n" << std::flush;
         }
     };
     opt.on_epoch_end = [&](const EpochLog& log) {
         if (tty) out << "\r\033[K";
         out << epoch_line(log, epochs) << "\n" << std::flush;
-        if (csv.is_open()) {
-            csv << log.epoch << "," << json_num(log.loss) << "," << json_num(log.accuracy) << ","
-                << (log.val_loss >= 0 ? json_num(log.val_loss) : "") << ","
-                << (log.val_accuracy >= 0 ? json_num(log.val_accuracy) : "") << ","
-                << json_num(log.seconds) << "," << json_num(log.images_per_second) << "\n";
-            csv.flush();
-        }
-        if (!ckpt.empty()) save_training_checkpoint(ckpt, trainer.to_checkpoint());
     };
     const DataView val_view = view_of(val);
     const History h = trainer.fit(view_of(train), val.size() > 0 ? &val_view : nullptr, opt);
