@@ -1,9 +1,10 @@
-// host/cli.cpp — the `minicnn` program's commands (minicnn/cli.h): argument parsing, data loading,
-// the progress display, per-epoch lines, CSV metrics, JSON summaries and checkpoints.
+// tools/cli.cpp — the `minicnn` program's commands (tools/cli.h): argument parsing, data loading,
+// the progress display and JSON summaries. The per-epoch lines, the metrics CSV and the checkpoint
+// after each epoch are the library's (Trainer::fit, minicnn/trainer.h).
 //
 // Parsing is strict: every option is known to its command, every value is checked in full ("12x" is
 // not 12), and the first problem ends the program with one line that names the argument.
-#include "minicnn/cli.h"
+#include "cli.h"
 
 #include <unistd.h>
 

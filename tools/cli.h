@@ -1,4 +1,6 @@
-// minicnn/cli.h — the `minicnn` program (tools/minicnn.cpp is a one-line main around run_cli).
+// tools/cli.h — the `minicnn` program (tools/minicnn.cpp is a one-line main around run_cli). Built
+// as the static library minicnn_cli, which the program and tests/test_cli.cpp link; not part of
+// libminicnn and not installed.
 //
 //   minicnn train    [--data DIR] [--epochs N] [--batch-size B] [--lr X] [--seed S]
 //                    [--device auto|cpu|cuda[:N]] [--checkpoint FILE] [--resume] [--metrics
