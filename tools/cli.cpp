@@ -2,23 +2,27 @@
 // the progress display and JSON summaries. The per-epoch lines, the metrics CSV and the checkpoint
 // after each epoch are the library's (Trainer::fit, minicnn/trainer.h).
 //
-// Parsing is strict: every option is known to its command, every value is checked in full ("12x" is
-// not 12), and the first problem ends the program with one line that names the argument.
+// CLI11 splits the command line (commands, --opt VALUE and --opt=VALUE, flags, the values of
+// --index, -h/--help, the help text); every option arrives as a string and is checked here in full
+// ("12x" is not 12), so that the first problem ends the program with one line in our words that
+// names the argument: CLI11's own errors are mapped onto that line (usage_message). JSON summaries
+// are written with nlohmann::json.
 #include "cli.h"
 
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <limits>
-#include <map>
-#include <set>
-#include <sstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -40,136 +44,14 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-const char* const kMainHelp =
-    "usage: minicnn <command> [options]\n"
-    "\n"
-    "Train and use the exercise's LeNet-5 on MNIST-format (IDX) data.\n"
-    "\n"
-    "commands:\n"
-    "  train      train LeNet-5 (Adam), validate after each epoch, evaluate on the test set\n"
-    "  evaluate   loss and accuracy of a checkpoint on the test set\n"
-    "  predict    class and probabilities of test images\n"
-    "\n"
-    "Run 'minicnn <command> --help' for the options of a command.\n";
-
-const char* const kTrainHelp =
-    "usage: minicnn train [options]\n"
-    "\n"
-    "Trains LeNet-5 on <data>/train-* (the last --validation images are held out for validation)\n"
-    "and reports loss and accuracy on <data>/t10k-*.\n"
-    "\n"
-    "options:\n"
-    "  --data DIR          IDX directory (default /usr/share/datasets/fashion-mnist)\n"
-    "  --epochs N          train until N epochs are done (default 5; 0 only evaluates)\n"
-    "  --batch-size B      batch size, > 0 (default 32)\n"
-    "  --lr X              Adam learning rate, finite and > 0 (default 0.001)\n"
-    "  --seed S            seed of the initial weights and the shuffling (default 1)\n"
-    "  --device D          auto, cpu, cuda or cuda:N (default auto)\n"
-    "  --no-cuda-graphs    GPU: launch each kernel of a training step instead of replaying the\n"
-    "                      step as a CUDA graph (same results; for profiling and debugging)\n"
-    "  --checkpoint FILE   write a checkpoint (weights, Adam state, epoch, RNG) after every epoch\n"
-    "  --resume            continue from --checkpoint when it exists\n"
-    "  --metrics FILE.csv  one row per epoch\n"
-    "  --json FILE         a summary of the run (test accuracy and loss, throughput, ...)\n"
-    "  --validation N      validation images taken off the end of the training set (default "
-    "10000)\n"
-    "  --limit N           use only the first N training images (before the validation split)\n"
-    "  -h, --help          this help\n";
-
-const char* const kEvaluateHelp =
-    "usage: minicnn evaluate --checkpoint FILE [options]\n"
-    "\n"
-    "Loss and accuracy of the checkpoint's model on <data>/t10k-*.\n"
-    "\n"
-    "options:\n"
-    "  --checkpoint FILE   a checkpoint written by 'minicnn train' (required)\n"
-    "  --data DIR          IDX directory (default /usr/share/datasets/fashion-mnist)\n"
-    "  --device D          auto, cpu, cuda or cuda:N (default auto)\n"
-    "  --json FILE         write the result as JSON\n"
-    "  -h, --help          this help\n";
-
-const char* const kPredictHelp =
-    "usage: minicnn predict --checkpoint FILE --index I [I ...] [options]\n"
-    "\n"
-    "Predicted class and class probabilities of test images <data>/t10k-* number I, ...\n"
-    "\n"
-    "options:\n"
-    "  --checkpoint FILE   a checkpoint written by 'minicnn train' (required)\n"
-    "  --index I [I ...]   test image indices, 0-based (required)\n"
-    "  --data DIR          IDX directory (default /usr/share/datasets/fashion-mnist)\n"
-    "  --device D          auto, cpu, cuda or cuda:N (default auto)\n"
-    "  -h, --help          this help\n";
-
-struct OptionSpec {
-    bool takes_value;
-    bool multi;  // takes one or more values (until the next option)
+// What the command line says, as CLI11 fills it: every value a string, checked by the command.
+struct Options {
+    std::string data = kDefaultData, device = "auto";
+    std::string epochs = "5", batch_size = "32", lr = "0.001", seed = "1", validation = "10000";
+    std::string limit, checkpoint, metrics, json;
+    bool resume = false, no_cuda_graphs = false;
+    std::vector<std::string> index;
 };
-
-// Parsed options: name -> values ("" for flags).
-struct Args {
-    std::string command;
-    std::map<std::string, std::vector<std::string>> opts;
-    bool help = false;
-
-    bool has(const std::string& k) const { return opts.count(k) != 0; }
-    std::string get(const std::string& k, const std::string& def) const {
-        auto it = opts.find(k);
-        return it == opts.end() ? def : it->second.back();
-    }
-};
-
-Args parse_args(const std::string& command, const std::vector<std::string>& argv,
-                const std::map<std::string, OptionSpec>& spec) {
-    Args a;
-    a.command = command;
-    for (std::size_t i = 0; i < argv.size(); ++i) {
-        const std::string& arg = argv[i];
-        if (arg == "-h" || arg == "--help") {
-            a.help = true;
-            continue;
-        }
-        std::string name = arg, inline_value;
-        bool has_inline = false;
-        if (arg.rfind("--", 0) == 0) {
-            const auto eq = arg.find('=');
-            if (eq != std::string::npos) {
-                name = arg.substr(0, eq);
-                inline_value = arg.substr(eq + 1);
-                has_inline = true;
-            }
-        }
-        auto it = spec.find(name);
-        if (it == spec.end()) {
-            if (arg.rfind("-", 0) == 0) {
-                throw UsageError("unknown option '" + name + "' (see 'minicnn " + command +
-                                 " --help')");
-            }
-            throw UsageError("unexpected argument '" + arg + "' (see 'minicnn " + command +
-                             " --help')");
-        }
-        if (!it->second.takes_value) {
-            if (has_inline) throw UsageError("option " + name + " takes no value");
-            a.opts[name].push_back("");
-            continue;
-        }
-        std::vector<std::string>& values = a.opts[name];
-        if (!it->second.multi) values.clear();  // the last occurrence wins
-        if (has_inline) {
-            values.push_back(inline_value);
-            continue;
-        }
-        // A value is the next argument, unless it looks like an option ("-5" is a value).
-        auto is_value = [&](const std::string& s) { return !(s.rfind("--", 0) == 0 || s == "-h"); };
-        if (i + 1 >= argv.size() || !is_value(argv[i + 1])) {
-            throw UsageError("option " + name + " needs a value");
-        }
-        values.push_back(argv[++i]);
-        while (it->second.multi && i + 1 < argv.size() && is_value(argv[i + 1])) {
-            values.push_back(argv[++i]);
-        }
-    }
-    return a;
-}
 
 // max_value: the largest value the option's type holds (an int option must not wrap).
 long long parse_int(const std::string& name, const std::string& v, long long min_value,
@@ -204,81 +86,201 @@ Device parse_device(const std::string& v) {
     }
 }
 
-std::string json_escape(const std::string& s) {
-    std::string o;
-    for (char c : s) {
-        switch (c) {
-            case '"':
-                o += "\\\"";
-                break;
-            case '\\':
-                o += "\\\\";
-                break;
-            case '\n':
-                o += "\\n";
-                break;
-            case '\t':
-                o += "\\t";
-                break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    o += buf;
-                } else {
-                    o += c;
-                }
+// ---- the command line
+// -------------------------------------------------------------------------------
+
+// The program and its commands, the options bound to `o`.
+struct Program {
+    CLI::App app{"Train and use the exercise's LeNet-5 on MNIST-format (IDX) data.", "minicnn"};
+    CLI::App* train = nullptr;
+    CLI::App* evaluate = nullptr;
+    CLI::App* predict = nullptr;
+
+    explicit Program(Options& o) {
+        app.get_formatter()->column_width(24);
+        app.get_formatter()->label("Usage", "usage");
+        app.get_formatter()->label("OPTIONS", "options");
+        app.get_formatter()->label("SUBCOMMAND", "<command>");
+        app.get_formatter()->label("Subcommands", "Commands");
+        app.set_help_flag("-h,--help", "this help");
+        app.footer("Run 'minicnn <command> --help' for the options of a command.");
+        // Unknown commands and options are ours to report (in our words): CLI11 keeps them.
+        app.allow_extras();
+        app.require_subcommand(0, 1);
+        app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+
+        train = command("train",
+                        "train LeNet-5 (Adam), validate after each epoch, evaluate on the test set",
+                        "Trains LeNet-5 on <data>/train-* (the last --validation images are held "
+                        "out for validation)\nand reports loss and accuracy on <data>/t10k-*.");
+        data_and_device(train, o);
+        train->add_option("--epochs", o.epochs, "train until N epochs are done (0 only evaluates)")
+            ->type_name("N")
+            ->capture_default_str();
+        train->add_option("--batch-size", o.batch_size, "batch size, > 0")
+            ->type_name("B")
+            ->capture_default_str();
+        train->add_option("--lr", o.lr, "Adam learning rate, finite and > 0")
+            ->type_name("X")
+            ->capture_default_str();
+        train->add_option("--seed", o.seed, "seed of the initial weights and the shuffling")
+            ->type_name("S")
+            ->capture_default_str();
+        flag(train, "--no-cuda-graphs", o.no_cuda_graphs,
+             "GPU: launch each kernel instead of replaying each step as a CUDA graph");
+        CLI::Option* ckpt =
+            train
+                ->add_option("--checkpoint", o.checkpoint,
+                             "write a checkpoint (weights, Adam state, epoch, RNG) after every "
+                             "epoch")
+                ->type_name("FILE");
+        flag(train, "--resume", o.resume, "continue from --checkpoint when it exists")->needs(ckpt);
+        train->add_option("--metrics", o.metrics, "one CSV row per epoch")->type_name("FILE.csv");
+        train
+            ->add_option("--json", o.json,
+                         "a summary of the run (test accuracy and loss, throughput, ...)")
+            ->type_name("FILE");
+        train
+            ->add_option("--validation", o.validation,
+                         "validation images taken off the end of the training set")
+            ->type_name("N")
+            ->capture_default_str();
+        train
+            ->add_option("--limit", o.limit,
+                         "use only the first N training images (before the validation split)")
+            ->type_name("N");
+
+        evaluate = command("evaluate", "loss and accuracy of a checkpoint on the test set",
+                           "Loss and accuracy of the checkpoint's model on <data>/t10k-*.");
+        checkpoint_in(evaluate, o);
+        data_and_device(evaluate, o);
+        evaluate->add_option("--json", o.json, "write the result as JSON")->type_name("FILE");
+
+        predict = command("predict", "class and probabilities of test images",
+                          "Predicted class and class probabilities of test images <data>/t10k-* "
+                          "number I, ...");
+        checkpoint_in(predict, o);
+        predict->add_option("--index", o.index, "test image indices, 0-based")
+            ->type_name("I")
+            ->required()
+            ->allow_extra_args()
+            ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+        data_and_device(predict, o);
+    }
+
+    CLI::App* command(const char* name, const char* summary, const char* what) {
+        CLI::App* c = app.add_subcommand(name, summary);
+        c->footer(what);
+        c->allow_extras();
+        return c;
+    }
+    static CLI::Option* flag(CLI::App* c, const char* name, bool& v, const char* what) {
+        return c->add_flag(name, v, what)->disable_flag_override();  // --flag=x is an error
+    }
+    static void data_and_device(CLI::App* c, Options& o) {
+        c->add_option("--data", o.data, "IDX directory")->type_name("DIR")->capture_default_str();
+        c->add_option("--device", o.device, "auto, cpu, cuda or cuda:N")
+            ->type_name("D")
+            ->capture_default_str();
+    }
+    static void checkpoint_in(CLI::App* c, Options& o) {
+        c->add_option("--checkpoint", o.checkpoint, "a checkpoint written by 'minicnn train'")
+            ->type_name("FILE")
+            ->required();
+    }
+};
+
+// A flag of `cmd` given a value (--resume=1): CLI11 refuses most values (disable_flag_override)
+// but takes --resume=true; the program takes none. Returns the flag's name, or "".
+std::string flag_given_a_value(const CLI::App& cmd, const std::vector<std::string>& args) {
+    for (const std::string& a : args) {
+        const std::string name = a.substr(0, a.find('='));
+        const CLI::Option* opt = cmd.get_option_no_throw(name);
+        if (name.size() < a.size() && a.rfind("--", 0) == 0 && opt != nullptr &&
+            opt->get_items_expected_max() == 0) {
+            return name;
         }
     }
-    return o;
+    return "";
 }
 
-std::string json_num(double v) {
-    if (!std::isfinite(v)) return "null";
-    std::ostringstream os;
-    os << std::setprecision(10) << v;
-    return os.str();
+// CLI11 reports a problem in its own words; this is the line, in ours, that names the argument.
+// `args`: the command line after the program's name.
+std::string usage_message(const CLI::ParseError& e, const CLI::App& cmd,
+                          const std::vector<std::string>& args) {
+    if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr) {
+        // Either a flag was given a value, or an option that takes a value ended the command line
+        // (CLI11 takes an option's value from the next argument, whatever it is).
+        const std::string flag = flag_given_a_value(cmd, args);
+        if (!flag.empty()) return "option " + flag + " takes no value";
+        return "option " + (args.empty() ? std::string("?") : args.back()) + " needs a value";
+    }
+    // RequiredError ("--checkpoint is required"), RequiresError ("--resume requires --checkpoint").
+    return e.what();
 }
 
-void write_file(const std::string& path, const std::string& text, const char* what) {
+// What CLI11 accepted but the program does not: a flag given a value, a value that is an option
+// (CLI11 takes the next argument as the value of --epochs in "--epochs --lr 0.1"), an unknown
+// option or a stray argument. The first one found ends the program.
+void check_command_line(const CLI::App& cmd, const std::vector<std::string>& args) {
+    const std::string flag = flag_given_a_value(cmd, args);
+    if (!flag.empty()) throw UsageError("option " + flag + " takes no value");
+    for (const CLI::Option* opt : cmd.get_options()) {
+        for (const std::string& v : opt->results()) {
+            if (opt->get_items_expected_max() > 0 && (v.rfind("--", 0) == 0 || v == "-h")) {
+                throw UsageError("option " + opt->get_name() + " needs a value");
+            }
+        }
+    }
+    const std::vector<std::string> extra = cmd.remaining();
+    if (extra.empty()) return;
+    const std::string& arg = extra.front();
+    const std::string see = " (see 'minicnn " + cmd.get_name() + " --help')";
+    if (arg.rfind("-", 0) == 0) {
+        throw UsageError("unknown option '" + arg.substr(0, arg.find('=')) + "'" + see);
+    }
+    throw UsageError("unexpected argument '" + arg + "'" + see);
+}
+
+// ---- the commands
+// -----------------------------------------------------------------------------------
+
+void write_json(const std::string& path, const nlohmann::ordered_json& j) {
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    if (!f) throw Error(std::string("cannot open ") + what + " file " + path + " for writing");
-    f << text;
-    if (!f.flush()) throw Error(std::string("failed writing ") + what + " file " + path);
+    if (!f) throw Error("cannot open JSON file " + path + " for writing");
+    f << j.dump(2) << "\n";
+    if (!f.flush()) throw Error("failed writing JSON file " + path);
+}
+
+// A number for the JSON summaries, or null: the loss of a run may be NaN or Inf, the validation
+// numbers are -1 without validation.
+nlohmann::ordered_json number_or_null(double v, bool present = true) {
+    if (!present || !std::isfinite(v)) return nullptr;
+    return v;
 }
 
 DataView view_of(const Dataset& d) {
     return {d.images.data<float>(), d.labels.data(), d.size()};
 }
 
-int cmd_train(const Args& a, std::ostream& out) {
-    const std::string data = a.get("--data", kDefaultData);
+int cmd_train(const Options& o, std::ostream& out) {
     const int int_max = std::numeric_limits<int>::max();
-    const int epochs =
-        int(parse_int("--epochs", a.get("--epochs", "5"), 0, "an integer >= 0", int_max));
-    const int batch =
-        int(parse_int("--batch-size", a.get("--batch-size", "32"), 1, "an integer > 0", int_max));
-    const double lr = parse_positive_double("--lr", a.get("--lr", "0.001"));
+    const int epochs = int(parse_int("--epochs", o.epochs, 0, "an integer >= 0", int_max));
+    const int batch = int(parse_int("--batch-size", o.batch_size, 1, "an integer > 0", int_max));
+    const double lr = parse_positive_double("--lr", o.lr);
     if (!std::isfinite(float(lr)) || float(lr) <= 0.0f) {  // Adam runs in float32
-        throw UsageError("--lr must be a float32 number > 0 (about 1e-45 to 3.4e38), got '" +
-                         a.get("--lr", "") + "'");
+        throw UsageError("--lr must be a float32 number > 0 (about 1e-45 to 3.4e38), got '" + o.lr +
+                         "'");
     }
-    const auto seed =
-        std::uint64_t(parse_int("--seed", a.get("--seed", "1"), 0, "an integer >= 0"));
-    const Device device = parse_device(a.get("--device", "auto"));
-    const long long val_n =
-        parse_int("--validation", a.get("--validation", "10000"), 0, "an integer >= 0");
+    const auto seed = std::uint64_t(parse_int("--seed", o.seed, 0, "an integer >= 0"));
+    const Device device = parse_device(o.device);
+    const long long val_n = parse_int("--validation", o.validation, 0, "an integer >= 0");
     const long long limit =
-        a.has("--limit") ? parse_int("--limit", a.get("--limit", ""), 2, "an integer >= 2") : -1;
-    const std::string ckpt = a.get("--checkpoint", "");
-    const bool resume = a.has("--resume");
-    if (resume && ckpt.empty()) throw UsageError("--resume needs --checkpoint FILE");
-    const std::string metrics = a.get("--metrics", "");
-    const std::string json = a.get("--json", "");
+        o.limit.empty() ? -1 : parse_int("--limit", o.limit, 2, "an integer >= 2");
 
     const auto t_start = std::chrono::steady_clock::now();
-    Dataset train = load_idx_dataset(data, "train");
-    Dataset test = load_idx_dataset(data, "t10k");
+    Dataset train = load_idx_dataset(o.data, "train");
+    Dataset test = load_idx_dataset(o.data, "t10k");
     if (limit > 0 && limit < train.size()) {
         Dataset tail = split_tail(train, train.size() - limit);  // keep the first `limit`
         (void)tail;
@@ -288,7 +290,7 @@ int cmd_train(const Args& a, std::ostream& out) {
         if (val_n >= train.size()) {
             throw UsageError("--validation " + std::to_string(val_n) +
                              " leaves no training images (" + std::to_string(train.size()) +
-                             " in " + data + ")");
+                             " in " + o.data + ")");
         }
         val = split_tail(train, val_n);
     }
@@ -297,17 +299,17 @@ int cmd_train(const Args& a, std::ostream& out) {
     Trainer trainer(model, device);
     std::uint64_t shuffle_seed = seed;
     bool resumed = false;
-    if (resume && std::ifstream(ckpt).good()) {
-        trainer.load_checkpoint_state(load_checkpoint(ckpt));
+    if (o.resume && std::ifstream(o.checkpoint).good()) {
+        trainer.load_checkpoint_state(load_checkpoint(o.checkpoint));
         shuffle_seed = trainer.seed();
         resumed = true;
-        out << "Resuming from " << ckpt << " after epoch " << trainer.epochs_done() << " (seed "
-            << shuffle_seed << ")\n";
+        out << "Resuming from " << o.checkpoint << " after epoch " << trainer.epochs_done()
+            << " (seed " << shuffle_seed << ")\n";
     } else {
         out << model.summary();
     }
     out << "Device: " << trainer.device_name() << "\n";
-    out << "Data: " << data << ": " << train.size() << " train, " << val.size() << " validation, "
+    out << "Data: " << o.data << ": " << train.size() << " train, " << val.size() << " validation, "
         << test.size() << " test images\n";
     out.flush();
 
@@ -317,10 +319,10 @@ int cmd_train(const Args& a, std::ostream& out) {
     opt.batch_size = batch;
     opt.adam.lr = float(lr);
     opt.seed = shuffle_seed;
-    opt.cuda_graphs = !a.has("--no-cuda-graphs");
+    opt.cuda_graphs = !o.no_cuda_graphs;
     opt.progress_interval_s = tty ? 0.2 : 10.0;
-    opt.metrics_path = metrics;
-    opt.checkpoint_path = ckpt;
+    opt.metrics_path = o.metrics;
+    opt.checkpoint_path = o.checkpoint;
     opt.on_progress = [&](const Progress& p) {
         if (tty) {
             out << "\r" << progress_line(p, true) << "\033[K" << std::flush;
@@ -342,39 +344,41 @@ int cmd_train(const Args& a, std::ostream& out) {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
 
-    if (!json.empty()) {
+    if (!o.json.empty()) {
         double images = 0, train_seconds = 0;
+        auto history = nlohmann::ordered_json::array();
         for (const EpochLog& e : h.epochs) {
             images += e.images_per_second * e.seconds;
             train_seconds += e.seconds;
+            history.push_back(
+                {{"epoch", e.epoch},
+                 {"loss", number_or_null(e.loss)},
+                 {"accuracy", number_or_null(e.accuracy)},
+                 {"val_loss", number_or_null(e.val_loss, e.val_loss >= 0)},
+                 {"val_accuracy", number_or_null(e.val_accuracy, e.val_accuracy >= 0)},
+                 {"seconds", number_or_null(e.seconds)},
+                 {"cpu_seconds", number_or_null(e.cpu_seconds)},
+                 {"images_per_second", number_or_null(e.images_per_second)}});
         }
-        std::ostringstream js;
-        js << "{\n  \"command\": \"train\",\n  \"device\": \"" << json_escape(trainer.device_name())
-           << "\",\n  \"data\": \"" << json_escape(data) << "\",\n  \"epochs\": " << epochs
-           << ",\n  \"epochs_run\": " << h.epochs.size() << ",\n  \"batch_size\": " << batch
-           << ",\n  \"lr\": " << json_num(lr) << ",\n  \"seed\": " << shuffle_seed
-           << ",\n  \"resumed\": " << (resumed ? "true" : "false")
-           << ",\n  \"train_images\": " << train.size()
-           << ",\n  \"validation_images\": " << val.size() << ",\n  \"test_images\": " << t.count
-           << ",\n  \"test_loss\": " << json_num(t.loss)
-           << ",\n  \"test_accuracy\": " << json_num(t.accuracy)
-           << ",\n  \"train_images_per_second\": "
-           << (train_seconds > 0 ? json_num(images / train_seconds) : "null")
-           << ",\n  \"train_seconds\": " << json_num(train_seconds)
-           << ",\n  \"seconds\": " << json_num(seconds) << ",\n  \"history\": [";
-        for (std::size_t i = 0; i < h.epochs.size(); ++i) {
-            const EpochLog& e = h.epochs[i];
-            js << (i ? ",\n" : "\n") << "    {\"epoch\": " << e.epoch
-               << ", \"loss\": " << json_num(e.loss) << ", \"accuracy\": " << json_num(e.accuracy)
-               << ", \"val_loss\": " << (e.val_loss >= 0 ? json_num(e.val_loss) : "null")
-               << ", \"val_accuracy\": "
-               << (e.val_accuracy >= 0 ? json_num(e.val_accuracy) : "null")
-               << ", \"seconds\": " << json_num(e.seconds)
-               << ", \"cpu_seconds\": " << json_num(e.cpu_seconds)
-               << ", \"images_per_second\": " << json_num(e.images_per_second) << "}";
-        }
-        js << (h.epochs.empty() ? "]\n}\n" : "\n  ]\n}\n");
-        write_file(json, js.str(), "JSON");
+        write_json(o.json, {{"command", "train"},
+                            {"device", trainer.device_name()},
+                            {"data", o.data},
+                            {"epochs", epochs},
+                            {"epochs_run", h.epochs.size()},
+                            {"batch_size", batch},
+                            {"lr", lr},
+                            {"seed", shuffle_seed},
+                            {"resumed", resumed},
+                            {"train_images", train.size()},
+                            {"validation_images", val.size()},
+                            {"test_images", t.count},
+                            {"test_loss", number_or_null(t.loss)},
+                            {"test_accuracy", number_or_null(t.accuracy)},
+                            {"train_images_per_second",
+                             number_or_null(images / train_seconds, train_seconds > 0)},
+                            {"train_seconds", train_seconds},
+                            {"seconds", seconds},
+                            {"history", history}});
     }
     return 0;
 }
@@ -385,44 +389,38 @@ struct Loaded {
     std::unique_ptr<Trainer> trainer;
 };
 
-Loaded load_model(const Args& a) {
-    if (!a.has("--checkpoint")) throw UsageError("--checkpoint FILE is required");
-    const Device device = parse_device(a.get("--device", "auto"));
-    Loaded l{model_from_checkpoint(load_checkpoint(a.get("--checkpoint", ""))), nullptr};
+Loaded load_model(const Options& o) {
+    const Device device = parse_device(o.device);
+    Loaded l{model_from_checkpoint(load_checkpoint(o.checkpoint)), nullptr};
     l.trainer = std::make_unique<Trainer>(l.model, device);
     return l;
 }
 
-int cmd_evaluate(const Args& a, std::ostream& out) {
-    const std::string data = a.get("--data", kDefaultData);
-    const std::string json = a.get("--json", "");
-    Loaded l = load_model(a);
-    Dataset test = load_idx_dataset(data, "t10k");
+int cmd_evaluate(const Options& o, std::ostream& out) {
+    Loaded l = load_model(o);
+    Dataset test = load_idx_dataset(o.data, "t10k");
     const EvalResult r = l.trainer->evaluate(view_of(test));
     out << std::fixed << std::setprecision(4) << "Test: loss " << r.loss << " - accuracy "
         << r.accuracy << " (" << r.count << " images, " << l.trainer->device_name() << ")\n";
-    if (!json.empty()) {
-        std::ostringstream js;
-        js << "{\n  \"command\": \"evaluate\",\n  \"checkpoint\": \""
-           << json_escape(a.get("--checkpoint", "")) << "\",\n  \"device\": \""
-           << json_escape(l.trainer->device_name()) << "\",\n  \"test_images\": " << r.count
-           << ",\n  \"test_loss\": " << json_num(r.loss)
-           << ",\n  \"test_accuracy\": " << json_num(r.accuracy)
-           << ",\n  \"seconds\": " << json_num(r.seconds) << "\n}\n";
-        write_file(json, js.str(), "JSON");
+    if (!o.json.empty()) {
+        write_json(o.json, {{"command", "evaluate"},
+                            {"checkpoint", o.checkpoint},
+                            {"device", l.trainer->device_name()},
+                            {"test_images", r.count},
+                            {"test_loss", number_or_null(r.loss)},
+                            {"test_accuracy", number_or_null(r.accuracy)},
+                            {"seconds", r.seconds}});
     }
     return 0;
 }
 
-int cmd_predict(const Args& a, std::ostream& out) {
-    if (!a.has("--index")) throw UsageError("--index I [I ...] is required");
+int cmd_predict(const Options& o, std::ostream& out) {
     std::vector<long long> idx;
-    for (const std::string& v : a.opts.at("--index")) {
+    for (const std::string& v : o.index) {
         idx.push_back(parse_int("--index", v, 0, "an integer >= 0"));
     }
-    const std::string data = a.get("--data", kDefaultData);
-    Loaded l = load_model(a);
-    Dataset test = load_idx_dataset(data, "t10k");
+    Loaded l = load_model(o);
+    Dataset test = load_idx_dataset(o.data, "t10k");
     for (long long i : idx) {
         if (i >= test.size()) {
             throw UsageError("--index " + std::to_string(i) +
@@ -455,52 +453,52 @@ int cmd_predict(const Args& a, std::ostream& out) {
 }  // namespace
 
 int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
-    std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
-    if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-        (args.empty() ? err : out) << kMainHelp;
-        return args.empty() ? 2 : 0;
-    }
-    const std::string command = args[0];
-    args.erase(args.begin());
-    const OptionSpec V{true, false}, F{false, false}, M{true, true};
-    std::map<std::string, OptionSpec> spec;
-    const char* help = nullptr;
-    if (command == "train") {
-        spec = {{"--data", V},          {"--epochs", V}, {"--batch-size", V}, {"--lr", V},
-                {"--seed", V},          {"--device", V}, {"--checkpoint", V}, {"--resume", F},
-                {"--metrics", V},       {"--json", V},   {"--validation", V}, {"--limit", V},
-                {"--no-cuda-graphs", F}};
-        help = kTrainHelp;
-    } else if (command == "evaluate") {
-        spec = {{"--data", V}, {"--device", V}, {"--checkpoint", V}, {"--json", V}};
-        help = kEvaluateHelp;
-    } else if (command == "predict") {
-        spec = {{"--data", V}, {"--device", V}, {"--checkpoint", V}, {"--index", M}};
-        help = kPredictHelp;
-    } else {
-        err << "minicnn: unknown command '" << command
-            << "' (expected train, evaluate or predict; see 'minicnn --help')\n";
+    Options o;
+    Program prog(o);
+    if (argc <= 1) {
+        err << prog.app.help();
         return 2;
     }
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    const CLI::App* cmd = nullptr;  // the command, once CLI11 has seen it
     try {
-        const Args a = parse_args(command, args, spec);
-        if (a.help) {
-            out << help;
+        try {
+            prog.app.parse(argc, argv);
+        } catch (const CLI::CallForHelp&) {
+            out << prog.app.help();  // the command's help, when a command was given
             return 0;
+        } catch (const CLI::ParseError& e) {
+            const std::vector<CLI::App*> given = prog.app.get_subcommands();
+            if (given.empty()) throw UsageError(e.what());
+            cmd = given.front();
+            throw UsageError(usage_message(e, *cmd, args));
         }
-        if (command == "train") return cmd_train(a, out);
-        if (command == "evaluate") return cmd_evaluate(a, out);
-        return cmd_predict(a, out);
+        const std::vector<CLI::App*> given = prog.app.get_subcommands();
+        if (given.empty()) {
+            const std::vector<std::string> extra = prog.app.remaining();
+            if (!extra.empty() && extra.front() == "help") {
+                out << prog.app.help();
+                return 0;
+            }
+            err << "minicnn: unknown command '" << (extra.empty() ? "" : extra.front())
+                << "' (expected train, evaluate or predict; see 'minicnn --help')\n";
+            return 2;
+        }
+        cmd = given.front();
+        check_command_line(*cmd, args);
+        if (cmd == prog.train) return cmd_train(o, out);
+        if (cmd == prog.evaluate) return cmd_evaluate(o, out);
+        return cmd_predict(o, out);
     } catch (const UsageError& e) {
         out.flush();
-        err << "minicnn " << command << ": " << e.what() << "\n";
+        err << "minicnn" << (cmd ? " " + cmd->get_name() : "") << ": " << e.what() << "\n";
         return 2;
     } catch (const std::exception& e) {
         out.flush();
         std::string msg = e.what();
         for (char& c : msg)
             if (c == '\n') c = ' ';
-        err << "minicnn " << command << ": error: " << msg << "\n";
+        err << "minicnn" << (cmd ? " " + cmd->get_name() : "") << ": error: " << msg << "\n";
         return 1;
     }
 }

@@ -3,15 +3,15 @@
 // libminicnn and not installed.
 //
 //   minicnn train    [--data DIR] [--epochs N] [--batch-size B] [--lr X] [--seed S]
-//                    [--device auto|cpu|cuda[:N]] [--checkpoint FILE] [--resume] [--metrics
-//                    FILE.csv]
-//                    [--json FILE] [--validation N] [--limit N]
+//                    [--device auto|cpu|cuda[:N]] [--no-cuda-graphs] [--checkpoint FILE]
+//                    [--resume] [--metrics FILE.csv] [--json FILE] [--validation N] [--limit N]
 //   minicnn evaluate --checkpoint FILE [--data DIR] [--device ...] [--json FILE]
 //   minicnn predict  --checkpoint FILE [--data DIR] [--device ...] --index I [I ...]
 //   minicnn --help | minicnn <command> --help
 //
-// Exit status: 0 on success, 2 for a usage error (one line naming the argument, on `err`), 1 when
-// the command itself fails (bad data file, training diverged, device error; one line on `err`).
+// Exit status: 0 on success or help (on `out`), 2 for a usage error (one line naming the argument,
+// on `err`), 1 when the command itself fails (bad data file, training diverged, device error; one
+// line on `err`). argv[0] is the program's name.
 #pragma once
 
 #include <ostream>
