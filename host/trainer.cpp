@@ -8,6 +8,10 @@
 //   (one flat update, t read from the step counter) -> advance (step += 1, cursor += batch).
 // fit() runs it through run_step, which on the GPU replays a CUDA graph of it per batch size.
 // The host only reads the metrics at a progress tick and at the end of an epoch.
+//
+// What a run reports per epoch is here once for the minicnn program and the Python module: the
+// metrics CSV row and the checkpoint that fit() writes after each epoch (FitOptions::metrics_path,
+// checkpoint_path), and the progress and epoch lines both print (progress_line, epoch_line).
 #include "minicnn/trainer.h"
 
 #include <time.h>
@@ -15,7 +19,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <iomanip>
 #include <limits>
 #include <sstream>
@@ -50,7 +57,101 @@ std::string float_str(double v) {
 
 constexpr int kEvalBatch = 256;
 
+// "4.2s", "38s", "1m05s", "2h03m".
+std::string format_duration(double s) {
+    std::ostringstream os;
+    if (s >= 3600) {
+        os << int(s / 3600) << "h" << std::setw(2) << std::setfill('0')
+           << int(std::fmod(s, 3600) / 60) << "m";
+    } else if (s >= 60) {
+        os << int(s / 60) << "m" << std::setw(2) << std::setfill('0') << int(std::fmod(s, 60))
+           << "s";
+    } else {
+        os << std::fixed << std::setprecision(s < 10 ? 1 : 0) << s << "s";
+    }
+    return os.str();
+}
+
+// FitOptions::metrics_path (minicnn/trainer.h says what it keeps and when it starts over).
+class MetricsCsv {
+public:
+    MetricsCsv(const std::string& path, int epochs_done) : path_(path) {
+        if (path.empty()) return;
+        std::string kept;
+        bool append = false;
+        if (epochs_done > 0) {
+            std::ifstream old(path);
+            std::string line;
+            while (old && std::getline(old, line)) {
+                const bool header = !append;
+                append = true;
+                if (header || std::atoll(line.c_str()) <= epochs_done) kept += line + "\n";
+            }
+        }
+        if (append) {  // rewritten beside it and renamed: a kill now cannot lose the rows
+            const std::string tmp = path + ".tmp";
+            std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+            if (!(f << kept).flush()) throw Error("cannot write metrics file " + tmp);
+            f.close();
+            if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+                std::remove(tmp.c_str());
+                throw Error("cannot replace metrics file " + path);
+            }
+        }
+        out_.open(path, append ? std::ios::app : std::ios::trunc);
+        if (!out_) throw Error("cannot open metrics file " + path + " for writing");
+        if (!append)
+            out_ << "epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_second\n";
+        flush();
+    }
+
+    void write(const EpochLog& e) {
+        if (path_.empty()) return;
+        out_ << std::setprecision(10) << e.epoch << "," << e.loss << "," << e.accuracy << ",";
+        if (e.val_loss >= 0)
+            out_ << e.val_loss << "," << e.val_accuracy;
+        else
+            out_ << ",";
+        out_ << "," << e.seconds << "," << e.images_per_second << "\n";
+        flush();
+    }
+
+private:
+    void flush() {
+        if (!out_.flush()) throw Error("failed writing metrics file " + path_);
+    }
+    std::string path_;
+    std::ofstream out_;
+};
+
 }  // namespace
+
+std::string progress_line(const Progress& p, bool bar) {
+    std::ostringstream os;
+    os << std::fixed << "Epoch " << p.epoch << "/" << p.epochs << " ";
+    if (bar) {
+        const int width = 30;
+        const int done = p.steps > 0 ? int(width * double(p.step) / double(p.steps)) : 0;
+        os << std::setw(6) << p.step << "/" << p.steps << " [" << std::string(done, '=')
+           << (done < width ? ">" : "") << std::string(std::max(0, width - done - 1), '.') << "]";
+    } else {
+        os << "step " << p.step << "/" << p.steps;
+    }
+    os << " - " << std::setprecision(0) << p.images_per_second << " img/s - ETA "
+       << format_duration(p.eta_s) << " - loss: " << std::setprecision(4) << p.loss
+       << " - accuracy: " << p.accuracy;
+    return os.str();
+}
+
+std::string epoch_line(const EpochLog& e, int epochs) {
+    std::ostringstream os;
+    os << std::fixed << "Epoch " << e.epoch << "/" << epochs << " - " << e.steps << " steps - "
+       << format_duration(e.seconds) << " - " << std::setprecision(0) << e.images_per_second
+       << " img/s - loss: " << std::setprecision(4) << e.loss << " - accuracy: " << e.accuracy;
+    if (e.val_loss >= 0)
+        os << " - val_loss: " << e.val_loss << " - val_accuracy: " << e.val_accuracy;
+    return os.str();
+}
 
 std::uint64_t seed_for_epoch(std::uint64_t seed, int epoch) {
     std::uint64_t z = seed + 0x9E3779B97F4A7C15ull * (std::uint64_t(epoch) + 1);
@@ -231,6 +332,7 @@ History Trainer::fit(const DataView& train, const DataView* validation, const Fi
     const Resident va = validation ? make_resident(*validation) : Resident{};
     EngineBuffer<std::int32_t> perm(e, train.n);
     const StepSource source{tr.images, tr.labels, perm.data()};
+    MetricsCsv metrics(opt.metrics_path, epochs_done_);
 
     History history;
     const std::int64_t steps = (train.n + batch - 1) / batch;
@@ -293,6 +395,10 @@ History Trainer::fit(const DataView& train, const DataView* validation, const Fi
             log.val_accuracy = v.accuracy;
         }
         history.epochs.push_back(log);
+        // The row first: a kill between the two leaves a row that a resume drops (MetricsCsv).
+        metrics.write(log);
+        if (!opt.checkpoint_path.empty())
+            save_training_checkpoint(opt.checkpoint_path, to_checkpoint());
         if (opt.on_epoch_end) opt.on_epoch_end(log);
     }
     return history;

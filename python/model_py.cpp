@@ -19,12 +19,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <fstream>
 #include <functional>
-#include <iomanip>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -190,52 +186,6 @@ private:
     std::unique_ptr<Trainer> trainer_;
 };
 
-std::string format_seconds(double s) {
-    char buf[32];
-    if (s >= 1.0)
-        std::snprintf(buf, sizeof buf, "%.0fs", s);
-    else
-        std::snprintf(buf, sizeof buf, "%.0fms", s * 1e3);
-    return buf;
-}
-
-// Writes one CSV row per epoch in the format of the minicnn program's --metrics file
-// (host/cli.cpp), so that either log feeds examples/plot_training.py: the columns
-// epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_second (val_* empty without
-// validation data). A fit that starts from epoch 0 starts the file over; a later fit appends.
-class CsvLog {
-public:
-    CsvLog(const std::string& path, bool restart) : path_(path) {
-        if (path.empty()) return;
-        const bool exists = std::ifstream(path).good();
-        out_.open(path, restart ? std::ios::trunc : std::ios::app);
-        MINICNN_REQUIRE(out_.good(), "fit: cannot open the CSV log " << path << " for writing");
-        if (restart || !exists)
-            out_ << "epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_second\n";
-        out_.flush();
-    }
-    void write(const EpochLog& e) {
-        if (path_.empty()) return;
-        char buf[256];
-        std::snprintf(buf, sizeof buf, "%d,%.9g,%.9g,", e.epoch, e.loss, e.accuracy);
-        out_ << buf;
-        if (e.val_accuracy >= 0) {
-            std::snprintf(buf, sizeof buf, "%.9g,%.9g", e.val_loss, e.val_accuracy);
-            out_ << buf;
-        } else {
-            out_ << ",";
-        }
-        std::snprintf(buf, sizeof buf, ",%.6g,%.6g\n", e.seconds, e.images_per_second);
-        out_ << buf;
-        out_.flush();
-        MINICNN_REQUIRE(out_.good(), "fit: writing the CSV log " << path_ << " failed");
-    }
-
-private:
-    std::string path_;
-    std::ofstream out_;
-};
-
 // Runs inside the trainer with the GIL released: takes it back to print and to look for Ctrl-C.
 void check_signals() {
     py::gil_scoped_acquire gil;
@@ -250,7 +200,7 @@ void print_line(const std::string& s, bool newline) {
 PyHistory py_fit(PyModel& self, py::object x, py::object y, int batch_size, int epochs, int verbose,
                  py::object validation_data, bool shuffle, std::uint64_t seed, double learning_rate,
                  double beta_1, double beta_2, double epsilon, py::object csv_path,
-                 bool cuda_graphs) {
+                 py::object checkpoint_path, bool cuda_graphs) {
     const char* op = "fit";
     MINICNN_REQUIRE(epochs >= 0, "fit: epochs must be >= 0, got " << epochs);
     MINICNN_REQUIRE(!y.is_none(), "fit: y (the labels) is required");
@@ -265,7 +215,6 @@ PyHistory py_fit(PyModel& self, py::object x, py::object y, int batch_size, int 
         val = self.data(validation_data[py::int_(0)], yv, "fit: validation_data");
     }
     const bool has_val = val.labelled;
-    const std::string csv = csv_path.is_none() ? std::string() : py_str(csv_path);
 
     Trainer& tr = self.trainer();
     const int first = tr.epochs_done();
@@ -280,34 +229,18 @@ PyHistory py_fit(PyModel& self, py::object x, py::object y, int batch_size, int 
     opt.adam.beta2 = static_cast<float>(beta_2);
     opt.adam.eps = static_cast<float>(epsilon);
     opt.progress_interval_s = 0.25;
-    CsvLog log(csv, first == 0);
+    opt.metrics_path = csv_path.is_none() ? std::string() : py_str(csv_path);
+    opt.checkpoint_path = checkpoint_path.is_none() ? std::string() : py_str(checkpoint_path);
     // Progress lines rewrite themselves with '\r': only on a terminal.
     const bool ticks =
         verbose == 1 && py::module_::import("sys").attr("stdout").attr("isatty")().cast<bool>();
 
     opt.on_progress = [ticks](const Progress& p) {
         check_signals();
-        if (!ticks) return;
-        std::ostringstream os;
-        os << "\r" << p.step << "/" << p.steps << " - " << format_seconds(p.elapsed_s)
-           << " - loss: " << std::fixed;
-        os.precision(4);
-        os << p.loss << " - accuracy: " << p.accuracy << " - " << std::setprecision(0)
-           << p.images_per_second << " img/s  ";
-        print_line(os.str(), false);
+        if (ticks) print_line("\r" + progress_line(p, true) + "\033[K", false);
     };
     opt.on_epoch_end = [&](const EpochLog& e) {
-        log.write(e);
-        if (verbose == 0) return check_signals();
-        std::ostringstream os;
-        if (ticks) os << "\r";
-        os << "Epoch " << e.epoch << "/" << opt.epochs << " - " << e.steps << " steps - "
-           << format_seconds(e.seconds) << std::fixed;
-        os.precision(4);
-        os << " - loss: " << e.loss << " - accuracy: " << e.accuracy;
-        if (e.val_accuracy >= 0)
-            os << " - val_loss: " << e.val_loss << " - val_accuracy: " << e.val_accuracy;
-        print_line(os.str(), true);
+        if (verbose != 0) print_line((ticks ? "\r\033[K" : "") + epoch_line(e, opt.epochs), true);
         check_signals();
     };
 
@@ -565,14 +498,16 @@ layer must end in a softmax to fit or evaluate. Weights start as zeros: call ini
              py::arg("shuffle") = true, py::kw_only(), py::arg("seed") = 1,
              py::arg("learning_rate") = 1e-3, py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999,
              py::arg("epsilon") = 1e-7, py::arg("csv_path") = py::none(),
-             py::arg("cuda_graphs") = true,
+             py::arg("checkpoint_path") = py::none(), py::arg("cuda_graphs") = true,
              R"doc(Trains for `epochs` more epochs with Adam; returns a History.
 
 x: images (n, *input_shape) float32 (float64 is converted; (n, h, w) for one channel).
 y: class indices (n,) or one-hot rows (n, classes). validation_data: (x_val, y_val), evaluated
 after each epoch. Shuffling: epoch e's permutation comes from `seed` and e. verbose: 0 silent,
 1 progress and one line per epoch, 2 one line per epoch. csv_path: one row per epoch
-(epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_second). cuda_graphs: on the
+(epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_second), the minicnn program's
+--metrics file. checkpoint_path: a checkpoint (as save()) written after every epoch, as the
+program's --checkpoint. cuda_graphs: on the
 GPU, replay each training step as a CUDA graph (False launches every kernel; same results;
 ignored on the CPU). Ctrl-C stops training with KeyboardInterrupt.)doc")
         .def("evaluate", &py_evaluate, py::arg("x"), py::arg("y"), py::arg("batch_size") = 256,

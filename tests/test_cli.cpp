@@ -1,7 +1,8 @@
 // tests/test_cli.cpp — the `minicnn` program, run as a separate process (the binary built next to
 // this test, MINICNN_BINARY_DIR/minicnn): help, one-line errors that name the bad argument with
 // exit status 2, and an end-to-end train / resume / evaluate / predict run on a tiny synthetic IDX
-// data set, with its CSV, JSON and checkpoint outputs.
+// data set, with its CSV, JSON and checkpoint outputs. And in process (run_cli, the minicnn_cli
+// library of tools/cli.h): the exact line of each kind of usage error, CLI11's errors included.
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +16,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "cli.h"
 
 namespace {
 
@@ -165,6 +168,79 @@ TEST(Cli, BadArgumentsGiveOneLineNamingTheArgumentAndExitStatus2) {
     expect_usage_error("evaluate", "--checkpoint");
     expect_usage_error("predict --checkpoint x.ckpt", "--index");
     expect_usage_error("predict --checkpoint x.ckpt --index -1", "--index");
+}
+
+// run_cli in this process: its exit status, standard output and standard error.
+Proc run_in_process(std::vector<const char*> args) {
+    args.insert(args.begin(), "minicnn");
+    std::ostringstream out, err;
+    Proc r;
+    r.status = minicnn::run_cli(int(args.size()), args.data(), out, err);
+    r.out = out.str();
+    r.err = err.str();
+    return r;
+}
+
+// CLI11 splits the command line and reports some problems itself (an option without its value, a
+// flag given one, a missing required option); each still ends as one line in the program's words.
+TEST(Cli, EachKindOfUsageErrorIsExactlyOneLineInTheProgramsWords) {
+    const std::vector<std::pair<std::vector<const char*>, std::string>> cases{
+        {{"train", "--epochs", "12x"},
+         "minicnn train: --epochs must be an integer >= 0, got '12x'"},
+        {{"train", "--epochs=12x"}, "minicnn train: --epochs must be an integer >= 0, got '12x'"},
+        {{"train", "--epochs", "3", "--epochs", "4x"},  // the last occurrence wins
+         "minicnn train: --epochs must be an integer >= 0, got '4x'"},
+        {{"train", "--epochs"}, "minicnn train: option --epochs needs a value"},
+        {{"train", "--epochs", "--lr", "0.1"}, "minicnn train: option --epochs needs a value"},
+        {{"train", "--data", "-h"}, "minicnn train: option --data needs a value"},
+        {{"train", "--no-cuda-graphs=1"}, "minicnn train: option --no-cuda-graphs takes no value"},
+        {{"train", "--no-cuda-graphs=true"},
+         "minicnn train: option --no-cuda-graphs takes no value"},
+        {{"train", "--bogus=3"},
+         "minicnn train: unknown option '--bogus' (see 'minicnn train --help')"},
+        {{"train", "extra"},
+         "minicnn train: unexpected argument 'extra' (see 'minicnn train --help')"},
+        {{"train", "predict"},
+         "minicnn train: unexpected argument 'predict' (see 'minicnn train --help')"},
+        {{"train", "--resume"}, "minicnn train: --resume requires --checkpoint"},
+        {{"evaluate"}, "minicnn evaluate: --checkpoint is required"},
+        {{"evaluate", "--checkpoint"}, "minicnn evaluate: option --checkpoint needs a value"},
+        {{"predict", "--checkpoint", "x.ckpt"}, "minicnn predict: --index is required"},
+        {{"predict", "--checkpoint", "x.ckpt", "--index", "1", "2", "3x"},
+         "minicnn predict: --index must be an integer >= 0, got '3x'"},
+        {{"fly"},
+         "minicnn: unknown command 'fly' (expected train, evaluate or predict; see 'minicnn "
+         "--help')"},
+    };
+    for (const auto& c : cases) {
+        const Proc r = run_in_process(c.first);
+        std::string cmd;
+        for (const char* a : c.first) cmd += std::string(" ") + a;
+        EXPECT_EQ(r.status, 2) << "minicnn" << cmd;
+        EXPECT_EQ(r.err, c.second + "\n") << "minicnn" << cmd;
+        EXPECT_EQ(r.out, "") << "minicnn" << cmd;
+    }
+    // The last --epochs is a good one: the run goes on to the data, and fails there (status 1).
+    const Proc r = run_in_process({"train", "--epochs", "4x", "--epochs", "1", "--data",
+                                   "/nonexistent/minicnn", "--device", "cpu"});
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_EQ(r.err.rfind("minicnn train: error: ", 0), 0u) << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+}
+
+TEST(Cli, HelpInProcessGoesToStandardOutput) {
+    Proc r = run_in_process({"train", "--help"});
+    EXPECT_EQ(r.status, 0);
+    EXPECT_EQ(r.err, "");
+    for (const char* opt : {"--limit", "--validation", "--no-cuda-graphs", "usage: minicnn train"})
+        EXPECT_NE(r.out.find(opt), std::string::npos) << opt << " in " << r.out;
+    r = run_in_process({"help"});
+    EXPECT_EQ(r.status, 0);
+    EXPECT_NE(r.out.find("predict"), std::string::npos) << r.out;
+    r = run_in_process({});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_EQ(r.out, "");
+    EXPECT_NE(r.err.find("usage: minicnn"), std::string::npos) << r.err;
 }
 
 TEST(Cli, MissingDataIsAOneLineErrorWithStatus1) {

@@ -1,8 +1,8 @@
 // tools/minicnn.cpp — the `minicnn` program: train, evaluate and predict with LeNet-5 on IDX data.
-// Everything is in host/cli.cpp (minicnn/cli.h), so the tests can drive the same code.
+// Everything is in tools/cli.cpp (the minicnn_cli library), so the tests can drive the same code.
 #include <iostream>
 
-#include "minicnn/cli.h"
+#include "cli.h"
 
 int main(int argc, char** argv) {
     return minicnn::run_cli(argc, argv, std::cout, std::cerr);

@@ -83,8 +83,20 @@ struct FitOptions {
     bool shuffle = true;
     double progress_interval_s = 0.25;
     std::function<void(const Progress&)> on_progress;  // may be empty
-    // Called after each epoch and its validation; the trainer's state is that of the epoch's end
-    // (the place to write a checkpoint). May be empty.
+    // After each epoch and its validation, in this order: the epoch's row is appended to
+    // metrics_path, the checkpoint is written to checkpoint_path (save_training_checkpoint), then
+    // on_epoch_end is called, with the trainer's state that of the epoch's end. A diverged epoch
+    // gets none of them. Each may be empty.
+    //
+    // metrics_path: a CSV file, the header
+    //   epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_second
+    // and one row per epoch (val_* empty without validation). fit() opens it before training:
+    // with no epochs done it starts the file over; otherwise it keeps the header and the rows of
+    // the epochs done (a run killed after an epoch's row but before its checkpoint left a row
+    // that is now trained again) and appends. The minicnn program's --metrics and Python's
+    // fit(csv_path=...) are this file.
+    std::string metrics_path;
+    std::string checkpoint_path;
     std::function<void(const EpochLog&)> on_epoch_end;
     // GPU: record the training step as a CUDA graph once per batch size and replay it (one launch
     // per step instead of one per kernel); the results are bit-identical to false. Ignored on the
@@ -94,6 +106,16 @@ struct FitOptions {
 
 // The 64-bit seed of epoch e's permutation (splitmix64 of seed and e).
 std::uint64_t seed_for_epoch(std::uint64_t seed, int epoch);
+
+// The lines a training run prints, the same in the minicnn program and the Python module:
+//   progress_line, bar:    Epoch 1/5    312/1563 [=====>........................] - 5210 img/s -
+//                          ETA 7.7s - loss: 0.6231 - accuracy: 0.7702
+//   progress_line, no bar: Epoch 1/5 step 312/1563 - 5210 img/s - ETA 7.7s - loss: ... - accuracy: ...
+//   epoch_line:            Epoch 1/5 - 1563 steps - 9.6s - 5208 img/s - loss: 0.5133 - accuracy:
+//                          0.8127 - val_loss: 0.4021 - val_accuracy: 0.8544   (val_* with validation)
+// `epochs` is FitOptions::epochs. No line break, no terminal control characters.
+std::string progress_line(const Progress& p, bool bar);
+std::string epoch_line(const EpochLog& e, int epochs);
 
 class Trainer {
 public:

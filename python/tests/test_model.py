@@ -166,6 +166,36 @@ def test_save_load_and_resume(data, tmp_path):
         minicnn.load_model(str(tmp_path / "no-such-file.ckpt"))
 
 
+def test_fit_writes_a_checkpoint_after_every_epoch(data, tmp_path):
+    (x, y), _ = data
+    path = str(tmp_path / "every_epoch.ckpt")
+    a = minicnn.lenet5(seed=4, device="cpu")
+    seen = []
+
+    class Spy:  # the checkpoint of each epoch is on disk before its line is printed
+        def write(self, s):
+            if s.startswith("Epoch "):
+                seen.append(minicnn.load_model(path, device="cpu").epochs_done)
+
+        def flush(self):
+            pass
+
+        def isatty(self):
+            return False
+
+    import sys
+    saved, sys.stdout = sys.stdout, Spy()
+    try:
+        a.fit(x, y, epochs=2, verbose=2, seed=3, checkpoint_path=path)
+    finally:
+        sys.stdout = saved
+    assert seen == [1, 2]
+    b = minicnn.load_model(path, device="cpu")
+    assert b.epochs_done == 2
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        assert np.array_equal(wa, wb)
+
+
 def test_train_on_batch_lowers_the_loss(data):
     (x, y), _ = data
     m = minicnn.lenet5(seed=4, device="cpu")

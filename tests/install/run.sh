@@ -18,6 +18,9 @@ check() {  # $1: build folder, $2: label
     if ls "$prefix/include/minicnn" | grep -q -e '^context.h$' -e '^gpu_memory.h$'; then
         echo "install: $2: internal cuda/ headers were installed" >&2; exit 1
     fi
+    if find "$prefix" -name 'cli.h' -o -name 'libminicnn_cli*' | grep -q .; then
+        echo "install: $2: the program's own code (tools/cli.h, minicnn_cli) was installed" >&2; exit 1
+    fi
     "$prefix/bin/minicnn" --help >/dev/null
     cmake -S "$ROOT/tests/install" -B "$WORK/$2/consumer" -DCMAKE_PREFIX_PATH="$prefix" \
         -DCMAKE_BUILD_TYPE=Release >"$WORK/$2/configure.log" || { cat "$WORK/$2/configure.log"; exit 1; }

@@ -1,0 +1,506 @@
+// tools/cli.cpp — the `minicnn` program's commands (tools/cli.h): argument parsing, data loading,
+// the progress display and JSON summaries. The per-epoch lines, the metrics CSV and the checkpoint
+// after each epoch are the library's (Trainer::fit, minicnn/trainer.h).
+//
+// CLI11 splits the command line (commands, --opt VALUE and --opt=VALUE, flags, the values of
+// --index, -h/--help, the help text); every option arrives as a string and is checked here in full
+// ("12x" is not 12), so that the first problem ends the program with one line in our words that
+// names the argument: CLI11's own errors are mapped onto that line (usage_message). JSON summaries
+// are written with nlohmann::json.
+#include "cli.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "minicnn/checkpoint.h"
+#include "minicnn/error.h"
+#include "minicnn/idx.h"
+#include "minicnn/model.h"
+#include "minicnn/trainer.h"
+
+namespace minicnn {
+
+namespace {
+
+const char* const kDefaultData = "/usr/share/datasets/fashion-mnist";
+
+// A usage error: exit status 2.
+class UsageError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// What the command line says, as CLI11 fills it: every value a string, checked by the command.
+struct Options {
+    std::string data = kDefaultData, device = "auto";
+    std::string epochs = "5", batch_size = "32", lr = "0.001", seed = "1", validation = "10000";
+    std::string limit, checkpoint, metrics, json;
+    bool resume = false, no_cuda_graphs = false;
+    std::vector<std::string> index;
+};
+
+// max_value: the largest value the option's type holds (an int option must not wrap).
+long long parse_int(const std::string& name, const std::string& v, long long min_value,
+                    const char* what, long long max_value = std::numeric_limits<long long>::max()) {
+    errno = 0;
+    char* end = nullptr;
+    const long long x = std::strtoll(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || errno == ERANGE || x < min_value) {
+        throw UsageError(name + " must be " + what + ", got '" + v + "'");
+    }
+    if (x > max_value) {
+        throw UsageError(name + " must be at most " + std::to_string(max_value) + ", got '" + v +
+                         "'");
+    }
+    return x;
+}
+
+double parse_positive_double(const std::string& name, const std::string& v) {
+    char* end = nullptr;
+    const double x = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end != '\0' || !std::isfinite(x) || x <= 0.0) {
+        throw UsageError(name + " must be a finite number > 0, got '" + v + "'");
+    }
+    return x;
+}
+
+Device parse_device(const std::string& v) {
+    try {
+        return Device::parse(v);
+    } catch (const ArgumentError&) {
+        throw UsageError("--device must be auto, cpu, cuda or cuda:N, got '" + v + "'");
+    }
+}
+
+// ---- the command line
+// -------------------------------------------------------------------------------
+
+// The program and its commands, the options bound to `o`.
+struct Program {
+    CLI::App app{"Train and use the exercise's LeNet-5 on MNIST-format (IDX) data.", "minicnn"};
+    CLI::App* train = nullptr;
+    CLI::App* evaluate = nullptr;
+    CLI::App* predict = nullptr;
+
+    explicit Program(Options& o) {
+        app.get_formatter()->column_width(24);
+        app.get_formatter()->label("Usage", "usage");
+        app.get_formatter()->label("OPTIONS", "options");
+        app.get_formatter()->label("SUBCOMMAND", "<command>");
+        app.get_formatter()->label("Subcommands", "Commands");
+        app.set_help_flag("-h,--help", "this help");
+        app.footer("Run 'minicnn <command> --help' for the options of a command.");
+        // Unknown commands and options are ours to report (in our words): CLI11 keeps them.
+        app.allow_extras();
+        app.require_subcommand(0, 1);
+        app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+
+        train = command("train",
+                        "train LeNet-5 (Adam), validate after each epoch, evaluate on the test set",
+                        "Trains LeNet-5 on <data>/train-* (the last --validation images are held "
+                        "out for validation)\nand reports loss and accuracy on <data>/t10k-*.");
+        data_and_device(train, o);
+        train->add_option("--epochs", o.epochs, "train until N epochs are done (0 only evaluates)")
+            ->type_name("N")
+            ->capture_default_str();
+        train->add_option("--batch-size", o.batch_size, "batch size, > 0")
+            ->type_name("B")
+            ->capture_default_str();
+        train->add_option("--lr", o.lr, "Adam learning rate, finite and > 0")
+            ->type_name("X")
+            ->capture_default_str();
+        train->add_option("--seed", o.seed, "seed of the initial weights and the shuffling")
+            ->type_name("S")
+            ->capture_default_str();
+        flag(train, "--no-cuda-graphs", o.no_cuda_graphs,
+             "GPU: launch each kernel instead of replaying each step as a CUDA graph");
+        CLI::Option* ckpt =
+            train
+                ->add_option("--checkpoint", o.checkpoint,
+                             "write a checkpoint (weights, Adam state, epoch, RNG) after every "
+                             "epoch")
+                ->type_name("FILE");
+        flag(train, "--resume", o.resume, "continue from --checkpoint when it exists")->needs(ckpt);
+        train->add_option("--metrics", o.metrics, "one CSV row per epoch")->type_name("FILE.csv");
+        train
+            ->add_option("--json", o.json,
+                         "a summary of the run (test accuracy and loss, throughput, ...)")
+            ->type_name("FILE");
+        train
+            ->add_option("--validation", o.validation,
+                         "validation images taken off the end of the training set")
+            ->type_name("N")
+            ->capture_default_str();
+        train
+            ->add_option("--limit", o.limit,
+                         "use only the first N training images (before the validation split)")
+            ->type_name("N");
+
+        evaluate = command("evaluate", "loss and accuracy of a checkpoint on the test set",
+                           "Loss and accuracy of the checkpoint's model on <data>/t10k-*.");
+        checkpoint_in(evaluate, o);
+        data_and_device(evaluate, o);
+        evaluate->add_option("--json", o.json, "write the result as JSON")->type_name("FILE");
+
+        predict = command("predict", "class and probabilities of test images",
+                          "Predicted class and class probabilities of test images <data>/t10k-* "
+                          "number I, ...");
+        checkpoint_in(predict, o);
+        predict->add_option("--index", o.index, "test image indices, 0-based")
+            ->type_name("I")
+            ->required()
+            ->allow_extra_args()
+            ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+        data_and_device(predict, o);
+    }
+
+    CLI::App* command(const char* name, const char* summary, const char* what) {
+        CLI::App* c = app.add_subcommand(name, summary);
+        c->footer(what);
+        c->allow_extras();
+        return c;
+    }
+    static CLI::Option* flag(CLI::App* c, const char* name, bool& v, const char* what) {
+        return c->add_flag(name, v, what)->disable_flag_override();  // --flag=x is an error
+    }
+    static void data_and_device(CLI::App* c, Options& o) {
+        c->add_option("--data", o.data, "IDX directory")->type_name("DIR")->capture_default_str();
+        c->add_option("--device", o.device, "auto, cpu, cuda or cuda:N")
+            ->type_name("D")
+            ->capture_default_str();
+    }
+    static void checkpoint_in(CLI::App* c, Options& o) {
+        c->add_option("--checkpoint", o.checkpoint, "a checkpoint written by 'minicnn train'")
+            ->type_name("FILE")
+            ->required();
+    }
+};
+
+// A flag of `cmd` given a value (--resume=1): CLI11 refuses most values (disable_flag_override)
+// but takes --resume=true; the program takes none. Returns the flag's name, or "".
+std::string flag_given_a_value(const CLI::App& cmd, const std::vector<std::string>& args) {
+    for (const std::string& a : args) {
+        const std::string name = a.substr(0, a.find('='));
+        const CLI::Option* opt = cmd.get_option_no_throw(name);
+        if (name.size() < a.size() && a.rfind("--", 0) == 0 && opt != nullptr &&
+            opt->get_items_expected_max() == 0) {
+            return name;
+        }
+    }
+    return "";
+}
+
+// CLI11 reports a problem in its own words; this is the line, in ours, that names the argument.
+// `args`: the command line after the program's name.
+std::string usage_message(const CLI::ParseError& e, const CLI::App& cmd,
+                          const std::vector<std::string>& args) {
+    if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr) {
+        // Either a flag was given a value, or an option that takes a value ended the command line
+        // (CLI11 takes an option's value from the next argument, whatever it is).
+        const std::string flag = flag_given_a_value(cmd, args);
+        if (!flag.empty()) return "option " + flag + " takes no value";
+        return "option " + (args.empty() ? std::string("?") : args.back()) + " needs a value";
+    }
+    // RequiredError ("--checkpoint is required"), RequiresError ("--resume requires --checkpoint").
+    return e.what();
+}
+
+// What CLI11 accepted but the program does not: a flag given a value, a value that is an option
+// (CLI11 takes the next argument as the value of --epochs in "--epochs --lr 0.1"), an unknown
+// option or a stray argument. The first one found ends the program.
+void check_command_line(const CLI::App& cmd, const std::vector<std::string>& args) {
+    const std::string flag = flag_given_a_value(cmd, args);
+    if (!flag.empty()) throw UsageError("option " + flag + " takes no value");
+    for (const CLI::Option* opt : cmd.get_options()) {
+        for (const std::string& v : opt->results()) {
+            if (opt->get_items_expected_max() > 0 && (v.rfind("--", 0) == 0 || v == "-h")) {
+                throw UsageError("option " + opt->get_name() + " needs a value");
+            }
+        }
+    }
+    const std::vector<std::string> extra = cmd.remaining();
+    if (extra.empty()) return;
+    const std::string& arg = extra.front();
+    const std::string see = " (see 'minicnn " + cmd.get_name() + " --help')";
+    if (arg.rfind("-", 0) == 0) {
+        throw UsageError("unknown option '" + arg.substr(0, arg.find('=')) + "'" + see);
+    }
+    throw UsageError("unexpected argument '" + arg + "'" + see);
+}
+
+// ---- the commands
+// -----------------------------------------------------------------------------------
+
+void write_json(const std::string& path, const nlohmann::ordered_json& j) {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    if (!f) throw Error("cannot open JSON file " + path + " for writing");
+    f << j.dump(2) << "\n";
+    if (!f.flush()) throw Error("failed writing JSON file " + path);
+}
+
+// A number for the JSON summaries, or null: the loss of a run may be NaN or Inf, the validation
+// numbers are -1 without validation.
+nlohmann::ordered_json number_or_null(double v, bool present = true) {
+    if (!present || !std::isfinite(v)) return nullptr;
+    return v;
+}
+
+DataView view_of(const Dataset& d) {
+    return {d.images.data<float>(), d.labels.data(), d.size()};
+}
+
+int cmd_train(const Options& o, std::ostream& out) {
+    const int int_max = std::numeric_limits<int>::max();
+    const int epochs = int(parse_int("--epochs", o.epochs, 0, "an integer >= 0", int_max));
+    const int batch = int(parse_int("--batch-size", o.batch_size, 1, "an integer > 0", int_max));
+    const double lr = parse_positive_double("--lr", o.lr);
+    if (!std::isfinite(float(lr)) || float(lr) <= 0.0f) {  // Adam runs in float32
+        throw UsageError("--lr must be a float32 number > 0 (about 1e-45 to 3.4e38), got '" + o.lr +
+                         "'");
+    }
+    const auto seed = std::uint64_t(parse_int("--seed", o.seed, 0, "an integer >= 0"));
+    const Device device = parse_device(o.device);
+    const long long val_n = parse_int("--validation", o.validation, 0, "an integer >= 0");
+    const long long limit =
+        o.limit.empty() ? -1 : parse_int("--limit", o.limit, 2, "an integer >= 2");
+
+    const auto t_start = std::chrono::steady_clock::now();
+    Dataset train = load_idx_dataset(o.data, "train");
+    Dataset test = load_idx_dataset(o.data, "t10k");
+    if (limit > 0 && limit < train.size()) {
+        Dataset tail = split_tail(train, train.size() - limit);  // keep the first `limit`
+        (void)tail;
+    }
+    Dataset val;
+    if (val_n > 0) {
+        if (val_n >= train.size()) {
+            throw UsageError("--validation " + std::to_string(val_n) +
+                             " leaves no training images (" + std::to_string(train.size()) +
+                             " in " + o.data + ")");
+        }
+        val = split_tail(train, val_n);
+    }
+
+    Sequential model = lenet5(seed);
+    Trainer trainer(model, device);
+    std::uint64_t shuffle_seed = seed;
+    bool resumed = false;
+    if (o.resume && std::ifstream(o.checkpoint).good()) {
+        trainer.load_checkpoint_state(load_checkpoint(o.checkpoint));
+        shuffle_seed = trainer.seed();
+        resumed = true;
+        out << "Resuming from " << o.checkpoint << " after epoch " << trainer.epochs_done()
+            << " (seed " << shuffle_seed << ")\n";
+    } else {
+        out << model.summary();
+    }
+    out << "Device: " << trainer.device_name() << "\n";
+    out << "Data: " << o.data << ": " << train.size() << " train, " << val.size() << " validation, "
+        << test.size() << " test images\n";
+    out.flush();
+
+    const bool tty = isatty(STDOUT_FILENO) && &out == &std::cout;
+    FitOptions opt;
+    opt.epochs = epochs;
+    opt.batch_size = batch;
+    opt.adam.lr = float(lr);
+    opt.seed = shuffle_seed;
+    opt.cuda_graphs = !o.no_cuda_graphs;
+    opt.progress_interval_s = tty ? 0.2 : 10.0;
+    opt.metrics_path = o.metrics;
+    opt.checkpoint_path = o.checkpoint;
+    opt.on_progress = [&](const Progress& p) {
+        if (tty) {
+            out << "\r" << progress_line(p, true) << "\033[K" << std::flush;
+        } else {
+            out << progress_line(p, false) << "\n" << std::flush;
+        }
+    };
+    opt.on_epoch_end = [&](const EpochLog& log) {
+        if (tty) out << "\r\033[K";
+        out << epoch_line(log, epochs) << "\n" << std::flush;
+    };
+    const DataView val_view = view_of(val);
+    const History h = trainer.fit(view_of(train), val.size() > 0 ? &val_view : nullptr, opt);
+    trainer.pull_params();
+
+    const EvalResult t = trainer.evaluate(view_of(test));
+    out << std::fixed << std::setprecision(4) << "Test: loss " << t.loss << " - accuracy "
+        << t.accuracy << " (" << t.count << " images)\n";
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+
+    if (!o.json.empty()) {
+        double images = 0, train_seconds = 0;
+        auto history = nlohmann::ordered_json::array();
+        for (const EpochLog& e : h.epochs) {
+            images += e.images_per_second * e.seconds;
+            train_seconds += e.seconds;
+            history.push_back(
+                {{"epoch", e.epoch},
+                 {"loss", number_or_null(e.loss)},
+                 {"accuracy", number_or_null(e.accuracy)},
+                 {"val_loss", number_or_null(e.val_loss, e.val_loss >= 0)},
+                 {"val_accuracy", number_or_null(e.val_accuracy, e.val_accuracy >= 0)},
+                 {"seconds", number_or_null(e.seconds)},
+                 {"cpu_seconds", number_or_null(e.cpu_seconds)},
+                 {"images_per_second", number_or_null(e.images_per_second)}});
+        }
+        write_json(o.json, {{"command", "train"},
+                            {"device", trainer.device_name()},
+                            {"data", o.data},
+                            {"epochs", epochs},
+                            {"epochs_run", h.epochs.size()},
+                            {"batch_size", batch},
+                            {"lr", lr},
+                            {"seed", shuffle_seed},
+                            {"resumed", resumed},
+                            {"train_images", train.size()},
+                            {"validation_images", val.size()},
+                            {"test_images", t.count},
+                            {"test_loss", number_or_null(t.loss)},
+                            {"test_accuracy", number_or_null(t.accuracy)},
+                            {"train_images_per_second",
+                             number_or_null(images / train_seconds, train_seconds > 0)},
+                            {"train_seconds", train_seconds},
+                            {"seconds", seconds},
+                            {"history", history}});
+    }
+    return 0;
+}
+
+// Loads the checkpoint's model onto a trainer.
+struct Loaded {
+    Sequential model;
+    std::unique_ptr<Trainer> trainer;
+};
+
+Loaded load_model(const Options& o) {
+    const Device device = parse_device(o.device);
+    Loaded l{model_from_checkpoint(load_checkpoint(o.checkpoint)), nullptr};
+    l.trainer = std::make_unique<Trainer>(l.model, device);
+    return l;
+}
+
+int cmd_evaluate(const Options& o, std::ostream& out) {
+    Loaded l = load_model(o);
+    Dataset test = load_idx_dataset(o.data, "t10k");
+    const EvalResult r = l.trainer->evaluate(view_of(test));
+    out << std::fixed << std::setprecision(4) << "Test: loss " << r.loss << " - accuracy "
+        << r.accuracy << " (" << r.count << " images, " << l.trainer->device_name() << ")\n";
+    if (!o.json.empty()) {
+        write_json(o.json, {{"command", "evaluate"},
+                            {"checkpoint", o.checkpoint},
+                            {"device", l.trainer->device_name()},
+                            {"test_images", r.count},
+                            {"test_loss", number_or_null(r.loss)},
+                            {"test_accuracy", number_or_null(r.accuracy)},
+                            {"seconds", r.seconds}});
+    }
+    return 0;
+}
+
+int cmd_predict(const Options& o, std::ostream& out) {
+    std::vector<long long> idx;
+    for (const std::string& v : o.index) {
+        idx.push_back(parse_int("--index", v, 0, "an integer >= 0"));
+    }
+    Loaded l = load_model(o);
+    Dataset test = load_idx_dataset(o.data, "t10k");
+    for (long long i : idx) {
+        if (i >= test.size()) {
+            throw UsageError("--index " + std::to_string(i) +
+                             " is out of range: the test set has " + std::to_string(test.size()) +
+                             " images");
+        }
+    }
+    const std::int64_t sample = test.images.numel() / test.size();
+    std::vector<float> x(idx.size() * std::size_t(sample));
+    for (std::size_t k = 0; k < idx.size(); ++k) {
+        std::copy_n(test.images.data<float>() + idx[k] * sample, sample, x.data() + k * sample);
+    }
+    const Tensor p = l.trainer->predict(x.data(), std::int64_t(idx.size()));
+    const std::int64_t classes = p.numel() / std::int64_t(idx.size());
+    for (std::size_t k = 0; k < idx.size(); ++k) {
+        const float* row = p.data<float>() + k * classes;
+        std::int64_t best = 0;
+        for (std::int64_t j = 1; j < classes; ++j)
+            if (row[j] > row[best]) best = j;
+        out << "index " << idx[k] << ": class " << best << " (label " << test.labels[idx[k]]
+            << ") probabilities:";
+        for (std::int64_t j = 0; j < classes; ++j) {
+            out << " " << std::fixed << std::setprecision(4) << row[j];
+        }
+        out << "\n";
+    }
+    return 0;
+}
+
+}  // namespace
+
+int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+    Options o;
+    Program prog(o);
+    if (argc <= 1) {
+        err << prog.app.help();
+        return 2;
+    }
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    const CLI::App* cmd = nullptr;  // the command, once CLI11 has seen it
+    try {
+        try {
+            prog.app.parse(argc, argv);
+        } catch (const CLI::CallForHelp&) {
+            out << prog.app.help();  // the command's help, when a command was given
+            return 0;
+        } catch (const CLI::ParseError& e) {
+            const std::vector<CLI::App*> given = prog.app.get_subcommands();
+            if (given.empty()) throw UsageError(e.what());
+            cmd = given.front();
+            throw UsageError(usage_message(e, *cmd, args));
+        }
+        const std::vector<CLI::App*> given = prog.app.get_subcommands();
+        if (given.empty()) {
+            const std::vector<std::string> extra = prog.app.remaining();
+            if (!extra.empty() && extra.front() == "help") {
+                out << prog.app.help();
+                return 0;
+            }
+            err << "minicnn: unknown command '" << (extra.empty() ? "" : extra.front())
+                << "' (expected train, evaluate or predict; see 'minicnn --help')\n";
+            return 2;
+        }
+        cmd = given.front();
+        check_command_line(*cmd, args);
+        if (cmd == prog.train) return cmd_train(o, out);
+        if (cmd == prog.evaluate) return cmd_evaluate(o, out);
+        return cmd_predict(o, out);
+    } catch (const UsageError& e) {
+        out.flush();
+        err << "minicnn" << (cmd ? " " + cmd->get_name() : "") << ": " << e.what() << "\n";
+        return 2;
+    } catch (const std::exception& e) {
+        out.flush();
+        std::string msg = e.what();
+        for (char& c : msg)
+            if (c == '\n') c = ' ';
+        err << "minicnn" << (cmd ? " " + cmd->get_name() : "") << ": error: " << msg << "\n";
+        return 1;
+    }
+}
+
+}  // namespace minicnn
