@@ -21,7 +21,6 @@
 #include <string>
 #include <vector>
 
-#include <omp.h>
 
 #include "bench_common.h"
 #include "minicnn/cpu_backend.h"
@@ -172,7 +171,7 @@ int run_dump(const Options& o) {
 // Times minicnn's CPU backend on every selected layer. Returns the JSON objects.
 std::vector<std::string> run_cpu(const Options& o) {
     std::vector<std::string> out;
-    std::printf("minicnn CPU backend, %d OpenMP threads, %s\n", omp_get_max_threads(),
+    std::printf("minicnn CPU backend, %d threads, %s\n", minicnn::cpu::thread_count(),
                 cpu_model().c_str());
     std::printf("%-16s %5s %-16s %11s %10s %6s\n", "layer", "batch", "op", "median ms",
                 "GFLOP/s|GB/s", "reps");
@@ -191,7 +190,7 @@ std::vector<std::string> run_cpu(const Options& o) {
             if (pd && op == "pool_bwd") pool_op(l, *pd, "pool_fwd")();  // the mask it routes by
             const Timing t = time_cpu(fn, o.min_seconds);
             JsonObject j = result_json(l, op, "minicnn-cpu", t);
-            j.num("threads", omp_get_max_threads());
+            j.num("threads", minicnn::cpu::thread_count());
             out.push_back(j.dump());
             const double rate =
                 cd ? op_flops(l, op) / (t.median_ms * 1e6) : op_bytes(l, op) / (t.median_ms * 1e6);
@@ -253,7 +252,7 @@ int main_impl(int argc, char** argv) {
     if (o.cpu) {
         auto r = run_cpu(o);
         results.insert(results.end(), r.begin(), r.end());
-        meta.str("cpu_model", cpu_model()).num("cpu_threads", omp_get_max_threads());
+        meta.str("cpu_model", cpu_model()).num("cpu_threads", minicnn::cpu::thread_count());
     }
     if (o.gpu) {
 #if defined(MINICNN_BENCH_CUDNN)

@@ -146,7 +146,7 @@ def main():
     else:
         cm = cpu.get("meta", {})
         tm = (torch_ops or {}).get("meta", {})
-        note = (f"minicnn CPU backend: {cm.get('cpu_threads', '?')} OpenMP threads, steady clock, "
+        note = (f"minicnn CPU backend: {cm.get('cpu_threads', '?')} threads, steady clock, "
                 f"median of >= 5 calls and >= the --min-time budget. These are the pointer-level "
                 f"ops of minicnn/cpu_backend.h (direct loops: the oracle the GPU is tested against, "
                 f"and the functional API's CPU path); the training engine (host/engine_cpu.cpp) "
