@@ -9,6 +9,7 @@
 // engines (the CPU half always runs). Every GPU test skips, saying why, in CPU-only builds or where
 // no GPU (or, for the device test, no second GPU) is visible.
 #include <cmath>
+#include <cstdio>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -228,6 +229,47 @@ TEST(CudaEngine, OneLenet5TrainingStepMatchesCpu) {
     std::vector<float> vc(oc.data<float>(), oc.data<float>() + oc.numel()),
         vg(og.data<float>(), og.data<float>() + og.numel());
     EXPECT_TRUE(close(vg, vc, 1e-4, 1e-3));
+}
+
+// What one LeNet-5 training step (batch 256) enqueues on the device: kernel launches, cuBLAS calls,
+// copies and memsets, counted by the emulator's runtime (emu::record_operations). Each is a launch
+// the CPU pays for and the GPU waits on; issue 12's budget is 20. train_step frames the step with
+// two uploads (x, y), a memset (the metrics) and a download (the loss), which are not counted.
+// The count does not depend on the batch size: a step is a fixed sequence of launches.
+TEST(CudaEngine, DeviceOperationsPerTrainingStep) {
+    MINICNN_REQUIRE_GPU();
+#if !defined(MINICNN_CUDA_EMULATOR)
+    GTEST_SKIP() << "device operations are counted by the CUDA emulator's runtime (cuda/emu/run.sh); "
+                    "on a GPU, count the kernels of one step with nsys (bench/README.md)";
+#else
+    const std::int64_t n = 256;
+    std::mt19937 gen(5);
+    std::vector<float> x(static_cast<std::size_t>(n * 784));
+    for (float& v : x) v = float(gen() % 256) / 255.0f;
+    std::vector<std::int32_t> y(static_cast<std::size_t>(n));
+    for (auto& v : y) v = std::int32_t(gen() % 10);
+    Sequential m = lenet5(42);
+    Trainer t(m, Device::cuda());
+    (void)t.train_step(x.data(), y.data(), n, AdamConfig{});  // allocations, first-use setup
+    emu::record_operations(true);
+    (void)t.train_step(x.data(), y.data(), n, AdamConfig{});
+    emu::record_operations(false);
+    std::vector<std::string> ops;
+    const std::string log = emu::recorded_operations();
+    for (std::size_t b = 0, e; (e = log.find('\n', b)) != std::string::npos; b = e + 1)
+        ops.push_back(log.substr(b, e - b));
+    ASSERT_GE(ops.size(), 4u);
+    const std::vector<std::string> head{"cudaMemcpyAsync", "cudaMemcpyAsync", "cudaMemsetAsync"};
+    ASSERT_EQ(std::vector<std::string>(ops.begin(), ops.begin() + 3), head) << log;
+    ASSERT_EQ(ops.back(), "cudaMemcpyAsync") << log;
+    ops.erase(ops.begin(), ops.begin() + 3);
+    ops.pop_back();
+    std::string list;
+    for (const std::string& o : ops) list += "  " + o + "\n";
+    std::printf("%s", list.c_str());
+    std::printf("device operations per LeNet-5 training step: %zu\n", ops.size());
+    EXPECT_LE(ops.size(), 36u) << "a training step enqueues more device operations than before";
+#endif
 }
 
 TEST(CudaEngine, FitOnTheGpuLearnsAndReportsMetrics) {
