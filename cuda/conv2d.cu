@@ -35,11 +35,15 @@
 //
 // Backward filter is an implicit GEMM, dweight (R x K) = Apatch^T (R x P) * dout (P x K) with
 // R = kh*kw*c reduction rows plus one extra row of ones for dbias, and P = n*oh*ow positions. P is
-// cut into S segments (S depends only on the geometry). Pass 1: a block owns a 32 (r) x 32 (k) tile
-// for one segment, stages 32 positions at a time of Apatch and dout in shared memory, and each
-// thread sums its 2 x 2 entries over the segment in position order into workspace[s][r][k]. Pass 2:
-// one thread per (r, k) adds the S partial sums in order s = 0, 1, ... . No atomics anywhere: every
-// sum has a fixed order, so results are bit-identical run to run.
+// cut into S segments (S depends only on the geometry). Pass 1: a block owns a 32 (r) x KT (k)
+// tile for one segment, KT = 8, 16 or 32 by the number of output channels; it stages 64
+// positions at a time of Apatch and dout in shared memory (each staging thread keeps one tile row
+// and walks positions with an incremental (n, i, j) cursor: no division in the loop); each thread
+// sums 2 x 2 entries over its slice of the positions, the slices are added in slice order, and the
+// tile goes to workspace[s][r][k]. Pass 2: one warp per (r, k), many blocks: lane l adds segments
+// l, l+32, ... in order, then a fixed shuffle tree. No atomics anywhere: every sum has a fixed
+// order, so results are bit-identical run to run. Indices are 32-bit where the host has checked
+// that the sizes fit (positions, one image, the filter), image bases 64-bit.
 //
 // Grids: blockIdx.x folds (image, tile row, tile column) (and segments for the filter), which may
 // be large; blockIdx.y is the channel group, at most 65535 (checked). Flat indices are int64.
@@ -317,74 +321,113 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 constexpr int kFiltRT = 32;  // reduction rows (a, q, c) per block
-constexpr int kFiltKT = 32;  // output channels per block
-constexpr int kFiltPC = 32;  // positions staged per step
+constexpr int kFiltPC = 64;  // positions staged per step
+constexpr int kWarp = 32;
 
-// Pass 1. Block (r tile, k tile, segment s): workspace[s][r][k] = sum over positions p of segment
-// s, in order, of Apatch[p][r] * dout[p][k]; row r == R (= kh*kw*c) is the bias row (Apatch = 1).
-// Thread t owns rows r0 + t/16 + {0, 16} and channels k0 + t%16 + {0, 16}.
+// Pass 1. Block (r tile, k tile, segment s): workspace[s][r][k] = sum over the positions p of
+// segment s of Apatch[p][r] * dout[p][k]; row r == R (= kh*kw*c) is the bias row (Apatch = 1).
+// The block's 32 x KT tile (KT = 8, 16 or 32: the smallest that covers k, so conv1's 6 channels
+// fill 75% of it, not 19%) is split into 2 x 2 entries per thread: E = 8 * KT thread groups; the
+// 256 / E groups of threads ("slices") take every (256/E)-th staged position, and the slices'
+// sums are added in slice order at the end. Staging: thread t always stages tile row t % 32 (its
+// (a, q, c) is decoded once) for positions t / 32 + 8 m, walked with an (n, i, j) cursor that is
+// advanced by additions: no division or remainder after the block's first lines. Offsets inside
+// an image are 32-bit (the host checks that an image's input and output fit); the image base is a
+// 64-bit pointer, moved when the cursor changes image.
+template <int KT>
 __global__ void __launch_bounds__(kThreads)
     conv2d_backward_filter_partial_kernel(float* __restrict__ workspace,   // (S, R + 1, k)
                                           const float* __restrict__ dout,  // (n, oh, ow, k)
                                           const float* __restrict__ inp,   // (n, h, w, c)
-                                          const ConvGeom g, const std::int64_t seg_len,
-                                          const std::int64_t n_seg) {
+                                          const ConvGeom g, const int seg_len, const int tiles_r,
+                                          const int tiles_k) {
+    constexpr int KH = KT / 2;             // thread groups along k
+    constexpr int E = (kFiltRT / 2) * KH;  // thread groups (2 x 2 entries each)
+    constexpr int PS = kThreads / E;       // position slices
+    constexpr int ASTEP = kThreads / kFiltRT;  // positions between a thread's staged Apatch values
+    constexpr int DSTEP = kThreads / KT;       // ... and dout values
+    static_assert(kThreads % E == 0 && kFiltPC % PS == 0, "tile must split evenly");
     __shared__ float a_s[kFiltPC][kFiltRT];  // Apatch of the staged positions
-    __shared__ float d_s[kFiltPC][kFiltKT];  // dout of the staged positions
+    __shared__ float d_s[kFiltPC][KT];       // dout of the staged positions
+    __shared__ float red_s[PS > 1 ? PS - 1 : 1][4][E];  // slices 1.. for the final sum
 
-    const std::int64_t R = std::int64_t(g.kh) * g.kw * g.c;
-    const std::int64_t R1 = R + 1;
-    const std::int64_t K = g.k, C = g.c;
-    const std::int64_t P = g.n * g.oh * g.ow;
-    const std::int64_t tiles_r = (R1 + kFiltRT - 1) / kFiltRT;
-    const std::int64_t tiles_k = (K + kFiltKT - 1) / kFiltKT;
-
-    std::int64_t b = blockIdx.x;
-    const std::int64_t tr_ = b % tiles_r;
-    b /= tiles_r;
-    const std::int64_t tk_ = b % tiles_k;
-    const std::int64_t seg = b / tiles_k;
-    const std::int64_t r0 = tr_ * kFiltRT, k0 = tk_ * kFiltKT;
-    const std::int64_t p_begin = seg * seg_len;
-    const std::int64_t p_end = min(P, p_begin + seg_len);
-
+    const int C = int(g.c), K = int(g.k), H = int(g.h), W = int(g.w);
+    const int OH = int(g.oh), OW = int(g.ow);
+    const int R = g.kh * g.kw * C;
+    const int P = int(g.n) * OH * OW;
+    const int b = int(blockIdx.x);
+    const int tr_ = b % tiles_r;
+    const int tk_ = (b / tiles_r) % tiles_k;
+    const int seg = b / (tiles_r * tiles_k);
+    const int r0 = tr_ * kFiltRT, k0 = tk_ * KT;
+    const int p_begin = seg * seg_len;
+    const int p_end = min(P, p_begin + seg_len);
     const int tid = threadIdx.x;
-    const int tr = tid / 16, tk = tid % 16;
+
+    // Staging of Apatch: this thread's tile row and its decoding (once).
+    const int rr = tid % kFiltRT;
+    const int r = r0 + rr;
+    const bool r_valid = r < R + 1, r_bias = r == R;
+    int ca = 0, qa = 0, aa = 0;
+    if (r < R) {
+        ca = r % C;
+        qa = (r / C) % g.kw;
+        aa = r / (C * g.kw);
+    }
+    const int img_in = H * W * C;
+    // Cursor of the position this thread stages next: p = n*oh*ow + i*ow + j.
+    int ap = p_begin + tid / kFiltRT;
+    const int an = ap / (OH * OW);
+    int ai = (ap / OW) % OH;
+    int aj = ap % OW;
+    const float* aimg = inp + std::int64_t(an) * img_in;
+    // Staging of dout: this thread's channel, and a pointer that moves by DSTEP positions.
+    const int kd = tid % KT;
+    const bool k_valid = k0 + kd < K;
+    int dp = p_begin + tid / KT;
+    const float* dptr = dout + std::int64_t(dp) * K + k0 + kd;
+
+    // Compute: this thread's 2 x 2 entries and position slice.
+    const int grp = tid % E, slice = tid / E;
+    const int tr = grp / KH, tk = grp % KH;
     float acc[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
 
-    for (std::int64_t pc = p_begin; pc < p_end; pc += kFiltPC) {
+    for (int pc = p_begin; pc < p_end; pc += kFiltPC) {
         __syncthreads();  // previous step fully read
-        for (int e = tid; e < kFiltPC * kFiltRT; e += kThreads) {
-            const int rr = e % kFiltRT, pp = e / kFiltRT;
-            const std::int64_t r = r0 + rr, p = pc + pp;
+#pragma unroll
+        for (int m = 0; m < kFiltPC / ASTEP; ++m) {
             float v = 0.0f;
-            if (r < R1 && p < p_end) {
-                if (r == R) {
+            if (r_valid && ap < p_end) {
+                if (r_bias) {
                     v = 1.0f;
                 } else {
-                    const std::int64_t c = r % C;
-                    const std::int64_t aq = r / C;
-                    const std::int64_t q = aq % g.kw, a = aq / g.kw;
-                    const std::int64_t j = p % g.ow;
-                    const std::int64_t ni = p / g.ow;
-                    const std::int64_t i = ni % g.oh, n = ni / g.oh;
-                    const std::int64_t y = i * g.sh + a - g.ph, x = j * g.sw + q - g.pw;
-                    if (y >= 0 && y < g.h && x >= 0 && x < g.w)
-                        v = inp[((n * g.h + y) * g.w + x) * C + c];
+                    const int y = ai * g.sh + aa - g.ph, x = aj * g.sw + qa - g.pw;
+                    if (y >= 0 && y < H && x >= 0 && x < W) v = aimg[(y * W + x) * C + ca];
                 }
             }
-            a_s[pp][rr] = v;
+            a_s[tid / kFiltRT + m * ASTEP][rr] = v;
+            // Advance the cursor by ASTEP positions (ow may be smaller than ASTEP).
+            ap += ASTEP;
+            aj += ASTEP;
+            while (aj >= OW) {
+                aj -= OW;
+                if (++ai == OH) {
+                    ai = 0;
+                    aimg += img_in;
+                }
+            }
         }
-        for (int e = tid; e < kFiltPC * kFiltKT; e += kThreads) {
-            const int k2 = e % kFiltKT, pp = e / kFiltKT;
-            const std::int64_t k = k0 + k2, p = pc + pp;
-            d_s[pp][k2] = (k < K && p < p_end) ? dout[p * K + k] : 0.0f;
+#pragma unroll
+        for (int m = 0; m < kFiltPC / DSTEP; ++m) {
+            d_s[tid / KT + m * DSTEP][kd] = (k_valid && dp < p_end) ? *dptr : 0.0f;
+            dp += DSTEP;
+            dptr += std::int64_t(DSTEP) * K;
         }
         __syncthreads();
 #pragma unroll 8
-        for (int pp = 0; pp < kFiltPC; ++pp) {
+        for (int pp = slice; pp < kFiltPC; pp += PS) {
             const float x0 = a_s[pp][tr], x1 = a_s[pp][tr + 16];
-            const float d0 = d_s[pp][tk], d1 = d_s[pp][tk + 16];
+            const float d0 = d_s[pp][tk], d1 = d_s[pp][tk + KH];
             acc[0][0] += x0 * d0;
             acc[0][1] += x0 * d1;
             acc[1][0] += x1 * d0;
@@ -392,33 +435,48 @@ __global__ void __launch_bounds__(kThreads)
         }
     }
 
+    // The slices' sums, added in slice order by slice 0.
+    if (PS > 1) {
+        if (slice > 0) {
+#pragma unroll
+            for (int u = 0; u < 4; ++u) red_s[slice - 1][u][grp] = acc[u / 2][u % 2];
+        }
+        __syncthreads();
+        if (slice > 0) return;
+#pragma unroll
+        for (int s2 = 0; s2 < PS - 1; ++s2)
+#pragma unroll
+            for (int u = 0; u < 4; ++u) acc[u / 2][u % 2] += red_s[s2][u][grp];
+    }
+    float* wseg = workspace + std::int64_t(seg) * (R + 1) * K;
 #pragma unroll
     for (int u = 0; u < 2; ++u) {
 #pragma unroll
         for (int v = 0; v < 2; ++v) {
-            const std::int64_t r = r0 + tr + 16 * u, k = k0 + tk + 16 * v;
-            if (r < R1 && k < K) workspace[(seg * R1 + r) * K + k] = acc[u][v];
+            const int rw = r0 + tr + 16 * u, kw = k0 + tk + KH * v;
+            if (rw < R + 1 && kw < K) wseg[rw * K + kw] = acc[u][v];
         }
     }
-    (void)n_seg;
 }
 
-// Pass 2. One thread per (r, k): the partial sums of the S segments, added in segment order.
-__global__ void conv2d_backward_filter_reduce_kernel(
-    float* __restrict__ dweight,          // (kh, kw, c, k)
-    float* __restrict__ dbias,            // (k) or null
-    const float* __restrict__ workspace,  // (S, R+1, k)
-    const std::int64_t R, const std::int64_t K, const std::int64_t n_seg) {
-    const std::int64_t total = (R + 1) * K;
-    for (std::int64_t e = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
-         e += std::int64_t(gridDim.x) * blockDim.x) {
-        float sum = 0.0f;
-        for (std::int64_t s = 0; s < n_seg; ++s) sum += workspace[s * total + e];
-        if (e < R * K) {
-            dweight[e] = sum;
-        } else if (dbias != nullptr) {
-            dbias[e - R * K] = sum;
-        }
+// Pass 2. One warp per (r, k) (8 per block): lane l adds the partial sums of segments l, l+32, ...
+// in order, then a fixed shuffle tree adds the 32 lanes. Fixed order: bit-identical run to run.
+__global__ void __launch_bounds__(kThreads)
+    conv2d_backward_filter_reduce_kernel(float* __restrict__ dweight,          // (kh, kw, c, k)
+                                         float* __restrict__ dbias,            // (k) or null
+                                         const float* __restrict__ workspace,  // (S, R+1, k)
+                                         const int RK, const int total, const int n_seg) {
+    const int e = int(blockIdx.x) * (kThreads / kWarp) + int(threadIdx.x) / kWarp;
+    const int lane = int(threadIdx.x) % kWarp;
+    if (e >= total) return;  // the whole warp
+    float sum = 0.0f;
+    for (int s = lane; s < n_seg; s += kWarp) sum += workspace[std::int64_t(s) * total + e];
+    for (int off = kWarp / 2; off > 0; off /= 2) sum += __shfl_down_sync(0xffffffffu, sum, off);
+    if (lane != 0) return;
+    if (e < RK) {
+        dweight[e] = sum;
+    } else if (dbias != nullptr) {
+        dbias[e - RK] = sum;
     }
 }
 
@@ -588,17 +646,37 @@ void conv2d_backward_filter(float* dweight, float* dbias, const float* dout, con
                                               << " bytes (conv2d_backward_filter_workspace)");
     const Segments seg = filter_segments(g);
     const std::int64_t R = std::int64_t(g.kh) * g.kw * g.c;
-    const std::int64_t tiles = ((R + 1 + kFiltRT - 1) / kFiltRT) * ((g.k + kFiltKT - 1) / kFiltKT);
-    const std::int64_t gx = tiles * seg.count;
-    check_grid(gx, 1, "conv2d_backward_filter");
-    float* ws = static_cast<float*>(workspace);
-    conv2d_backward_filter_partial_kernel<<<unsigned(gx), kThreads, 0, stream>>>(
-        ws, dout, inp, g, seg.len, seg.count);
-    MINICNN_CUDA_CHECK_LAUNCH();
     const std::int64_t total = (R + 1) * g.k;
-    const std::int64_t blocks = std::min<std::int64_t>((total + kThreads - 1) / kThreads, 65535);
+    // 32-bit indices inside the kernels: positions, one image's input and output, the filter.
+    MINICNN_REQUIRE(g.n * g.oh * g.ow < (std::int64_t(1) << 31) &&
+                        g.h * g.w * g.c < (std::int64_t(1) << 31) && total < (std::int64_t(1) << 31),
+                    "conv2d_backward_filter: sizes beyond 32-bit indexing: n*oh*ow = "
+                        << g.n * g.oh * g.ow << ", h*w*c = " << g.h * g.w * g.c
+                        << ", (kh*kw*c+1)*k = " << total << " (each must be < 2^31)");
+    {  // with no positions (n = 0) the one segment's partial sums are zeros
+        const int KT = g.k <= 8 ? 8 : g.k <= 16 ? 16 : 32;
+        const std::int64_t tiles_r = (R + 1 + kFiltRT - 1) / kFiltRT, tiles_k = (g.k + KT - 1) / KT;
+        const std::int64_t gx = tiles_r * tiles_k * seg.count;
+        check_grid(gx, 1, "conv2d_backward_filter");
+        float* ws = static_cast<float*>(workspace);
+        const int sl = int(seg.len), tr = int(tiles_r), tk = int(tiles_k);
+        if (KT == 8)
+            conv2d_backward_filter_partial_kernel<8>
+                <<<unsigned(gx), kThreads, 0, stream>>>(ws, dout, inp, g, sl, tr, tk);
+        else if (KT == 16)
+            conv2d_backward_filter_partial_kernel<16>
+                <<<unsigned(gx), kThreads, 0, stream>>>(ws, dout, inp, g, sl, tr, tk);
+        else
+            conv2d_backward_filter_partial_kernel<32>
+                <<<unsigned(gx), kThreads, 0, stream>>>(ws, dout, inp, g, sl, tr, tk);
+        MINICNN_CUDA_CHECK_LAUNCH();
+    }
+    const int warps = kThreads / kWarp;
+    const std::int64_t blocks = (total + warps - 1) / warps;
+    check_grid(blocks, 1, "conv2d_backward_filter");
     conv2d_backward_filter_reduce_kernel<<<unsigned(blocks), kThreads, 0, stream>>>(
-        dweight, dbias, ws, R, g.k, seg.count);
+        dweight, dbias, static_cast<const float*>(workspace), int(R * g.k), int(total),
+        int(seg.count));
     MINICNN_CUDA_CHECK_LAUNCH();
 }
 
