@@ -51,6 +51,7 @@
 #include <cstdint>
 #include <string>
 
+#include "activation_math.cuh"
 #include "cuda_check.h"
 #include "minicnn/cuda_backend.h"
 #include "minicnn/error.h"
@@ -72,19 +73,6 @@ __host__ __device__ inline std::int64_t floor_div(std::int64_t a, std::int64_t b
 }
 __host__ __device__ inline std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
     return -floor_div(-a, b);
-}
-
-__device__ inline float apply_activation(float z, Activation act) {
-    switch (act) {
-        case Activation::relu:
-            return z > 0.0f ? z : 0.0f;
-        case Activation::tanh:
-            return tanhf(z);
-        case Activation::sigmoid:
-            return 1.0f / (1.0f + expf(-z));
-        default:
-            return z;  // linear; softmax runs afterwards over the channel axis
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -198,7 +186,7 @@ __global__ void __launch_bounds__(kThreads)
         const int pix = pslot + m * PSTEP;
         const std::int64_t oy = oy0 + pix / TW, ox = ox0 + pix % TW;
         if (oy < g.oh && ox < g.ow)
-            out[((n * g.oh + oy) * g.ow + ox) * K + k] = apply_activation(acc[m] + bk, act);
+            out[((n * g.oh + oy) * g.ow + ox) * K + k] = act_forward(acc[m] + bk, act);
     }
 }
 
@@ -208,8 +196,9 @@ __global__ void __launch_bounds__(kThreads)
     conv2d_backward_data_kernel(float* __restrict__ dinp,          // (n, h, w, c)
                                 const float* __restrict__ dout,    // (n, oh, ow, k)
                                 const float* __restrict__ weight,  // (kh, kw, c, k)
-                                const ConvGeom g, const int AR, const int AQ, const int KC,
-                                const int dout_tile_floats) {
+                                const float* __restrict__ dout_a,  // (n, oh, ow, k) or null
+                                const Activation dout_act, const ConvGeom g, const int AR,
+                                const int AQ, const int KC, const int dout_tile_floats) {
     constexpr int P = TH * TW;
     constexpr int PSTEP = kThreads / CG;
     constexpr int PPT = P / PSTEP;
@@ -260,7 +249,7 @@ __global__ void __launch_bounds__(kThreads)
                     const std::int64_t i = i_lo + rs / ncols, j = j_lo + rs % ncols;
                     float v = 0.0f;
                     if (i >= 0 && i < g.oh && j >= 0 && j < g.ow)
-                        v = dout[((n * g.oh + i) * g.ow + j) * K + k0 + k2];
+                        v = load_dz(dout, dout_a, dout_act, ((n * g.oh + i) * g.ow + j) * K + k0 + k2);
                     d_s[e] = v;
                 }
                 // Weights (a, q, k, c) with the input channel fastest, as the threads read them.
@@ -287,13 +276,14 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
                         for (int m = 0; m < PPT; ++m) {
                             const int pix = pslot + m * PSTEP;
-                            const std::int64_t ty_ = y0 + pix / TW + g.ph - (a0 + a);
-                            const std::int64_t tx_ = x0 + pix % TW + g.pw - (q0 + q);
+                            // 32-bit: one image's rows and columns (checked on the host).
+                            const int ty_ = int(y0) + pix / TW + g.ph - (a0 + a);
+                            const int tx_ = int(x0) + pix % TW + g.pw - (q0 + q);
                             off[m] = -1;
                             if (ty_ % g.sh == 0 && tx_ % g.sw == 0) {
                                 // Exact divisions; i in [i_lo, i_hi] and j in [j_lo, j_hi] by
                                 // construction of the staged range.
-                                const int r = int(ty_ / g.sh - i_lo), s = int(tx_ / g.sw - j_lo);
+                                const int r = ty_ / g.sh - int(i_lo), s = tx_ / g.sw - int(j_lo);
                                 off[m] = (r * ncols + s) * kcn;
                             }
                         }
@@ -339,8 +329,9 @@ __global__ void __launch_bounds__(kThreads)
     conv2d_backward_filter_partial_kernel(float* __restrict__ workspace,   // (S, R + 1, k)
                                           const float* __restrict__ dout,  // (n, oh, ow, k)
                                           const float* __restrict__ inp,   // (n, h, w, c)
-                                          const ConvGeom g, const int seg_len, const int tiles_r,
-                                          const int tiles_k) {
+                                          const float* __restrict__ dout_a,  // (n, oh, ow, k) / null
+                                          const Activation dout_act, const ConvGeom g,
+                                          const int seg_len, const int tiles_r, const int tiles_k) {
     constexpr int KH = KT / 2;             // thread groups along k
     constexpr int E = (kFiltRT / 2) * KH;  // thread groups (2 x 2 entries each)
     constexpr int PS = kThreads / E;       // position slices
@@ -381,11 +372,11 @@ __global__ void __launch_bounds__(kThreads)
     int ai = (ap / OW) % OH;
     int aj = ap % OW;
     const float* aimg = inp + std::int64_t(an) * img_in;
-    // Staging of dout: this thread's channel, and a pointer that moves by DSTEP positions.
+    // Staging of dout: this thread's channel, and an index that moves by DSTEP positions.
     const int kd = tid % KT;
     const bool k_valid = k0 + kd < K;
     int dp = p_begin + tid / KT;
-    const float* dptr = dout + std::int64_t(dp) * K + k0 + kd;
+    std::int64_t didx = std::int64_t(dp) * K + k0 + kd;
 
     // Compute: this thread's 2 x 2 entries and position slice.
     const int grp = tid % E, slice = tid / E;
@@ -419,9 +410,10 @@ __global__ void __launch_bounds__(kThreads)
         }
 #pragma unroll
         for (int m = 0; m < kFiltPC / DSTEP; ++m) {
-            d_s[tid / KT + m * DSTEP][kd] = (k_valid && dp < p_end) ? *dptr : 0.0f;
+            d_s[tid / KT + m * DSTEP][kd] =
+                (k_valid && dp < p_end) ? load_dz(dout, dout_a, dout_act, didx) : 0.0f;
             dp += DSTEP;
-            dptr += std::int64_t(DSTEP) * K;
+            didx += std::int64_t(DSTEP) * K;
         }
         __syncthreads();
 #pragma unroll 8
@@ -503,6 +495,13 @@ void check_geom(const ConvGeom& g, const char* op) {
                        << g.pw << "); expected (" << oh << ", " << ow << ")");
 }
 
+void check_dout_act(const float* dout_a, Activation act, const char* op) {
+    MINICNN_REQUIRE(act != Activation::softmax && (act == Activation::linear || dout_a != nullptr),
+                    op << ": the activation folded into dout must be linear, relu, tanh or sigmoid "
+                          "with its forward output given, got "
+                       << activation_name(act) << (dout_a ? "" : " without an output"));
+}
+
 void check_grid(std::int64_t x, std::int64_t y, const char* op) {
     MINICNN_REQUIRE(x <= 2147483647LL && y <= 65535,
                     op << ": problem too large for one launch: grid (" << x << ", " << y
@@ -561,8 +560,8 @@ void launch_forward(float* out, const float* inp, const float* weight, const flo
 }
 
 template <int TH, int TW, int CG>
-void launch_backward_data(float* dinp, const float* dout, const float* weight, const ConvGeom& g,
-                          cudaStream_t stream) {
+void launch_backward_data(float* dinp, const float* dout, const float* weight, const float* dout_a,
+                          Activation dout_act, const ConvGeom& g, cudaStream_t stream) {
     // Most output rows a TH-row input tile can need for `ar` kernel rows: the multiples of sh in an
     // interval of TH + ar - 1 integers.
     auto rows = [&](int ar) { return std::int64_t(TH + ar - 2) / g.sh + 1; };
@@ -577,8 +576,8 @@ void launch_backward_data(float* dinp, const float* dout, const float* weight, c
     const std::int64_t gy = (g.c + CG - 1) / CG;
     check_grid(gx, gy, "conv2d_backward_data");
     conv2d_backward_data_kernel<TH, TW, CG>
-        <<<dim3(unsigned(gx), unsigned(gy)), kThreads, smem, stream>>>(dinp, dout, weight, g, ch.ar,
-                                                                       ch.aq, ch.cc, d_tile_floats);
+        <<<dim3(unsigned(gx), unsigned(gy)), kThreads, smem, stream>>>(
+            dinp, dout, weight, dout_a, dout_act, g, ch.ar, ch.aq, ch.cc, d_tile_floats);
     MINICNN_CUDA_CHECK_LAUNCH();
 }
 
@@ -618,16 +617,22 @@ void conv2d_forward(float* out, const float* inp, const float* weight, const flo
 }
 
 void conv2d_backward_data(float* dinp, const float* dout, const float* weight, const ConvGeom& g,
-                          cudaStream_t stream) {
+                          cudaStream_t stream, const float* dout_a, Activation dout_act) {
     NvtxRange range("conv2d_backward_data");
     check_geom(g, "conv2d_backward_data");
+    // The kernel's per-pixel offsets are 32-bit: rows and columns of one (padded) image.
+    MINICNN_REQUIRE(g.h + g.ph + g.kh < (std::int64_t(1) << 31) &&
+                        g.w + g.pw + g.kw < (std::int64_t(1) << 31),
+                    "conv2d_backward_data: image of " << g.h << " x " << g.w
+                                                      << " beyond 32-bit indexing");
+    check_dout_act(dout_a, dout_act, "conv2d_backward_data");
     if (g.in_numel() == 0) return;
     if (g.c == 1)
-        launch_backward_data<16, 16, 1>(dinp, dout, weight, g, stream);
+        launch_backward_data<16, 16, 1>(dinp, dout, weight, dout_a, dout_act, g, stream);
     else if (g.c <= 8)
-        launch_backward_data<8, 16, 8>(dinp, dout, weight, g, stream);
+        launch_backward_data<8, 16, 8>(dinp, dout, weight, dout_a, dout_act, g, stream);
     else
-        launch_backward_data<8, 8, 16>(dinp, dout, weight, g, stream);
+        launch_backward_data<8, 8, 16>(dinp, dout, weight, dout_a, dout_act, g, stream);
 }
 
 std::size_t conv2d_backward_filter_workspace(const ConvGeom& g) {
@@ -638,9 +643,11 @@ std::size_t conv2d_backward_filter_workspace(const ConvGeom& g) {
 }
 
 void conv2d_backward_filter(float* dweight, float* dbias, const float* dout, const float* inp,
-                            const ConvGeom& g, void* workspace, cudaStream_t stream) {
+                            const ConvGeom& g, void* workspace, cudaStream_t stream,
+                            const float* dout_a, Activation dout_act) {
     NvtxRange range("conv2d_backward_filter");
     check_geom(g, "conv2d_backward_filter");
+    check_dout_act(dout_a, dout_act, "conv2d_backward_filter");
     MINICNN_REQUIRE(workspace != nullptr, "conv2d_backward_filter: workspace is null; it must hold "
                                               << conv2d_backward_filter_workspace(g)
                                               << " bytes (conv2d_backward_filter_workspace)");
@@ -662,13 +669,13 @@ void conv2d_backward_filter(float* dweight, float* dbias, const float* dout, con
         const int sl = int(seg.len), tr = int(tiles_r), tk = int(tiles_k);
         if (KT == 8)
             conv2d_backward_filter_partial_kernel<8>
-                <<<unsigned(gx), kThreads, 0, stream>>>(ws, dout, inp, g, sl, tr, tk);
+                <<<unsigned(gx), kThreads, 0, stream>>>(ws, dout, inp, dout_a, dout_act, g, sl, tr, tk);
         else if (KT == 16)
             conv2d_backward_filter_partial_kernel<16>
-                <<<unsigned(gx), kThreads, 0, stream>>>(ws, dout, inp, g, sl, tr, tk);
+                <<<unsigned(gx), kThreads, 0, stream>>>(ws, dout, inp, dout_a, dout_act, g, sl, tr, tk);
         else
             conv2d_backward_filter_partial_kernel<32>
-                <<<unsigned(gx), kThreads, 0, stream>>>(ws, dout, inp, g, sl, tr, tk);
+                <<<unsigned(gx), kThreads, 0, stream>>>(ws, dout, inp, dout_a, dout_act, g, sl, tr, tk);
         MINICNN_CUDA_CHECK_LAUNCH();
     }
     const int warps = kThreads / kWarp;

@@ -10,7 +10,7 @@
 // bias/activation and column-sum kernels of cuda/train_kernels.cu, which also hold the fused
 // softmax + cross-entropy, Adam, the batch gather, the step counters and the epoch permutation.
 //
-// Memory: scratch (the convolution's filter-gradient workspace, the loss's per-sample values) is
+// Memory: scratch (the convolution's filter-gradient workspace) is
 // sized by reserve_conv / reserve_loss before training; an operation that would need more throws
 // ArgumentError instead of allocating. cuBLAS gets a fixed workspace at construction
 // (cublasSetWorkspace), so it never allocates either. Hence a training step can be recorded into a
@@ -97,7 +97,6 @@ public:
     ~CudaEngine() override {
         release_on_device(ctx_.device(), [this] {
             workspace_ = {};
-            loss_scratch_ = {};
             cublas_workspace_ = {};
         });
     }
@@ -189,11 +188,9 @@ public:
         workspace_ = cuda::DeviceBuffer<unsigned char>(ws, "conv2d workspace");
     }
     void reserve_dense(std::int64_t, std::int64_t, std::int64_t) override {}  // cuBLAS: none
-    void reserve_loss(std::int64_t n) override {
-        if (std::size_t(2 * n) <= loss_scratch_.size()) return;
-        cuda::DeviceGuard guard(ctx_.device());
-        loss_scratch_ = cuda::DeviceBuffer<float>(std::size_t(2 * n), "loss scratch");
-    }
+    // The loss kernel needs no scratch; the reservation is kept as a count so that the engine
+    // contract (an operation beyond its reservation throws) holds as on every engine.
+    void reserve_loss(std::int64_t n) override { loss_reserved_ = std::max(loss_reserved_, n); }
 
     void conv2d_forward(float* out, const float* inp, const float* weight, const float* bias,
                         const ConvGeom& g, Activation act) override {
@@ -202,6 +199,18 @@ public:
     }
     void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dz,
                          const float* inp, const float* weight, const ConvGeom& g) override {
+        conv_backward(dinp, dweight, dbias, dz, nullptr, Activation::linear, inp, weight, g);
+    }
+    // The activation's derivative is applied where the two backward kernels read dy.
+    void conv2d_backward_act(float* dinp, float* dweight, float* dbias, float* dy, const float* out,
+                             Activation act, const float* inp, const float* weight,
+                             const ConvGeom& g) override {
+        if (act == Activation::softmax)  // needs whole rows: the separate kernel
+            return Engine::conv2d_backward_act(dinp, dweight, dbias, dy, out, act, inp, weight, g);
+        conv_backward(dinp, dweight, dbias, dy, out, act, inp, weight, g);
+    }
+    void conv_backward(float* dinp, float* dweight, float* dbias, const float* dy, const float* out,
+                       Activation act, const float* inp, const float* weight, const ConvGeom& g) {
         const std::size_t ws = cuda::conv2d_backward_filter_workspace(g);
         MINICNN_REQUIRE(ws <= workspace_.size(),
                         "conv2d_backward: the filter-gradient workspace holds "
@@ -209,8 +218,9 @@ public:
                             << ", " << g.h << "x" << g.w << "x" << g.c << " -> " << g.k
                             << " filters) needs " << ws << " bytes");
         cuda::DeviceGuard guard(ctx_.device());
-        if (dinp) cuda::conv2d_backward_data(dinp, dz, weight, g, ctx_.stream());
-        cuda::conv2d_backward_filter(dweight, dbias, dz, inp, g, workspace_.data(), ctx_.stream());
+        if (dinp) cuda::conv2d_backward_data(dinp, dy, weight, g, ctx_.stream(), out, act);
+        cuda::conv2d_backward_filter(dweight, dbias, dy, inp, g, workspace_.data(), ctx_.stream(),
+                                     out, act);
     }
 
     void maxpool2d_forward(float* out, std::int32_t* mask, const float* inp,
@@ -252,8 +262,7 @@ public:
                                          int(n), int(n_in), &one, weight, int(n_out), inp,
                                          int(n_in), &zero, out, int(n_out)));
         if (act == Activation::softmax) {
-            cuda::train::bias_activation(out, bias, n, n_out, Activation::linear, ctx_.stream());
-            cuda::activation_forward(out, out, n, n_out, Activation::softmax, ctx_.stream());
+            cuda::bias_softmax_forward(out, out, bias, n, n_out, ctx_.stream());
         } else {
             cuda::train::bias_activation(out, bias, n, n_out, act, ctx_.stream());
         }
@@ -262,11 +271,28 @@ public:
                         const float* inp, const float* weight, std::int64_t n, std::int64_t n_in,
                         std::int64_t n_out) override {
         cuda::DeviceGuard guard(ctx_.device());
+        // Linear: dz is only read.
+        cuda::train::column_sums_act(dbias, nullptr, dz, nullptr, Activation::linear, n, n_out,
+                                     ctx_.stream());
+        dense_gemms(dinp, dweight, dz, inp, weight, n, n_in, n_out);
+    }
+    // dz = act'(out) * dy is formed in place by the bias-gradient kernel, before the two GEMMs.
+    void dense_backward_act(float* dinp, float* dweight, float* dbias, float* dy, const float* out,
+                            Activation act, const float* inp, const float* weight, std::int64_t n,
+                            std::int64_t n_in, std::int64_t n_out) override {
+        if (act == Activation::softmax)
+            return Engine::dense_backward_act(dinp, dweight, dbias, dy, out, act, inp, weight, n,
+                                              n_in, n_out);
+        cuda::DeviceGuard guard(ctx_.device());
+        cuda::train::column_sums_act(dbias, dy, dy, out, act, n, n_out, ctx_.stream());
+        dense_gemms(dinp, dweight, dy, inp, weight, n, n_in, n_out);
+    }
+    void dense_gemms(float* dinp, float* dweight, const float* dz, const float* inp,
+                     const float* weight, std::int64_t n, std::int64_t n_in, std::int64_t n_out) {
         const float one = 1.0f, zero = 0.0f;
         MINICNN_CUBLAS_CHECK(cublasSgemm(ctx_.cublas(), CUBLAS_OP_N, CUBLAS_OP_T, int(n_out),
                                          int(n_in), int(n), &one, dz, int(n_out), inp, int(n_in),
                                          &zero, dweight, int(n_out)));
-        if (dbias) cuda::train::column_sums(dbias, dz, n, n_out, ctx_.stream());
         if (dinp) {
             MINICNN_CUBLAS_CHECK(cublasSgemm(ctx_.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, int(n_in),
                                              int(n), int(n_out), &one, weight, int(n_out), dz,
@@ -276,13 +302,11 @@ public:
 
     void softmax_xent(float* dlogits, Metrics* metrics, const float* probs,
                       const std::int32_t* labels, std::int64_t n, std::int64_t classes) override {
-        MINICNN_REQUIRE(std::size_t(2 * n) <= loss_scratch_.size(),
-                        "softmax_xent: the loss scratch holds "
-                            << loss_scratch_.size() / 2
-                            << " samples (reserve_loss), this batch has " << n);
+        MINICNN_REQUIRE(n <= loss_reserved_, "softmax_xent: the loss reservation holds "
+                                                 << loss_reserved_
+                                                 << " samples (reserve_loss), this batch has " << n);
         cuda::DeviceGuard guard(ctx_.device());
-        cuda::train::softmax_xent(dlogits, metrics, probs, labels, n, classes, loss_scratch_.data(),
-                                  ctx_.stream());
+        cuda::train::softmax_xent(dlogits, metrics, probs, labels, n, classes, ctx_.stream());
     }
     void adam_update(float* params, const float* grads, float* m, float* v, std::int64_t n,
                      const AdamConfig& cfg, const StepCounters* counters) override {
@@ -310,7 +334,7 @@ private:
     cuda::Context ctx_;
     cuda::DeviceBuffer<unsigned char> cublas_workspace_;  // kCublasWorkspaceBytes
     cuda::DeviceBuffer<unsigned char> workspace_;         // conv2d backward-filter workspace
-    cuda::DeviceBuffer<float> loss_scratch_;              // (2, n): per-sample loss and hit
+    std::int64_t loss_reserved_ = 0;                      // samples (reserve_loss)
 };
 
 }  // namespace

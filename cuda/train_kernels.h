@@ -17,13 +17,15 @@ namespace minicnn::cuda::train {
 // out (rows, cols) = act(out + bias (cols)); act is linear, relu, tanh or sigmoid.
 void bias_activation(float* out, const float* bias, std::int64_t rows, std::int64_t cols,
                      Activation act, cudaStream_t stream);
-// sums (cols) = column sums of x (rows, cols), rows added in order.
-void column_sums(float* sums, const float* x, std::int64_t rows, std::int64_t cols,
-                 cudaStream_t stream);
-// The fused softmax + cross-entropy of Engine::softmax_xent. `scratch` holds 2 * n floats
-// (per-sample loss and hit), summed in a fixed tree order into *metrics by one block.
+// dz (rows, cols) = act'(a) * dy (dz of a dense layer from the gradient dy of its output a; dz may
+// be dy; when act is linear nothing is written and dz and a may be null) and sums (cols) = column
+// sums of dz (rows added in order; none when sums is null). act: linear, relu, tanh or sigmoid.
+void column_sums_act(float* sums, float* dz, const float* dy, const float* a, Activation act,
+                     std::int64_t rows, std::int64_t cols, cudaStream_t stream);
+// The fused softmax + cross-entropy of Engine::softmax_xent, loss and metrics in one launch (one
+// block; per-sample values summed in a fixed tree order into *metrics).
 void softmax_xent(float* dlogits, Metrics* metrics, const float* probs, const std::int32_t* labels,
-                  std::int64_t n, std::int64_t classes, float* scratch, cudaStream_t stream);
+                  std::int64_t n, std::int64_t classes, cudaStream_t stream);
 // One Adam update over n parameters, t = counters->step + 1 read on the device.
 void adam_update(float* params, const float* grads, float* m, float* v, std::int64_t n,
                  const AdamConfig& cfg, const StepCounters* counters, cudaStream_t stream);
