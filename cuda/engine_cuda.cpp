@@ -6,21 +6,17 @@
 // return), so an engine works from any thread whatever device that thread has current.
 //
 // Layers use the direct tiled kernels of minicnn/cuda_backend.h (convolution, pooling,
-// activations); dense layers are cuBLAS SGEMM (FP32, default math mode: no TF32) plus the
-// bias/activation and column-sum kernels of cuda/train_kernels.cu, which also hold the fused
-// softmax + cross-entropy, Adam, the batch gather, the step counters and the epoch permutation.
+// activations) and the fused dense kernels of cuda/dense.cu (one launch per dense layer forward —
+// GEMM, bias, activation, softmax — and one backward — act', dweight, dbias, dinp); the kernels of
+// cuda/train_kernels.cu hold the fused softmax + cross-entropy with its metrics, Adam, the batch
+// gather, the step counters and the epoch permutation. An activation's backward is folded into the
+// backward kernels of its layer (conv2d_backward_act, dense_backward_act), so a LeNet-5 training
+// step is 20 device operations (CudaEngine.DeviceOperationsPerTrainingStep counts them).
 //
-// Memory: scratch (the convolution's filter-gradient workspace) is
-// sized by reserve_conv / reserve_loss before training; an operation that would need more throws
-// ArgumentError instead of allocating. cuBLAS gets a fixed workspace at construction
-// (cublasSetWorkspace), so it never allocates either. Hence a training step can be recorded into a
-// CUDA graph (capture()) and replayed.
-//
-// Row-major products through column-major cuBLAS (a row-major (r, c) matrix is its column-major
-// transpose):
-//   forward  out (n, no) = inp (n, ni) W (ni, no)  ->  out^T  = W^T inp^T  : gemm(N, N, no, n, ni)
-//   dW       dW (ni, no) = inp^T dz                ->  dW^T   = dz^T inp   : gemm(N, T, no, ni, n)
-//   dinp     dinp (n, ni) = dz W^T                 ->  dinp^T = W dz^T     : gemm(T, N, ni, n, no)
+// Memory: scratch (the convolution's filter-gradient workspace) is sized by reserve_conv before
+// training; an operation that would need more throws ArgumentError instead of allocating (the loss
+// needs none, its reservation is a count). Hence a training step can be recorded into a CUDA graph
+// (capture()) and replayed.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -29,6 +25,7 @@
 
 #include "context.h"
 #include "cuda_check.h"
+#include "dense.h"
 #include "gpu_memory.h"
 #include "minicnn/cuda_backend.h"
 #include "minicnn/engine.h"
@@ -38,9 +35,6 @@
 namespace minicnn {
 
 namespace {
-
-// cuBLAS's workspace: its documented recommendation for Hopper (4 MiB is enough before sm_90).
-constexpr std::size_t kCublasWorkspaceBytes = std::size_t(32) << 20;
 
 // Runs `release` (CUDA calls whose errors are ignored) with `device` current, restoring the
 // caller's device; never throws. When the device cannot be made current, runs it anyway.
@@ -86,18 +80,10 @@ private:
 
 class CudaEngine final : public Engine {
 public:
-    explicit CudaEngine(int device) : ctx_(device) {
-        cuda::DeviceGuard guard(ctx_.device());
-        cublas_workspace_ =
-            cuda::DeviceBuffer<unsigned char>(kCublasWorkspaceBytes, "the cuBLAS workspace");
-        // After the context's cublasSetStream, which resets the workspace to cuBLAS's own pool.
-        MINICNN_CUBLAS_CHECK(
-            cublasSetWorkspace(ctx_.cublas(), cublas_workspace_.data(), cublas_workspace_.size()));
-    }
+    explicit CudaEngine(int device) : ctx_(device) {}
     ~CudaEngine() override {
         release_on_device(ctx_.device(), [this] {
             workspace_ = {};
-            cublas_workspace_ = {};
         });
     }
     CudaEngine(const CudaEngine&) = delete;
@@ -257,47 +243,25 @@ public:
                        std::int64_t n, std::int64_t n_in, std::int64_t n_out,
                        Activation act) override {
         cuda::DeviceGuard guard(ctx_.device());
-        const float one = 1.0f, zero = 0.0f;
-        MINICNN_CUBLAS_CHECK(cublasSgemm(ctx_.cublas(), CUBLAS_OP_N, CUBLAS_OP_N, int(n_out),
-                                         int(n), int(n_in), &one, weight, int(n_out), inp,
-                                         int(n_in), &zero, out, int(n_out)));
-        if (act == Activation::softmax) {
-            cuda::bias_softmax_forward(out, out, bias, n, n_out, ctx_.stream());
-        } else {
-            cuda::train::bias_activation(out, bias, n, n_out, act, ctx_.stream());
-        }
+        cuda::dense::forward(out, inp, weight, bias, n, n_in, n_out, act, ctx_.stream());
     }
     void dense_backward(float* dinp, float* dweight, float* dbias, const float* dz,
                         const float* inp, const float* weight, std::int64_t n, std::int64_t n_in,
                         std::int64_t n_out) override {
         cuda::DeviceGuard guard(ctx_.device());
-        // Linear: dz is only read.
-        cuda::train::column_sums_act(dbias, nullptr, dz, nullptr, Activation::linear, n, n_out,
-                                     ctx_.stream());
-        dense_gemms(dinp, dweight, dz, inp, weight, n, n_in, n_out);
+        cuda::dense::backward(dinp, dweight, dbias, dz, nullptr, Activation::linear, inp, weight, n,
+                              n_in, n_out, ctx_.stream());
     }
-    // dz = act'(out) * dy is formed in place by the bias-gradient kernel, before the two GEMMs.
+    // act' is applied where the one backward kernel reads dy.
     void dense_backward_act(float* dinp, float* dweight, float* dbias, float* dy, const float* out,
                             Activation act, const float* inp, const float* weight, std::int64_t n,
                             std::int64_t n_in, std::int64_t n_out) override {
-        if (act == Activation::softmax)
+        if (act == Activation::softmax)  // needs whole rows: the separate kernel
             return Engine::dense_backward_act(dinp, dweight, dbias, dy, out, act, inp, weight, n,
                                               n_in, n_out);
         cuda::DeviceGuard guard(ctx_.device());
-        cuda::train::column_sums_act(dbias, dy, dy, out, act, n, n_out, ctx_.stream());
-        dense_gemms(dinp, dweight, dy, inp, weight, n, n_in, n_out);
-    }
-    void dense_gemms(float* dinp, float* dweight, const float* dz, const float* inp,
-                     const float* weight, std::int64_t n, std::int64_t n_in, std::int64_t n_out) {
-        const float one = 1.0f, zero = 0.0f;
-        MINICNN_CUBLAS_CHECK(cublasSgemm(ctx_.cublas(), CUBLAS_OP_N, CUBLAS_OP_T, int(n_out),
-                                         int(n_in), int(n), &one, dz, int(n_out), inp, int(n_in),
-                                         &zero, dweight, int(n_out)));
-        if (dinp) {
-            MINICNN_CUBLAS_CHECK(cublasSgemm(ctx_.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, int(n_in),
-                                             int(n), int(n_out), &one, weight, int(n_out), dz,
-                                             int(n_out), &zero, dinp, int(n_in)));
-        }
+        cuda::dense::backward(dinp, dweight, dbias, dy, out, act, inp, weight, n, n_in, n_out,
+                              ctx_.stream());
     }
 
     void softmax_xent(float* dlogits, Metrics* metrics, const float* probs,
@@ -332,7 +296,6 @@ public:
 
 private:
     cuda::Context ctx_;
-    cuda::DeviceBuffer<unsigned char> cublas_workspace_;  // kCublasWorkspaceBytes
     cuda::DeviceBuffer<unsigned char> workspace_;         // conv2d backward-filter workspace
     std::int64_t loss_reserved_ = 0;                      // samples (reserve_loss)
 };

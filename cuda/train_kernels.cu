@@ -1,10 +1,6 @@
 // cuda/train_kernels.cu — the training kernels of the CUDA engine. CPU twins: the loops of
 // host/engine_cpu.cpp. Test: tests/test_engine_cuda.cpp (CUDA engine against the CPU engine).
 //
-//   bias_activation_kernel  one thread per element of out (rows, cols): out = act(out + bias[col]).
-//   column_sums_act_kernel  one block of 256 threads per column: dz = act'(a) * dy in place (the
-//                           activation backward of a dense layer), thread t sums rows t, t+256,
-//                           ... in order, then a fixed shared-memory tree adds the 256 partial sums.
 //   softmax_xent_kernel     loss and metrics in one launch of one block of 256 threads: thread t
 //                           takes samples t, t+256, ... (classes is small: 10): first argmax
 //                           (strict >), -log(max(p_label, 1e-7)) with the CPU's max (a NaN stays
@@ -17,7 +13,6 @@
 //   advance_kernel          one thread: the step counter and the cursor.
 //   permutation_kernel      grid-stride, one thread per element i of perm (n): the counter-based
 //                           permutation of minicnn/detail/permutation.h (the CPU engine's too).
-#include "activation_math.cuh"
 #include "cuda_check.h"
 #include "minicnn/detail/permutation.h"
 #include "train_kernels.h"
@@ -31,37 +26,6 @@ constexpr int kThreads = 256;
 unsigned blocks_for(std::int64_t n, int threads = kThreads) {
     const std::int64_t b = (n + threads - 1) / threads;
     return unsigned(b < 1 ? 1 : (b > 65535 * 32 ? 65535 * 32 : b));
-}
-
-__global__ void bias_activation_kernel(float* out, const float* bias, std::int64_t rows,
-                                       std::int64_t cols, Activation act) {
-    const std::int64_t total = rows * cols;
-    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < total;
-         i += std::int64_t(gridDim.x) * blockDim.x)
-        out[i] = act_forward(out[i] + bias[i % cols], act);
-}
-
-// One block per column: dz = act'(a) * dy in place (not when act is linear), and the column's sum
-// of dz when sums is not null: thread t adds rows t, t+256, ... in order, then a fixed tree.
-__global__ void column_sums_act_kernel(float* sums, float* dz_out, const float* dy, const float* a,
-                                       Activation act, std::int64_t rows, std::int64_t cols) {
-    __shared__ float part[kThreads];
-    const std::int64_t col = blockIdx.x;
-    float s = 0.0f;
-    for (std::int64_t r = threadIdx.x; r < rows; r += kThreads) {
-        const std::int64_t i = r * cols + col;
-        const float dz = load_dz(dy, a, act, i);
-        if (act != Activation::linear) dz_out[i] = dz;
-        s += dz;
-    }
-    if (sums == nullptr) return;  // the whole block
-    part[threadIdx.x] = s;
-    __syncthreads();
-    for (int stride = kThreads / 2; stride > 0; stride /= 2) {
-        if (int(threadIdx.x) < stride) part[threadIdx.x] += part[threadIdx.x + stride];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) sums[col] = part[0];
 }
 
 // One block of 256 threads: thread t takes samples t, t+256, ... in order (first argmax, loss,
@@ -154,22 +118,6 @@ __global__ void permutation_kernel(std::int32_t* perm, ::minicnn::detail::EpochP
 }
 
 }  // namespace
-
-void bias_activation(float* out, const float* bias, std::int64_t rows, std::int64_t cols,
-                     Activation act, cudaStream_t stream) {
-    if (rows * cols == 0) return;
-    bias_activation_kernel<<<blocks_for(rows * cols), kThreads, 0, stream>>>(out, bias, rows, cols,
-                                                                             act);
-    MINICNN_CUDA_CHECK_LAUNCH();
-}
-
-void column_sums_act(float* sums, float* dz, const float* dy, const float* a, Activation act,
-                     std::int64_t rows, std::int64_t cols, cudaStream_t stream) {
-    if (cols == 0 || (sums == nullptr && act == Activation::linear)) return;
-    column_sums_act_kernel<<<unsigned(cols), kThreads, 0, stream>>>(sums, dz, dy, a, act, rows,
-                                                                    cols);
-    MINICNN_CUDA_CHECK_LAUNCH();
-}
 
 void softmax_xent(float* dlogits, Metrics* metrics, const float* probs, const std::int32_t* labels,
                   std::int64_t n, std::int64_t classes, cudaStream_t stream) {

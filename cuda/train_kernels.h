@@ -1,7 +1,8 @@
 // cuda/train_kernels.h — launchers of the training kernels in cuda/train_kernels.cu: what the CUDA
-// engine (cuda/engine_cuda.cpp) needs beyond the layer kernels of minicnn/cuda_backend.h and
-// cuBLAS. All take device pointers and a stream, check the launch and never synchronise. No
-// floating-point atomics: every reduction runs in a fixed order, so results are bit-reproducible.
+// engine (cuda/engine_cuda.cpp) needs beyond the layer kernels of minicnn/cuda_backend.h and the
+// dense layers of cuda/dense.h. All take device pointers and a stream, check the launch and never
+// synchronise. No floating-point atomics: every reduction runs in a fixed order, so results are
+// bit-reproducible.
 // Host-only header: usable from .cpp files compiled by g++.
 #pragma once
 
@@ -14,14 +15,6 @@
 
 namespace minicnn::cuda::train {
 
-// out (rows, cols) = act(out + bias (cols)); act is linear, relu, tanh or sigmoid.
-void bias_activation(float* out, const float* bias, std::int64_t rows, std::int64_t cols,
-                     Activation act, cudaStream_t stream);
-// dz (rows, cols) = act'(a) * dy (dz of a dense layer from the gradient dy of its output a; dz may
-// be dy; when act is linear nothing is written and dz and a may be null) and sums (cols) = column
-// sums of dz (rows added in order; none when sums is null). act: linear, relu, tanh or sigmoid.
-void column_sums_act(float* sums, float* dz, const float* dy, const float* a, Activation act,
-                     std::int64_t rows, std::int64_t cols, cudaStream_t stream);
 // The fused softmax + cross-entropy of Engine::softmax_xent, loss and metrics in one launch (one
 // block; per-sample values summed in a fixed tree order into *metrics).
 void softmax_xent(float* dlogits, Metrics* metrics, const float* probs, const std::int32_t* labels,

@@ -3,7 +3,7 @@
 //
 // Two engines implement it: CpuEngine (host/engine_cpu.cpp: im2col + SGEMM, OpenMP over fixed batch
 // chunks, deterministic for any thread count) and CudaEngine (cuda/engine_cuda.cpp: the
-// direct-tiled kernels of minicnn/cuda_backend.h, cuBLAS SGEMM for dense layers,
+// direct-tiled kernels of minicnn/cuda_backend.h, the fused dense-layer kernels of cuda/dense.cu,
 // cuda/train_kernels.cu for the loss, Adam, bias/column sums, batch gather, metrics and the epoch
 // permutation). Both engines draw the same permutation (minicnn/detail/permutation.h).
 //
