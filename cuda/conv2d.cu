@@ -26,6 +26,10 @@
 //   - the weights weight[a0.., q0.., c0.., k0..k0+KG) (zero for k >= K).
 // then every thread accumulates its PPT outputs from shared memory. Bias and activation are applied
 // in the epilogue (softmax, which needs all channels of a pixel, runs as a second kernel).
+// The tile shape is chosen per output shape on the host (the candidate whose tiles cover the fewest
+// pixels beyond the output: LeNet's 28x28 by 14x14 tiles, 10x10 by one 10x10 tile); a tile need
+// not fill every pixel slot of its last round. Offsets inside an image are 32-bit (checked on the
+// host); image bases are 64-bit pointers.
 //
 // Tiling (backward data) is the same with the roles swapped: a block owns TH x TW input pixels x CG
 // input channels, gathers over (a, q, k) in chunks, and stages the dout rows/columns whose windows
@@ -46,7 +50,8 @@
 // that the sizes fit (positions, one image, the filter), image bases 64-bit.
 //
 // Grids: blockIdx.x folds (image, tile row, tile column) (and segments for the filter), which may
-// be large; blockIdx.y is the channel group, at most 65535 (checked). Flat indices are int64.
+// be large; blockIdx.y is the channel group, at most 65535 (checked). The backward-data kernel
+// still uses int64 flat indices.
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -80,6 +85,8 @@ __host__ __device__ inline std::int64_t ceil_div(std::int64_t a, std::int64_t b)
 // ---------------------------------------------------------------------------------------------
 
 // One block: TH x TW output pixels of image n, output channels [k0, k0 + KG). See the file comment.
+// TH x TW need not be a multiple of the pixel slots (14 x 14 over 32 slots: 7 pixels per thread,
+// the last one on 4 of the 32 slots); offsets inside an image are 32-bit (checked on the host).
 template <int TH, int TW, int KG>
 __global__ void __launch_bounds__(kThreads)
     conv2d_forward_kernel(float* __restrict__ out,           // (n, oh, ow, k)
@@ -89,9 +96,9 @@ __global__ void __launch_bounds__(kThreads)
                           const ConvGeom g, const Activation act, const int AR, const int AQ,
                           const int CC, const int in_tile_floats) {
     constexpr int P = TH * TW;
-    constexpr int PSTEP = kThreads / KG;  // pixel slots
-    constexpr int PPT = P / PSTEP;        // pixels per thread
-    static_assert(kThreads % KG == 0 && P % PSTEP == 0, "tile must split evenly over the threads");
+    constexpr int PSTEP = kThreads / KG;           // pixel slots
+    constexpr int PPT = (P + PSTEP - 1) / PSTEP;  // pixels per thread (the last may be absent)
+    static_assert(kThreads % KG == 0, "channel group must divide the block");
 
     extern __shared__ float smem[];
     float* in_s = smem;                  // (rows, cols, ccn) of this chunk
@@ -101,16 +108,17 @@ __global__ void __launch_bounds__(kThreads)
     const int kk = tid % KG;
     const int pslot = tid / KG;
 
-    const std::int64_t tiles_w = (g.ow + TW - 1) / TW;
-    const std::int64_t tiles_h = (g.oh + TH - 1) / TH;
-    std::int64_t b = blockIdx.x;
-    const std::int64_t tx = b % tiles_w;
-    b /= tiles_w;
-    const std::int64_t ty = b % tiles_h;
-    const std::int64_t n = b / tiles_h;
-    const std::int64_t oy0 = ty * TH, ox0 = tx * TW;
-    const std::int64_t k0 = std::int64_t(blockIdx.y) * KG;
-    const std::int64_t K = g.k, C = g.c;
+    const int H = int(g.h), W = int(g.w), C = int(g.c), K = int(g.k);
+    const int OH = int(g.oh), OW = int(g.ow);
+    const int tiles_w = (OW + TW - 1) / TW;
+    const int tiles_h = (OH + TH - 1) / TH;
+    // Once per block: which image and tile (blockIdx.x may exceed 2^31 / tiles: 64-bit image).
+    const std::int64_t bimg = std::int64_t(blockIdx.x) / (std::int64_t(tiles_w) * tiles_h);
+    const int bt = int(std::int64_t(blockIdx.x) - bimg * tiles_w * tiles_h);
+    const int oy0 = (bt / tiles_w) * TH, ox0 = (bt % tiles_w) * TW;
+    const float* img = inp + bimg * (std::int64_t(H) * W * C);  // (h, w, c)
+    float* oimg = out + bimg * (std::int64_t(OH) * OW * K);      // (oh, ow, k)
+    const int k0 = int(blockIdx.y) * KG;
 
     float acc[PPT];
 #pragma unroll
@@ -124,23 +132,22 @@ __global__ void __launch_bounds__(kThreads)
             const int aqn = min(AQ, g.kw - q0);
             const int cstep = min(g.sw, aqn);
             const int cols = (TW - 1) * cstep + aqn;
-            for (std::int64_t c0 = 0; c0 < C; c0 += CC) {
-                const int ccn = int(min(std::int64_t(CC), C - c0));
+            for (int c0 = 0; c0 < C; c0 += CC) {
+                const int ccn = min(CC, C - c0);
                 // Every thread is done reading the previous chunk before it is overwritten.
                 __syncthreads();
                 // Input halo, channel fastest (coalesced along c); zero outside the input.
                 const int in_count = rows * cols * ccn;
-                const std::int64_t gy0 = oy0 * g.sh - g.ph + a0;
-                const std::int64_t gx0 = ox0 * g.sw - g.pw + q0;
+                const int gy0 = oy0 * g.sh - g.ph + a0;
+                const int gx0 = ox0 * g.sw - g.pw + q0;
                 for (int e = tid; e < in_count; e += kThreads) {
                     const int cc = e % ccn;
                     const int rs = e / ccn;
                     const int s = rs % cols, r = rs / cols;
-                    const std::int64_t gy = gy0 + std::int64_t(r / rstep) * g.sh + r % rstep;
-                    const std::int64_t gx = gx0 + std::int64_t(s / cstep) * g.sw + s % cstep;
+                    const int gy = gy0 + (r / rstep) * g.sh + r % rstep;
+                    const int gx = gx0 + (s / cstep) * g.sw + s % cstep;
                     float v = 0.0f;
-                    if (gy >= 0 && gy < g.h && gx >= 0 && gx < g.w)
-                        v = inp[((n * g.h + gy) * g.w + gx) * C + c0 + cc];
+                    if (gy >= 0 && gy < H && gx >= 0 && gx < W) v = img[(gy * W + gx) * C + c0 + cc];
                     in_s[e] = v;
                 }
                 // Weights of the chunk, output channel fastest (coalesced along k).
@@ -151,10 +158,9 @@ __global__ void __launch_bounds__(kThreads)
                     const int cc = t % ccn;
                     t /= ccn;
                     const int q = t % aqn, a = t / aqn;
-                    const std::int64_t k = k0 + k2;
+                    const int k = k0 + k2;
                     float v = 0.0f;
-                    if (k < K)
-                        v = weight[((std::int64_t(a0 + a) * g.kw + q0 + q) * C + c0 + cc) * K + k];
+                    if (k < K) v = weight[(((a0 + a) * g.kw + q0 + q) * C + c0 + cc) * K + k];
                     w_s[e] = v;
                 }
                 __syncthreads();
@@ -166,6 +172,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
                             for (int m = 0; m < PPT; ++m) {
                                 const int pix = pslot + m * PSTEP;
+                                if (P % PSTEP != 0 && pix >= P) break;
                                 const int py = pix / TW, px = pix % TW;
                                 acc[m] +=
                                     in_s[((py * rstep + a) * cols + px * cstep + q) * ccn + cc] *
@@ -178,15 +185,15 @@ __global__ void __launch_bounds__(kThreads)
         }
     }
 
-    const std::int64_t k = k0 + kk;
+    const int k = k0 + kk;
     if (k >= K) return;
     const float bk = bias[k];
 #pragma unroll
     for (int m = 0; m < PPT; ++m) {
         const int pix = pslot + m * PSTEP;
-        const std::int64_t oy = oy0 + pix / TW, ox = ox0 + pix % TW;
-        if (oy < g.oh && ox < g.ow)
-            out[((n * g.oh + oy) * g.ow + ox) * K + k] = act_forward(acc[m] + bk, act);
+        if (P % PSTEP != 0 && pix >= P) break;
+        const int oy = oy0 + pix / TW, ox = ox0 + pix % TW;
+        if (oy < OH && ox < OW) oimg[(oy * OW + ox) * K + k] = act_forward(acc[m] + bk, act);
     }
 }
 
@@ -604,13 +611,31 @@ void conv2d_forward(float* out, const float* inp, const float* weight, const flo
     NvtxRange range("conv2d_forward");
     check_geom(g, "conv2d_forward");
     if (g.out_numel() == 0) return;
+    MINICNN_REQUIRE(g.h * g.w * g.c < (std::int64_t(1) << 31) &&
+                        g.oh * g.ow * g.k < (std::int64_t(1) << 31) &&
+                        g.weight_numel() < (std::int64_t(1) << 31),
+                    "conv2d_forward: one image (" << g.h << "x" << g.w << "x" << g.c << " -> "
+                                                  << g.oh << "x" << g.ow << "x" << g.k
+                                                  << ") or the filter is beyond 32-bit indexing");
     const Activation fused = act == Activation::softmax ? Activation::linear : act;
-    if (g.k == 1)
+    // Tile shape per output shape: the candidate whose tiles cover the fewest pixels beyond the
+    // output (LeNet: 28x28 by 14x14, 10x10 by 10x10: no waste), the larger tile on a tie.
+    auto covered = [&](std::int64_t th, std::int64_t tw) {
+        return ((g.oh + th - 1) / th) * th * ((g.ow + tw - 1) / tw) * tw;
+    };
+    if (g.k == 1) {
         launch_forward<16, 16, 1>(out, inp, weight, bias, g, fused, stream);
-    else if (g.k <= 8)
-        launch_forward<8, 16, 8>(out, inp, weight, bias, g, fused, stream);
-    else
-        launch_forward<8, 8, 16>(out, inp, weight, bias, g, fused, stream);
+    } else if (g.k <= 8) {
+        if (covered(14, 14) < covered(8, 16))
+            launch_forward<14, 14, 8>(out, inp, weight, bias, g, fused, stream);
+        else
+            launch_forward<8, 16, 8>(out, inp, weight, bias, g, fused, stream);
+    } else {
+        if (covered(10, 10) < covered(8, 8))
+            launch_forward<10, 10, 16>(out, inp, weight, bias, g, fused, stream);
+        else
+            launch_forward<8, 8, 16>(out, inp, weight, bias, g, fused, stream);
+    }
     // Softmax over the channel axis of each output pixel, in place.
     if (act == Activation::softmax)
         activation_forward(out, out, g.n * g.oh * g.ow, g.k, Activation::softmax, stream);
