@@ -50,8 +50,7 @@
 // that the sizes fit (positions, one image, the filter), image bases 64-bit.
 //
 // Grids: blockIdx.x folds (image, tile row, tile column) (and segments for the filter), which may
-// be large; blockIdx.y is the channel group, at most 65535 (checked). The backward-data kernel
-// still uses int64 flat indices.
+// be large; blockIdx.y is the channel group, at most 65535 (checked).
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -198,6 +197,10 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // One block: TH x TW input pixels of image n, input channels [c0, c0 + CG). See the file comment.
+// CG need not divide the block: with CG = 6, 42 pixel slots x 6 channels use 252 of the 256 threads
+// (the other 4 only stage). At stride 1 a pixel's offset into the staged dout tile moves by a
+// constant per kernel cell, so no division is needed; other strides test divisibility per cell.
+// Offsets inside an image are 32-bit (checked on the host); image bases are 64-bit pointers.
 template <int TH, int TW, int CG>
 __global__ void __launch_bounds__(kThreads)
     conv2d_backward_data_kernel(float* __restrict__ dinp,          // (n, h, w, c)
@@ -207,9 +210,8 @@ __global__ void __launch_bounds__(kThreads)
                                 const Activation dout_act, const ConvGeom g, const int AR,
                                 const int AQ, const int KC, const int dout_tile_floats) {
     constexpr int P = TH * TW;
-    constexpr int PSTEP = kThreads / CG;
-    constexpr int PPT = P / PSTEP;
-    static_assert(kThreads % CG == 0 && P % PSTEP == 0, "tile must split evenly over the threads");
+    constexpr int PSTEP = kThreads / CG;          // pixel slots
+    constexpr int PPT = (P + PSTEP - 1) / PSTEP;  // pixels per thread (the last may be absent)
 
     extern __shared__ float smem[];
     float* d_s = smem;                     // (nrows, ncols, kcn) of this chunk
@@ -217,18 +219,19 @@ __global__ void __launch_bounds__(kThreads)
 
     const int tid = threadIdx.x;
     const int cc = tid % CG;
-    const int pslot = tid / CG;
+    const int pslot = tid / CG;  // >= PSTEP: a thread that only stages
 
-    const std::int64_t tiles_w = (g.w + TW - 1) / TW;
-    const std::int64_t tiles_h = (g.h + TH - 1) / TH;
-    std::int64_t b = blockIdx.x;
-    const std::int64_t tx = b % tiles_w;
-    b /= tiles_w;
-    const std::int64_t ty = b % tiles_h;
-    const std::int64_t n = b / tiles_h;
-    const std::int64_t y0 = ty * TH, x0 = tx * TW;
-    const std::int64_t cbase = std::int64_t(blockIdx.y) * CG;
-    const std::int64_t K = g.k, C = g.c;
+    const int H = int(g.h), W = int(g.w), C = int(g.c), K = int(g.k);
+    const int OH = int(g.oh), OW = int(g.ow);
+    const int tiles_w = (W + TW - 1) / TW;
+    const int tiles_h = (H + TH - 1) / TH;
+    const std::int64_t bimg = std::int64_t(blockIdx.x) / (std::int64_t(tiles_w) * tiles_h);
+    const int bt = int(std::int64_t(blockIdx.x) - bimg * tiles_w * tiles_h);
+    const int y0 = (bt / tiles_w) * TH, x0 = (bt % tiles_w) * TW;
+    const std::int64_t oimg = bimg * (std::int64_t(OH) * OW * K);  // dout / dout_a image base
+    float* dimg = dinp + bimg * (std::int64_t(H) * W * C);         // (h, w, c)
+    const int cbase = int(blockIdx.y) * CG;
+    const bool s1 = g.sh == 1 && g.sw == 1;
 
     float acc[PPT];
 #pragma unroll
@@ -237,26 +240,26 @@ __global__ void __launch_bounds__(kThreads)
     for (int a0 = 0; a0 < g.kh; a0 += AR) {
         const int arn = min(AR, g.kh - a0);
         // Output rows whose windows, for kernel rows [a0, a0+arn), touch input rows [y0, y0+TH).
-        const std::int64_t i_lo = ceil_div(y0 + g.ph - (a0 + arn - 1), g.sh);
-        const std::int64_t i_hi = floor_div(y0 + TH - 1 + g.ph - a0, g.sh);
-        const int nrows = int(max(std::int64_t(0), i_hi - i_lo + 1));
+        const int i_lo = int(ceil_div(y0 + g.ph - (a0 + arn - 1), g.sh));
+        const int i_hi = int(floor_div(y0 + TH - 1 + g.ph - a0, g.sh));
+        const int nrows = max(0, i_hi - i_lo + 1);
         for (int q0 = 0; q0 < g.kw; q0 += AQ) {
             const int aqn = min(AQ, g.kw - q0);
-            const std::int64_t j_lo = ceil_div(x0 + g.pw - (q0 + aqn - 1), g.sw);
-            const std::int64_t j_hi = floor_div(x0 + TW - 1 + g.pw - q0, g.sw);
-            const int ncols = int(max(std::int64_t(0), j_hi - j_lo + 1));
-            for (std::int64_t k0 = 0; k0 < K; k0 += KC) {
-                const int kcn = int(min(std::int64_t(KC), K - k0));
+            const int j_lo = int(ceil_div(x0 + g.pw - (q0 + aqn - 1), g.sw));
+            const int j_hi = int(floor_div(x0 + TW - 1 + g.pw - q0, g.sw));
+            const int ncols = max(0, j_hi - j_lo + 1);
+            for (int k0 = 0; k0 < K; k0 += KC) {
+                const int kcn = min(KC, K - k0);
                 __syncthreads();  // the previous chunk has been read by every thread
                 // dout rows [i_lo, i_hi] x columns [j_lo, j_hi], channel fastest; zero outside.
                 const int d_count = nrows * ncols * kcn;
                 for (int e = tid; e < d_count; e += kThreads) {
                     const int k2 = e % kcn;
                     const int rs = e / kcn;
-                    const std::int64_t i = i_lo + rs / ncols, j = j_lo + rs % ncols;
+                    const int i = i_lo + rs / ncols, j = j_lo + rs % ncols;
                     float v = 0.0f;
-                    if (i >= 0 && i < g.oh && j >= 0 && j < g.ow)
-                        v = load_dz(dout, dout_a, dout_act, ((n * g.oh + i) * g.ow + j) * K + k0 + k2);
+                    if (i >= 0 && i < OH && j >= 0 && j < OW)
+                        v = load_dz(dout, dout_a, dout_act, oimg + (i * OW + j) * K + k0 + k2);
                     d_s[e] = v;
                 }
                 // Weights (a, q, k, c) with the input channel fastest, as the threads read them.
@@ -267,13 +270,14 @@ __global__ void __launch_bounds__(kThreads)
                     const int k2 = t % kcn;
                     t /= kcn;
                     const int q = t % aqn, a = t / aqn;
-                    const std::int64_t c = cbase + c2;
+                    const int c = cbase + c2;
                     float v = 0.0f;
-                    if (c < C)
-                        v = weight[((std::int64_t(a0 + a) * g.kw + q0 + q) * C + c) * K + k0 + k2];
+                    if (c < C) v = weight[(((a0 + a) * g.kw + q0 + q) * C + c) * K + k0 + k2];
                     w_s[e] = v;
                 }
                 __syncthreads();
+                if (pslot >= PSTEP) continue;  // staging only (no barrier is skipped: the next
+                                               // one is at the top of the next chunk)
 
                 for (int a = 0; a < arn; ++a) {
                     for (int q = 0; q < aqn; ++q) {
@@ -283,16 +287,21 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
                         for (int m = 0; m < PPT; ++m) {
                             const int pix = pslot + m * PSTEP;
-                            // 32-bit: one image's rows and columns (checked on the host).
-                            const int ty_ = int(y0) + pix / TW + g.ph - (a0 + a);
-                            const int tx_ = int(x0) + pix % TW + g.pw - (q0 + q);
-                            off[m] = -1;
-                            if (ty_ % g.sh == 0 && tx_ % g.sw == 0) {
-                                // Exact divisions; i in [i_lo, i_hi] and j in [j_lo, j_hi] by
-                                // construction of the staged range.
-                                const int r = ty_ / g.sh - int(i_lo), s = tx_ / g.sw - int(j_lo);
-                                off[m] = (r * ncols + s) * kcn;
+                            const int ty_ = y0 + pix / TW + g.ph - (a0 + a);
+                            const int tx_ = x0 + pix % TW + g.pw - (q0 + q);
+                            if (s1) {
+                                // Stride 1: every cell is taken, row ty_ and column tx_ of dout.
+                                off[m] = ((ty_ - i_lo) * ncols + tx_ - j_lo) * kcn;
+                            } else {
+                                off[m] = -1;
+                                if (ty_ % g.sh == 0 && tx_ % g.sw == 0) {
+                                    // Exact divisions; i in [i_lo, i_hi] and j in [j_lo, j_hi]
+                                    // by construction of the staged range.
+                                    const int r = ty_ / g.sh - i_lo, s = tx_ / g.sw - j_lo;
+                                    off[m] = (r * ncols + s) * kcn;
+                                }
                             }
+                            if (P % PSTEP != 0 && pix >= P) off[m] = -1;
                         }
                         const float* wrow = w_s + (a * aqn + q) * kcn * CG + cc;
                         for (int k2 = 0; k2 < kcn; ++k2) {
@@ -307,13 +316,14 @@ __global__ void __launch_bounds__(kThreads)
         }
     }
 
-    const std::int64_t c = cbase + cc;
-    if (c >= C) return;
+    const int c = cbase + cc;
+    if (c >= C || pslot >= PSTEP) return;
 #pragma unroll
     for (int m = 0; m < PPT; ++m) {
         const int pix = pslot + m * PSTEP;
-        const std::int64_t y = y0 + pix / TW, x = x0 + pix % TW;
-        if (y < g.h && x < g.w) dinp[((n * g.h + y) * g.w + x) * C + c] = acc[m];
+        if (P % PSTEP != 0 && pix >= P) break;
+        const int y = y0 + pix / TW, x = x0 + pix % TW;
+        if (y < H && x < W) dimg[(y * W + x) * C + c] = acc[m];
     }
 }
 
@@ -645,17 +655,35 @@ void conv2d_backward_data(float* dinp, const float* dout, const float* weight, c
                           cudaStream_t stream, const float* dout_a, Activation dout_act) {
     NvtxRange range("conv2d_backward_data");
     check_geom(g, "conv2d_backward_data");
-    // The kernel's per-pixel offsets are 32-bit: rows and columns of one (padded) image.
-    MINICNN_REQUIRE(g.h + g.ph + g.kh < (std::int64_t(1) << 31) &&
+    // The kernel's offsets inside an image and into the filter are 32-bit.
+    MINICNN_REQUIRE(g.h * g.w * g.c < (std::int64_t(1) << 31) &&
+                        g.oh * g.ow * g.k < (std::int64_t(1) << 31) &&
+                        g.weight_numel() < (std::int64_t(1) << 31) &&
+                        g.h + g.ph + g.kh < (std::int64_t(1) << 31) &&
                         g.w + g.pw + g.kw < (std::int64_t(1) << 31),
-                    "conv2d_backward_data: image of " << g.h << " x " << g.w
-                                                      << " beyond 32-bit indexing");
+                    "conv2d_backward_data: one image (" << g.h << "x" << g.w << "x" << g.c << " -> "
+                                                        << g.oh << "x" << g.ow << "x" << g.k
+                                                        << ") or the filter is beyond 32-bit "
+                                                           "indexing");
     check_dout_act(dout_a, dout_act, "conv2d_backward_data");
     if (g.in_numel() == 0) return;
+    // Channel group that fits the channel count (4, 6 or 8 up to 8 channels: LeNet's 6 fill every
+    // slot), then the tile shape whose tiles cover the fewest pixels beyond the input.
+    auto covered = [&](std::int64_t th, std::int64_t tw) {
+        return ((g.h + th - 1) / th) * th * ((g.w + tw - 1) / tw) * tw;
+    };
+    const bool t14 = covered(14, 14) < covered(8, 16);
     if (g.c == 1)
         launch_backward_data<16, 16, 1>(dinp, dout, weight, dout_a, dout_act, g, stream);
+    else if (g.c <= 4)
+        t14 ? launch_backward_data<14, 14, 4>(dinp, dout, weight, dout_a, dout_act, g, stream)
+            : launch_backward_data<8, 16, 4>(dinp, dout, weight, dout_a, dout_act, g, stream);
+    else if (g.c <= 6)
+        t14 ? launch_backward_data<14, 14, 6>(dinp, dout, weight, dout_a, dout_act, g, stream)
+            : launch_backward_data<8, 16, 6>(dinp, dout, weight, dout_a, dout_act, g, stream);
     else if (g.c <= 8)
-        launch_backward_data<8, 16, 8>(dinp, dout, weight, dout_a, dout_act, g, stream);
+        t14 ? launch_backward_data<14, 14, 8>(dinp, dout, weight, dout_a, dout_act, g, stream)
+            : launch_backward_data<8, 16, 8>(dinp, dout, weight, dout_a, dout_act, g, stream);
     else
         launch_backward_data<8, 8, 16>(dinp, dout, weight, dout_a, dout_act, g, stream);
 }
