@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <tuple>
 
 struct dim3 {
     unsigned x = 1, y = 1, z = 1;
