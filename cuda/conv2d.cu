@@ -95,7 +95,7 @@ __global__ void __launch_bounds__(kThreads)
                           const ConvGeom g, const Activation act, const int AR, const int AQ,
                           const int CC, const int in_tile_floats) {
     constexpr int P = TH * TW;
-    constexpr int PSTEP = kThreads / KG;           // pixel slots
+    constexpr int PSTEP = kThreads / KG;          // pixel slots
     constexpr int PPT = (P + PSTEP - 1) / PSTEP;  // pixels per thread (the last may be absent)
     static_assert(kThreads % KG == 0, "channel group must divide the block");
 
@@ -116,7 +116,7 @@ __global__ void __launch_bounds__(kThreads)
     const int bt = int(std::int64_t(blockIdx.x) - bimg * tiles_w * tiles_h);
     const int oy0 = (bt / tiles_w) * TH, ox0 = (bt % tiles_w) * TW;
     const float* img = inp + bimg * (std::int64_t(H) * W * C);  // (h, w, c)
-    float* oimg = out + bimg * (std::int64_t(OH) * OW * K);      // (oh, ow, k)
+    float* oimg = out + bimg * (std::int64_t(OH) * OW * K);     // (oh, ow, k)
     const int k0 = int(blockIdx.y) * KG;
 
     float acc[PPT];
@@ -146,7 +146,8 @@ __global__ void __launch_bounds__(kThreads)
                     const int gy = gy0 + (r / rstep) * g.sh + r % rstep;
                     const int gx = gx0 + (s / cstep) * g.sw + s % cstep;
                     float v = 0.0f;
-                    if (gy >= 0 && gy < H && gx >= 0 && gx < W) v = img[(gy * W + gx) * C + c0 + cc];
+                    if (gy >= 0 && gy < H && gx >= 0 && gx < W)
+                        v = img[(gy * W + gx) * C + c0 + cc];
                     in_s[e] = v;
                 }
                 // Weights of the chunk, output channel fastest (coalesced along k).
@@ -276,8 +277,9 @@ __global__ void __launch_bounds__(kThreads)
                     w_s[e] = v;
                 }
                 __syncthreads();
-                if (pslot >= PSTEP) continue;  // staging only (no barrier is skipped: the next
-                                               // one is at the top of the next chunk)
+                if (pslot >= PSTEP)
+                    continue;  // staging only (no barrier is skipped: the next
+                               // one is at the top of the next chunk)
 
                 for (int a = 0; a < arn; ++a) {
                     for (int q = 0; q < aqn; ++q) {
@@ -342,21 +344,21 @@ constexpr int kWarp = 32;
 // an image are 32-bit (the host checks that an image's input and output fit); the image base is a
 // 64-bit pointer, moved when the cursor changes image.
 template <int KT>
-__global__ void __launch_bounds__(kThreads)
-    conv2d_backward_filter_partial_kernel(float* __restrict__ workspace,   // (S, R + 1, k)
-                                          const float* __restrict__ dout,  // (n, oh, ow, k)
-                                          const float* __restrict__ inp,   // (n, h, w, c)
-                                          const float* __restrict__ dout_a,  // (n, oh, ow, k) / null
-                                          const Activation dout_act, const ConvGeom g,
-                                          const int seg_len, const int tiles_r, const int tiles_k) {
-    constexpr int KH = KT / 2;             // thread groups along k
-    constexpr int E = (kFiltRT / 2) * KH;  // thread groups (2 x 2 entries each)
-    constexpr int PS = kThreads / E;       // position slices
+__global__ void __launch_bounds__(kThreads) conv2d_backward_filter_partial_kernel(
+    float* __restrict__ workspace,     // (S, R + 1, k)
+    const float* __restrict__ dout,    // (n, oh, ow, k)
+    const float* __restrict__ inp,     // (n, h, w, c)
+    const float* __restrict__ dout_a,  // (n, oh, ow, k) / null
+    const Activation dout_act, const ConvGeom g, const int seg_len, const int tiles_r,
+    const int tiles_k) {
+    constexpr int KH = KT / 2;                 // thread groups along k
+    constexpr int E = (kFiltRT / 2) * KH;      // thread groups (2 x 2 entries each)
+    constexpr int PS = kThreads / E;           // position slices
     constexpr int ASTEP = kThreads / kFiltRT;  // positions between a thread's staged Apatch values
     constexpr int DSTEP = kThreads / KT;       // ... and dout values
     static_assert(kThreads % E == 0 && kFiltPC % PS == 0, "tile must split evenly");
-    __shared__ float a_s[kFiltPC][kFiltRT];  // Apatch of the staged positions
-    __shared__ float d_s[kFiltPC][KT];       // dout of the staged positions
+    __shared__ float a_s[kFiltPC][kFiltRT];             // Apatch of the staged positions
+    __shared__ float d_s[kFiltPC][KT];                  // dout of the staged positions
     __shared__ float red_s[PS > 1 ? PS - 1 : 1][4][E];  // slices 1.. for the final sum
 
     const int C = int(g.c), K = int(g.k), H = int(g.h), W = int(g.w);
@@ -709,7 +711,8 @@ void conv2d_backward_filter(float* dweight, float* dbias, const float* dout, con
     const std::int64_t total = (R + 1) * g.k;
     // 32-bit indices inside the kernels: positions, one image's input and output, the filter.
     MINICNN_REQUIRE(g.n * g.oh * g.ow < (std::int64_t(1) << 31) &&
-                        g.h * g.w * g.c < (std::int64_t(1) << 31) && total < (std::int64_t(1) << 31),
+                        g.h * g.w * g.c < (std::int64_t(1) << 31) &&
+                        total < (std::int64_t(1) << 31),
                     "conv2d_backward_filter: sizes beyond 32-bit indexing: n*oh*ow = "
                         << g.n * g.oh * g.ow << ", h*w*c = " << g.h * g.w * g.c
                         << ", (kh*kw*c+1)*k = " << total << " (each must be < 2^31)");
@@ -721,14 +724,14 @@ void conv2d_backward_filter(float* dweight, float* dbias, const float* dout, con
         float* ws = static_cast<float*>(workspace);
         const int sl = int(seg.len), tr = int(tiles_r), tk = int(tiles_k);
         if (KT == 8)
-            conv2d_backward_filter_partial_kernel<8>
-                <<<unsigned(gx), kThreads, 0, stream>>>(ws, dout, inp, dout_a, dout_act, g, sl, tr, tk);
+            conv2d_backward_filter_partial_kernel<8><<<unsigned(gx), kThreads, 0, stream>>>(
+                ws, dout, inp, dout_a, dout_act, g, sl, tr, tk);
         else if (KT == 16)
-            conv2d_backward_filter_partial_kernel<16>
-                <<<unsigned(gx), kThreads, 0, stream>>>(ws, dout, inp, dout_a, dout_act, g, sl, tr, tk);
+            conv2d_backward_filter_partial_kernel<16><<<unsigned(gx), kThreads, 0, stream>>>(
+                ws, dout, inp, dout_a, dout_act, g, sl, tr, tk);
         else
-            conv2d_backward_filter_partial_kernel<32>
-                <<<unsigned(gx), kThreads, 0, stream>>>(ws, dout, inp, dout_a, dout_act, g, sl, tr, tk);
+            conv2d_backward_filter_partial_kernel<32><<<unsigned(gx), kThreads, 0, stream>>>(
+                ws, dout, inp, dout_a, dout_act, g, sl, tr, tk);
         MINICNN_CUDA_CHECK_LAUNCH();
     }
     const int warps = kThreads / kWarp;

@@ -217,7 +217,7 @@ void backward(float* dinp, float* dweight, float* dbias, const float* dy, const 
     w.tiles_n = tiles(w.N);
     // dinp (n, n_in) = dz (n, n_out) weight^T.
     Job d{};
-    d.A = Operand{dy, out, act, int(n_out), 1, -1};         // dz(i, k = o)
+    d.A = Operand{dy, out, act, int(n_out), 1, -1};                         // dz(i, k = o)
     d.B = Operand{weight, nullptr, Activation::linear, int(n_out), 1, -1};  // weight(r, o)
     d.M = int(n);
     d.N = int(n_in);

@@ -82,9 +82,7 @@ class CudaEngine final : public Engine {
 public:
     explicit CudaEngine(int device) : ctx_(device) {}
     ~CudaEngine() override {
-        release_on_device(ctx_.device(), [this] {
-            workspace_ = {};
-        });
+        release_on_device(ctx_.device(), [this] { workspace_ = {}; });
     }
     CudaEngine(const CudaEngine&) = delete;
     CudaEngine& operator=(const CudaEngine&) = delete;
@@ -176,7 +174,9 @@ public:
     void reserve_dense(std::int64_t, std::int64_t, std::int64_t) override {}  // cuBLAS: none
     // The loss kernel needs no scratch; the reservation is kept as a count so that the engine
     // contract (an operation beyond its reservation throws) holds as on every engine.
-    void reserve_loss(std::int64_t n) override { loss_reserved_ = std::max(loss_reserved_, n); }
+    void reserve_loss(std::int64_t n) override {
+        loss_reserved_ = std::max(loss_reserved_, n);
+    }
 
     void conv2d_forward(float* out, const float* inp, const float* weight, const float* bias,
                         const ConvGeom& g, Activation act) override {
@@ -266,9 +266,9 @@ public:
 
     void softmax_xent(float* dlogits, Metrics* metrics, const float* probs,
                       const std::int32_t* labels, std::int64_t n, std::int64_t classes) override {
-        MINICNN_REQUIRE(n <= loss_reserved_, "softmax_xent: the loss reservation holds "
-                                                 << loss_reserved_
-                                                 << " samples (reserve_loss), this batch has " << n);
+        MINICNN_REQUIRE(n <= loss_reserved_,
+                        "softmax_xent: the loss reservation holds "
+                            << loss_reserved_ << " samples (reserve_loss), this batch has " << n);
         cuda::DeviceGuard guard(ctx_.device());
         cuda::train::softmax_xent(dlogits, metrics, probs, labels, n, classes, ctx_.stream());
     }
@@ -296,8 +296,8 @@ public:
 
 private:
     cuda::Context ctx_;
-    cuda::DeviceBuffer<unsigned char> workspace_;         // conv2d backward-filter workspace
-    std::int64_t loss_reserved_ = 0;                      // samples (reserve_loss)
+    cuda::DeviceBuffer<unsigned char> workspace_;  // conv2d backward-filter workspace
+    std::int64_t loss_reserved_ = 0;               // samples (reserve_loss)
 };
 
 }  // namespace

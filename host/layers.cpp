@@ -293,8 +293,8 @@ void Dense::backward(Engine& engine, const LayerContext& ctx, float* dout, bool 
                      float* dinp) const {
     const std::int64_t n_in = input_shape().at(0);
     engine.dense_backward_act(dinp, grads_, grads_ + n_in * units_, dout, ctx.out,
-                              dout_is_dz ? Activation::linear : act_, ctx.inp, params_, ctx.n,
-                              n_in, units_);
+                              dout_is_dz ? Activation::linear : act_, ctx.inp, params_, ctx.n, n_in,
+                              units_);
 }
 
 // ---- ActivationLayer

@@ -9,8 +9,8 @@
 // engines (the CPU half always runs). Every GPU test skips, saying why, in CPU-only builds or where
 // no GPU (or, for the device test, no second GPU) is visible.
 #include <cmath>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -239,8 +239,9 @@ TEST(CudaEngine, OneLenet5TrainingStepMatchesCpu) {
 TEST(CudaEngine, DeviceOperationsPerTrainingStep) {
     MINICNN_REQUIRE_GPU();
 #if !defined(MINICNN_CUDA_EMULATOR)
-    GTEST_SKIP() << "device operations are counted by the CUDA emulator's runtime (cuda/emu/run.sh); "
-                    "on a GPU, count the kernels of one step with nsys (bench/README.md)";
+    GTEST_SKIP()
+        << "device operations are counted by the CUDA emulator's runtime (cuda/emu/run.sh); "
+           "on a GPU, count the kernels of one step with nsys (bench/README.md)";
 #else
     const std::int64_t n = 256;
     std::mt19937 gen(5);
