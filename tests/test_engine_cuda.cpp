@@ -124,6 +124,59 @@ TEST(CudaEngine, DenseForwardBackwardMatchCpu) {
     }
 }
 
+// The activation's backward folded into the layers' backward (conv2d_backward_act,
+// dense_backward_act): the CUDA engine applies act' where its kernels read dy, the CPU engine runs
+// the default (activation_backward in place, then the plain backward). Every elementwise
+// activation, with and without dinp / dbias; dy and out are random (act' reads only out).
+TEST(CudaEngine, BackwardWithFoldedActivationMatchesCpu) {
+    MINICNN_REQUIRE_GPU();
+    auto c = make_cpu_engine();
+    auto g = make_engine(Device::cuda());
+    const std::int64_t n = 37, ni = 50, no = 40;
+    const ConvGeom cg = conv_geometry({n, 9, 11, 6}, {3, 3, 6, 5}, Padding::same(), {1, 1}, "test");
+    for (Engine* e : {c.get(), g.get()}) e->reserve_conv(cg);
+    for (Activation act :
+         {Activation::linear, Activation::relu, Activation::tanh, Activation::sigmoid}) {
+        for (bool with_optional : {true, false}) {
+            const std::string what = std::string(activation_name(act)) +
+                                     (with_optional ? " with dinp, dbias" : " without");
+            // Dense.
+            Twin<float> x(*c, *g, randv(static_cast<std::size_t>(n * ni), 1)),
+                w(*c, *g, randv(static_cast<std::size_t>(ni * no), 2)),
+                out(*c, *g, randv(static_cast<std::size_t>(n * no), 3, 0.0f, 1.0f)),
+                dy(*c, *g, randv(static_cast<std::size_t>(n * no), 4));
+            Twin<float> dx(*c, *g, n * ni), dw(*c, *g, ni * no), db(*c, *g, no);
+            c->dense_backward_act(with_optional ? dx.cpu.data() : nullptr, dw.cpu.data(),
+                                  with_optional ? db.cpu.data() : nullptr, dy.cpu.data(),
+                                  out.cpu.data(), act, x.cpu.data(), w.cpu.data(), n, ni, no);
+            g->dense_backward_act(with_optional ? dx.gpu.data() : nullptr, dw.gpu.data(),
+                                  with_optional ? db.gpu.data() : nullptr, dy.gpu.data(),
+                                  out.gpu.data(), act, x.gpu.data(), w.gpu.data(), n, ni, no);
+            EXPECT_TRUE(close(dw.host_gpu(), dw.host_cpu(), 1e-5 * n)) << "dense dW " << what;
+            EXPECT_TRUE(close(dx.host_gpu(), dx.host_cpu(), 1e-5 * no)) << "dense dinp " << what;
+            EXPECT_TRUE(close(db.host_gpu(), db.host_cpu(), 1e-5 * n)) << "dense db " << what;
+            // Convolution.
+            Twin<float> ci(*c, *g, randv(static_cast<std::size_t>(cg.in_numel()), 5)),
+                cw(*c, *g, randv(static_cast<std::size_t>(cg.weight_numel()), 6)),
+                co(*c, *g, randv(static_cast<std::size_t>(cg.out_numel()), 7, 0.0f, 1.0f)),
+                cdy(*c, *g, randv(static_cast<std::size_t>(cg.out_numel()), 8));
+            Twin<float> cdx(*c, *g, cg.in_numel()), cdw(*c, *g, cg.weight_numel()),
+                cdb(*c, *g, cg.k);
+            c->conv2d_backward_act(with_optional ? cdx.cpu.data() : nullptr, cdw.cpu.data(),
+                                   with_optional ? cdb.cpu.data() : nullptr, cdy.cpu.data(),
+                                   co.cpu.data(), act, ci.cpu.data(), cw.cpu.data(), cg);
+            g->conv2d_backward_act(with_optional ? cdx.gpu.data() : nullptr, cdw.gpu.data(),
+                                   with_optional ? cdb.gpu.data() : nullptr, cdy.gpu.data(),
+                                   co.gpu.data(), act, ci.gpu.data(), cw.gpu.data(), cg);
+            const double lw = double(n * cg.oh * cg.ow);
+            EXPECT_TRUE(close(cdw.host_gpu(), cdw.host_cpu(), 1e-5 * lw)) << "conv dW " << what;
+            EXPECT_TRUE(close(cdx.host_gpu(), cdx.host_cpu(), 1e-5 * 9 * cg.k))
+                << "conv dinp " << what;
+            EXPECT_TRUE(close(cdb.host_gpu(), cdb.host_cpu(), 1e-5 * lw)) << "conv db " << what;
+        }
+    }
+}
+
 TEST(CudaEngine, SoftmaxXentAdamAndGatherMatchCpu) {
     MINICNN_REQUIRE_GPU();
     auto c = make_cpu_engine();
