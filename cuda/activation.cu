@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "activation_math.cuh"
 #include "cuda_check.h"
 #include "minicnn/cuda_backend.h"
 #include "minicnn/error.h"
@@ -34,32 +35,6 @@ constexpr int kWarp = 32;
 // ---------------------------------------------------------------------------------------------
 // Kernels
 // ---------------------------------------------------------------------------------------------
-
-__device__ inline float act_forward(float x, Activation act) {
-    switch (act) {
-        case Activation::relu:
-            return x > 0.0f ? x : 0.0f;
-        case Activation::tanh:
-            return tanhf(x);
-        case Activation::sigmoid:
-            return 1.0f / (1.0f + expf(-x));
-        default:
-            return x;  // linear
-    }
-}
-
-__device__ inline float act_backward(float dout, float a, Activation act) {
-    switch (act) {
-        case Activation::relu:
-            return a > 0.0f ? dout : 0.0f;
-        case Activation::tanh:
-            return dout * (1.0f - a * a);
-        case Activation::sigmoid:
-            return dout * a * (1.0f - a);
-        default:
-            return dout;  // linear
-    }
-}
 
 // One thread per element. out may alias in.
 __global__ void activation_forward_kernel(float* out,       // (total)
@@ -91,8 +66,9 @@ __device__ inline float warp_sum(float v) {
 
 // One warp per row. The loop bound is the same for all lanes of a warp (the row index is per
 // warp), so the full-mask shuffles are reached by all 32 lanes.
-__global__ void softmax_forward_kernel(float* out,       // (rows, cols)
-                                       const float* in,  // (rows, cols)
+__global__ void softmax_forward_kernel(float* out,         // (rows, cols)
+                                       const float* in,    // (rows, cols)
+                                       const float* bias,  // (cols), added to each row, or null
                                        std::int64_t rows, std::int64_t cols) {
     const int lane = threadIdx.x % kWarp;
     const std::int64_t warps = std::int64_t(gridDim.x) * (blockDim.x / kWarp);
@@ -100,13 +76,14 @@ __global__ void softmax_forward_kernel(float* out,       // (rows, cols)
          r += warps) {
         const float* x = in + r * cols;  // (cols)
         float* y = out + r * cols;       // (cols)
+        auto xb = [&](std::int64_t j) { return bias ? x[j] + bias[j] : x[j]; };
         float m = -INFINITY;
-        for (std::int64_t j = lane; j < cols; j += kWarp) m = fmaxf(m, x[j]);
+        for (std::int64_t j = lane; j < cols; j += kWarp) m = fmaxf(m, xb(j));
         m = warp_max(m);
         float s = 0.0f;
-        for (std::int64_t j = lane; j < cols; j += kWarp) s += expf(x[j] - m);
+        for (std::int64_t j = lane; j < cols; j += kWarp) s += expf(xb(j) - m);
         s = warp_sum(s);
-        for (std::int64_t j = lane; j < cols; j += kWarp) y[j] = expf(x[j] - m) / s;
+        for (std::int64_t j = lane; j < cols; j += kWarp) y[j] = expf(xb(j) - m) / s;
     }
 }
 
@@ -155,8 +132,8 @@ void activation_forward(float* out, const float* in, std::int64_t rows, std::int
     check_args(rows, cols, act, "activation_forward");
     if (rows == 0 || cols == 0) return;
     if (act == Activation::softmax) {
-        softmax_forward_kernel<<<blocks_for(rows * kWarp), kThreads, 0, stream>>>(out, in, rows,
-                                                                                  cols);
+        softmax_forward_kernel<<<blocks_for(rows * kWarp), kThreads, 0, stream>>>(out, in, nullptr,
+                                                                                  rows, cols);
     } else {
         activation_forward_kernel<<<blocks_for(rows * cols), kThreads, 0, stream>>>(
             out, in, rows * cols, act);
@@ -176,6 +153,16 @@ void activation_backward(float* din, const float* dout, const float* out, std::i
         activation_backward_kernel<<<blocks_for(rows * cols), kThreads, 0, stream>>>(
             din, dout, out, rows * cols, act);
     }
+    MINICNN_CUDA_CHECK_LAUNCH();
+}
+
+void bias_softmax_forward(float* out, const float* in, const float* bias, std::int64_t rows,
+                          std::int64_t cols, cudaStream_t stream) {
+    NvtxRange range("bias_softmax_forward");
+    check_args(rows, cols, Activation::softmax, "bias_softmax_forward");
+    if (rows == 0 || cols == 0) return;
+    softmax_forward_kernel<<<blocks_for(rows * kWarp), kThreads, 0, stream>>>(out, in, bias, rows,
+                                                                              cols);
     MINICNN_CUDA_CHECK_LAUNCH();
 }
 

@@ -6,21 +6,17 @@
 // return), so an engine works from any thread whatever device that thread has current.
 //
 // Layers use the direct tiled kernels of minicnn/cuda_backend.h (convolution, pooling,
-// activations); dense layers are cuBLAS SGEMM (FP32, default math mode: no TF32) plus the
-// bias/activation and column-sum kernels of cuda/train_kernels.cu, which also hold the fused
-// softmax + cross-entropy, Adam, the batch gather, the step counters and the epoch permutation.
+// activations) and the fused dense kernels of cuda/dense.cu (one launch per dense layer forward —
+// GEMM, bias, activation, softmax — and one backward — act', dweight, dbias, dinp); the kernels of
+// cuda/train_kernels.cu hold the fused softmax + cross-entropy with its metrics, Adam, the batch
+// gather, the step counters and the epoch permutation. An activation's backward is folded into the
+// backward kernels of its layer (conv2d_backward_act, dense_backward_act), so a LeNet-5 training
+// step is 20 device operations (CudaEngine.DeviceOperationsPerTrainingStep counts them).
 //
-// Memory: scratch (the convolution's filter-gradient workspace, the loss's per-sample values) is
-// sized by reserve_conv / reserve_loss before training; an operation that would need more throws
-// ArgumentError instead of allocating. cuBLAS gets a fixed workspace at construction
-// (cublasSetWorkspace), so it never allocates either. Hence a training step can be recorded into a
-// CUDA graph (capture()) and replayed.
-//
-// Row-major products through column-major cuBLAS (a row-major (r, c) matrix is its column-major
-// transpose):
-//   forward  out (n, no) = inp (n, ni) W (ni, no)  ->  out^T  = W^T inp^T  : gemm(N, N, no, n, ni)
-//   dW       dW (ni, no) = inp^T dz                ->  dW^T   = dz^T inp   : gemm(N, T, no, ni, n)
-//   dinp     dinp (n, ni) = dz W^T                 ->  dinp^T = W dz^T     : gemm(T, N, ni, n, no)
+// Memory: scratch (the convolution's filter-gradient workspace) is sized by reserve_conv before
+// training; an operation that would need more throws ArgumentError instead of allocating (the loss
+// needs none, its reservation is a count). Hence a training step can be recorded into a CUDA graph
+// (capture()) and replayed.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -29,6 +25,7 @@
 
 #include "context.h"
 #include "cuda_check.h"
+#include "dense.h"
 #include "gpu_memory.h"
 #include "minicnn/cuda_backend.h"
 #include "minicnn/engine.h"
@@ -38,9 +35,6 @@
 namespace minicnn {
 
 namespace {
-
-// cuBLAS's workspace: its documented recommendation for Hopper (4 MiB is enough before sm_90).
-constexpr std::size_t kCublasWorkspaceBytes = std::size_t(32) << 20;
 
 // Runs `release` (CUDA calls whose errors are ignored) with `device` current, restoring the
 // caller's device; never throws. When the device cannot be made current, runs it anyway.
@@ -86,20 +80,9 @@ private:
 
 class CudaEngine final : public Engine {
 public:
-    explicit CudaEngine(int device) : ctx_(device) {
-        cuda::DeviceGuard guard(ctx_.device());
-        cublas_workspace_ =
-            cuda::DeviceBuffer<unsigned char>(kCublasWorkspaceBytes, "the cuBLAS workspace");
-        // After the context's cublasSetStream, which resets the workspace to cuBLAS's own pool.
-        MINICNN_CUBLAS_CHECK(
-            cublasSetWorkspace(ctx_.cublas(), cublas_workspace_.data(), cublas_workspace_.size()));
-    }
+    explicit CudaEngine(int device) : ctx_(device) {}
     ~CudaEngine() override {
-        release_on_device(ctx_.device(), [this] {
-            workspace_ = {};
-            loss_scratch_ = {};
-            cublas_workspace_ = {};
-        });
+        release_on_device(ctx_.device(), [this] { workspace_ = {}; });
     }
     CudaEngine(const CudaEngine&) = delete;
     CudaEngine& operator=(const CudaEngine&) = delete;
@@ -189,10 +172,10 @@ public:
         workspace_ = cuda::DeviceBuffer<unsigned char>(ws, "conv2d workspace");
     }
     void reserve_dense(std::int64_t, std::int64_t, std::int64_t) override {}  // cuBLAS: none
+    // The loss kernel needs no scratch; the reservation is kept as a count so that the engine
+    // contract (an operation beyond its reservation throws) holds as on every engine.
     void reserve_loss(std::int64_t n) override {
-        if (std::size_t(2 * n) <= loss_scratch_.size()) return;
-        cuda::DeviceGuard guard(ctx_.device());
-        loss_scratch_ = cuda::DeviceBuffer<float>(std::size_t(2 * n), "loss scratch");
+        loss_reserved_ = std::max(loss_reserved_, n);
     }
 
     void conv2d_forward(float* out, const float* inp, const float* weight, const float* bias,
@@ -202,6 +185,18 @@ public:
     }
     void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dz,
                          const float* inp, const float* weight, const ConvGeom& g) override {
+        conv_backward(dinp, dweight, dbias, dz, nullptr, Activation::linear, inp, weight, g);
+    }
+    // The activation's derivative is applied where the two backward kernels read dy.
+    void conv2d_backward_act(float* dinp, float* dweight, float* dbias, float* dy, const float* out,
+                             Activation act, const float* inp, const float* weight,
+                             const ConvGeom& g) override {
+        if (act == Activation::softmax)  // needs whole rows: the separate kernel
+            return Engine::conv2d_backward_act(dinp, dweight, dbias, dy, out, act, inp, weight, g);
+        conv_backward(dinp, dweight, dbias, dy, out, act, inp, weight, g);
+    }
+    void conv_backward(float* dinp, float* dweight, float* dbias, const float* dy, const float* out,
+                       Activation act, const float* inp, const float* weight, const ConvGeom& g) {
         const std::size_t ws = cuda::conv2d_backward_filter_workspace(g);
         MINICNN_REQUIRE(ws <= workspace_.size(),
                         "conv2d_backward: the filter-gradient workspace holds "
@@ -209,8 +204,9 @@ public:
                             << ", " << g.h << "x" << g.w << "x" << g.c << " -> " << g.k
                             << " filters) needs " << ws << " bytes");
         cuda::DeviceGuard guard(ctx_.device());
-        if (dinp) cuda::conv2d_backward_data(dinp, dz, weight, g, ctx_.stream());
-        cuda::conv2d_backward_filter(dweight, dbias, dz, inp, g, workspace_.data(), ctx_.stream());
+        if (dinp) cuda::conv2d_backward_data(dinp, dy, weight, g, ctx_.stream(), out, act);
+        cuda::conv2d_backward_filter(dweight, dbias, dy, inp, g, workspace_.data(), ctx_.stream(),
+                                     out, act);
     }
 
     void maxpool2d_forward(float* out, std::int32_t* mask, const float* inp,
@@ -247,42 +243,34 @@ public:
                        std::int64_t n, std::int64_t n_in, std::int64_t n_out,
                        Activation act) override {
         cuda::DeviceGuard guard(ctx_.device());
-        const float one = 1.0f, zero = 0.0f;
-        MINICNN_CUBLAS_CHECK(cublasSgemm(ctx_.cublas(), CUBLAS_OP_N, CUBLAS_OP_N, int(n_out),
-                                         int(n), int(n_in), &one, weight, int(n_out), inp,
-                                         int(n_in), &zero, out, int(n_out)));
-        if (act == Activation::softmax) {
-            cuda::train::bias_activation(out, bias, n, n_out, Activation::linear, ctx_.stream());
-            cuda::activation_forward(out, out, n, n_out, Activation::softmax, ctx_.stream());
-        } else {
-            cuda::train::bias_activation(out, bias, n, n_out, act, ctx_.stream());
-        }
+        cuda::dense::forward(out, inp, weight, bias, n, n_in, n_out, act, ctx_.stream());
     }
     void dense_backward(float* dinp, float* dweight, float* dbias, const float* dz,
                         const float* inp, const float* weight, std::int64_t n, std::int64_t n_in,
                         std::int64_t n_out) override {
         cuda::DeviceGuard guard(ctx_.device());
-        const float one = 1.0f, zero = 0.0f;
-        MINICNN_CUBLAS_CHECK(cublasSgemm(ctx_.cublas(), CUBLAS_OP_N, CUBLAS_OP_T, int(n_out),
-                                         int(n_in), int(n), &one, dz, int(n_out), inp, int(n_in),
-                                         &zero, dweight, int(n_out)));
-        if (dbias) cuda::train::column_sums(dbias, dz, n, n_out, ctx_.stream());
-        if (dinp) {
-            MINICNN_CUBLAS_CHECK(cublasSgemm(ctx_.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, int(n_in),
-                                             int(n), int(n_out), &one, weight, int(n_out), dz,
-                                             int(n_out), &zero, dinp, int(n_in)));
-        }
+        cuda::dense::backward(dinp, dweight, dbias, dz, nullptr, Activation::linear, inp, weight, n,
+                              n_in, n_out, ctx_.stream());
+    }
+    // act' is applied where the one backward kernel reads dy.
+    void dense_backward_act(float* dinp, float* dweight, float* dbias, float* dy, const float* out,
+                            Activation act, const float* inp, const float* weight, std::int64_t n,
+                            std::int64_t n_in, std::int64_t n_out) override {
+        if (act == Activation::softmax)  // needs whole rows: the separate kernel
+            return Engine::dense_backward_act(dinp, dweight, dbias, dy, out, act, inp, weight, n,
+                                              n_in, n_out);
+        cuda::DeviceGuard guard(ctx_.device());
+        cuda::dense::backward(dinp, dweight, dbias, dy, out, act, inp, weight, n, n_in, n_out,
+                              ctx_.stream());
     }
 
     void softmax_xent(float* dlogits, Metrics* metrics, const float* probs,
                       const std::int32_t* labels, std::int64_t n, std::int64_t classes) override {
-        MINICNN_REQUIRE(std::size_t(2 * n) <= loss_scratch_.size(),
-                        "softmax_xent: the loss scratch holds "
-                            << loss_scratch_.size() / 2
-                            << " samples (reserve_loss), this batch has " << n);
+        MINICNN_REQUIRE(n <= loss_reserved_,
+                        "softmax_xent: the loss reservation holds "
+                            << loss_reserved_ << " samples (reserve_loss), this batch has " << n);
         cuda::DeviceGuard guard(ctx_.device());
-        cuda::train::softmax_xent(dlogits, metrics, probs, labels, n, classes, loss_scratch_.data(),
-                                  ctx_.stream());
+        cuda::train::softmax_xent(dlogits, metrics, probs, labels, n, classes, ctx_.stream());
     }
     void adam_update(float* params, const float* grads, float* m, float* v, std::int64_t n,
                      const AdamConfig& cfg, const StepCounters* counters) override {
@@ -308,9 +296,8 @@ public:
 
 private:
     cuda::Context ctx_;
-    cuda::DeviceBuffer<unsigned char> cublas_workspace_;  // kCublasWorkspaceBytes
-    cuda::DeviceBuffer<unsigned char> workspace_;         // conv2d backward-filter workspace
-    cuda::DeviceBuffer<float> loss_scratch_;              // (2, n): per-sample loss and hit
+    cuda::DeviceBuffer<unsigned char> workspace_;  // conv2d backward-filter workspace
+    std::int64_t loss_reserved_ = 0;               // samples (reserve_loss)
 };
 
 }  // namespace

@@ -1,15 +1,12 @@
 // cuda/train_kernels.cu — the training kernels of the CUDA engine. CPU twins: the loops of
 // host/engine_cpu.cpp. Test: tests/test_engine_cuda.cpp (CUDA engine against the CPU engine).
 //
-//   bias_activation_kernel  one thread per element of out (rows, cols): out = act(out + bias[col]).
-//   column_sums_kernel      one block of 256 threads per column: thread t sums rows t, t+256, ...
-//                           in order, then a fixed shared-memory tree adds the 256 partial sums.
-//   softmax_xent_kernel     one thread per sample (classes is small: 10): first argmax (strict >),
-//                           -log(max(p_label, 1e-7)) with the CPU's max (a NaN stays NaN, so a
-//                           diverged run is reported), dlogits = (p - onehot) / n; per-sample loss
-//                           and hit go to scratch.
-//   metrics_reduce_kernel   one block of 256 threads: fixed-order sums of the per-sample values,
-//                           thread 0 adds them (in double) to the Metrics accumulator. No atomics.
+//   softmax_xent_kernel     loss and metrics in one launch of one block of 256 threads: thread t
+//                           takes samples t, t+256, ... (classes is small: 10): first argmax
+//                           (strict >), -log(max(p_label, 1e-7)) with the CPU's max (a NaN stays
+//                           NaN, so a diverged run is reported), dlogits = (p - onehot) / n; its
+//                           loss and hit sums (double) go through a fixed shared-memory tree and
+//                           thread 0 adds them to the Metrics accumulator. No atomics.
 //   adam_kernel             grid-stride over the flat arena; each thread recomputes the bias
 //                           correction from the step counter in device memory (graph-capturable).
 //   gather_kernel           one thread per element of the batch x (batch, sample).
@@ -31,68 +28,32 @@ unsigned blocks_for(std::int64_t n, int threads = kThreads) {
     return unsigned(b < 1 ? 1 : (b > 65535 * 32 ? 65535 * 32 : b));
 }
 
-__global__ void bias_activation_kernel(float* out, const float* bias, std::int64_t rows,
-                                       std::int64_t cols, int act) {
-    const std::int64_t total = rows * cols;
-    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < total;
-         i += std::int64_t(gridDim.x) * blockDim.x) {
-        float v = out[i] + bias[i % cols];
-        if (act == int(Activation::relu)) {
-            v = v > 0.0f ? v : 0.0f;
-        } else if (act == int(Activation::tanh)) {
-            v = tanhf(v);
-        } else if (act == int(Activation::sigmoid)) {
-            v = 1.0f / (1.0f + expf(-v));
-        }
-        out[i] = v;
-    }
-}
-
-__global__ void column_sums_kernel(float* sums, const float* x, std::int64_t rows,
-                                   std::int64_t cols) {
-    __shared__ float part[kThreads];
-    const std::int64_t col = blockIdx.x;
-    float s = 0.0f;
-    for (std::int64_t r = threadIdx.x; r < rows; r += kThreads) s += x[r * cols + col];
-    part[threadIdx.x] = s;
-    __syncthreads();
-    for (int stride = kThreads / 2; stride > 0; stride /= 2) {
-        if (int(threadIdx.x) < stride) part[threadIdx.x] += part[threadIdx.x + stride];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) sums[col] = part[0];
-}
-
-__global__ void softmax_xent_kernel(float* dlogits, float* sample_loss, float* sample_hit,
-                                    const float* probs, const std::int32_t* labels, std::int64_t n,
+// One block of 256 threads: thread t takes samples t, t+256, ... in order (first argmax, loss,
+// dlogits) and sums their loss and hits in double; a fixed tree adds the 256 partial sums and
+// thread 0 adds them to the Metrics accumulator. No scratch, no atomics, one launch.
+__global__ void softmax_xent_kernel(float* dlogits, Metrics* metrics, const float* probs,
+                                    const std::int32_t* labels, std::int64_t n,
                                     std::int64_t classes) {
-    const std::int64_t r = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
-    if (r >= n) return;
-    const float* p = probs + r * classes;
-    const std::int32_t y = labels[r];
-    std::int64_t best = 0;
-    for (std::int64_t j = 1; j < classes; ++j)
-        if (p[j] > p[best]) best = j;
-    sample_hit[r] = best == y ? 1.0f : 0.0f;
-    // Not fmax: fmax(NaN, 1e-7) is 1e-7, which would hide a NaN. This is std::max's
-    // (a < b ? b : a), as in the CPU engine.
-    const double py = double(p[y]);
-    sample_loss[r] = float(-log(py < 1e-7 ? 1e-7 : py));
-    if (dlogits) {
-        const float inv_n = 1.0f / float(n);
-        float* d = dlogits + r * classes;
-        for (std::int64_t j = 0; j < classes; ++j) d[j] = (p[j] - (j == y ? 1.0f : 0.0f)) * inv_n;
-    }
-}
-
-__global__ void metrics_reduce_kernel(Metrics* metrics, const float* sample_loss,
-                                      const float* sample_hit, std::int64_t n) {
     __shared__ double loss[kThreads];
     __shared__ double hit[kThreads];
     double l = 0.0, h = 0.0;
-    for (std::int64_t i = threadIdx.x; i < n; i += kThreads) {
-        l += sample_loss[i];
-        h += sample_hit[i];
+    const float inv_n = 1.0f / float(n);
+    for (std::int64_t r = threadIdx.x; r < n; r += kThreads) {
+        const float* p = probs + r * classes;
+        const std::int32_t y = labels[r];
+        std::int64_t best = 0;
+        for (std::int64_t j = 1; j < classes; ++j)
+            if (p[j] > p[best]) best = j;
+        h += best == y ? 1.0 : 0.0;
+        // Not fmax: fmax(NaN, 1e-7) is 1e-7, which would hide a NaN. This is std::max's
+        // (a < b ? b : a), as in the CPU engine.
+        const double py = double(p[y]);
+        l += double(float(-log(py < 1e-7 ? 1e-7 : py)));
+        if (dlogits) {
+            float* d = dlogits + r * classes;
+            for (std::int64_t j = 0; j < classes; ++j)
+                d[j] = (p[j] - (j == y ? 1.0f : 0.0f)) * inv_n;
+        }
     }
     loss[threadIdx.x] = l;
     hit[threadIdx.x] = h;
@@ -158,28 +119,10 @@ __global__ void permutation_kernel(std::int32_t* perm, ::minicnn::detail::EpochP
 
 }  // namespace
 
-void bias_activation(float* out, const float* bias, std::int64_t rows, std::int64_t cols,
-                     Activation act, cudaStream_t stream) {
-    if (rows * cols == 0) return;
-    bias_activation_kernel<<<blocks_for(rows * cols), kThreads, 0, stream>>>(out, bias, rows, cols,
-                                                                             int(act));
-    MINICNN_CUDA_CHECK_LAUNCH();
-}
-
-void column_sums(float* sums, const float* x, std::int64_t rows, std::int64_t cols,
-                 cudaStream_t stream) {
-    if (cols == 0) return;
-    column_sums_kernel<<<unsigned(cols), kThreads, 0, stream>>>(sums, x, rows, cols);
-    MINICNN_CUDA_CHECK_LAUNCH();
-}
-
 void softmax_xent(float* dlogits, Metrics* metrics, const float* probs, const std::int32_t* labels,
-                  std::int64_t n, std::int64_t classes, float* scratch, cudaStream_t stream) {
+                  std::int64_t n, std::int64_t classes, cudaStream_t stream) {
     if (n == 0) return;
-    softmax_xent_kernel<<<blocks_for(n, 128), 128, 0, stream>>>(dlogits, scratch, scratch + n,
-                                                                probs, labels, n, classes);
-    MINICNN_CUDA_CHECK_LAUNCH();
-    metrics_reduce_kernel<<<1, kThreads, 0, stream>>>(metrics, scratch, scratch + n, n);
+    softmax_xent_kernel<<<1, kThreads, 0, stream>>>(dlogits, metrics, probs, labels, n, classes);
     MINICNN_CUDA_CHECK_LAUNCH();
 }
 

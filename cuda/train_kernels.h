@@ -1,7 +1,8 @@
 // cuda/train_kernels.h — launchers of the training kernels in cuda/train_kernels.cu: what the CUDA
-// engine (cuda/engine_cuda.cpp) needs beyond the layer kernels of minicnn/cuda_backend.h and
-// cuBLAS. All take device pointers and a stream, check the launch and never synchronise. No
-// floating-point atomics: every reduction runs in a fixed order, so results are bit-reproducible.
+// engine (cuda/engine_cuda.cpp) needs beyond the layer kernels of minicnn/cuda_backend.h and the
+// dense layers of cuda/dense.h. All take device pointers and a stream, check the launch and never
+// synchronise. No floating-point atomics: every reduction runs in a fixed order, so results are
+// bit-reproducible.
 // Host-only header: usable from .cpp files compiled by g++.
 #pragma once
 
@@ -14,16 +15,10 @@
 
 namespace minicnn::cuda::train {
 
-// out (rows, cols) = act(out + bias (cols)); act is linear, relu, tanh or sigmoid.
-void bias_activation(float* out, const float* bias, std::int64_t rows, std::int64_t cols,
-                     Activation act, cudaStream_t stream);
-// sums (cols) = column sums of x (rows, cols), rows added in order.
-void column_sums(float* sums, const float* x, std::int64_t rows, std::int64_t cols,
-                 cudaStream_t stream);
-// The fused softmax + cross-entropy of Engine::softmax_xent. `scratch` holds 2 * n floats
-// (per-sample loss and hit), summed in a fixed tree order into *metrics by one block.
+// The fused softmax + cross-entropy of Engine::softmax_xent, loss and metrics in one launch (one
+// block; per-sample values summed in a fixed tree order into *metrics).
 void softmax_xent(float* dlogits, Metrics* metrics, const float* probs, const std::int32_t* labels,
-                  std::int64_t n, std::int64_t classes, float* scratch, cudaStream_t stream);
+                  std::int64_t n, std::int64_t classes, cudaStream_t stream);
 // One Adam update over n parameters, t = counters->step + 1 read on the device.
 void adam_update(float* params, const float* grads, float* m, float* v, std::int64_t n,
                  const AdamConfig& cfg, const StepCounters* counters, cudaStream_t stream);

@@ -188,10 +188,8 @@ LayerContext Conv2D::forward(Engine& engine, const float* inp, float* out, std::
 void Conv2D::backward(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
                       float* dinp) const {
     const ConvGeom g = geometry(ctx.n);
-    if (!dout_is_dz && act_ != Activation::linear) {
-        engine.activation_backward(dout, dout, ctx.out, g.n * g.oh * g.ow, g.k, act_);
-    }
-    engine.conv2d_backward(dinp, grads_, grads_ + g.weight_numel(), dout, ctx.inp, params_, g);
+    engine.conv2d_backward_act(dinp, grads_, grads_ + g.weight_numel(), dout, ctx.out,
+                               dout_is_dz ? Activation::linear : act_, ctx.inp, params_, g);
 }
 
 // ---- Pool2D
@@ -294,11 +292,9 @@ LayerContext Dense::forward(Engine& engine, const float* inp, float* out, std::i
 void Dense::backward(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
                      float* dinp) const {
     const std::int64_t n_in = input_shape().at(0);
-    if (!dout_is_dz && act_ != Activation::linear) {
-        engine.activation_backward(dout, dout, ctx.out, ctx.n, units_, act_);
-    }
-    engine.dense_backward(dinp, grads_, grads_ + n_in * units_, dout, ctx.inp, params_, ctx.n, n_in,
-                          units_);
+    engine.dense_backward_act(dinp, grads_, grads_ + n_in * units_, dout, ctx.out,
+                              dout_is_dz ? Activation::linear : act_, ctx.inp, params_, ctx.n, n_in,
+                              units_);
 }
 
 // ---- ActivationLayer

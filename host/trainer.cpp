@@ -286,6 +286,8 @@ void Trainer::backward(std::int64_t) {
     float* dout = grad_a_.data();
     float* other = grad_b_.data();
     for (std::size_t i = model_->size(); i-- > 0;) {
+        // A reshape (Flatten): its input gradient is dout itself, passed on without a copy.
+        if (i + 1 < model_->size() && model_->layer(i).backward_is_view()) continue;
         float* dinp = i == 0 ? nullptr : other;
         model_->layer(i).backward(*engine_, ctx_[i], dout, i + 1 == model_->size(), dinp);
         std::swap(dout, other);

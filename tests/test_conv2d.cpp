@@ -1,6 +1,7 @@
 // tests/test_conv2d.cpp — the CUDA convolution (cuda/conv2d.cu) against the CPU backend
 // (host/conv2d.cpp), over many shapes: LeNet's two layers, C = 1, odd sizes and sizes that are not
-// multiples of the 8x8 / 8x16 / 16x16 tiles, strides 1-3 (and 5), even kernels, "same" / "valid" /
+// multiples of the 8x8 / 8x16 / 10x10 / 14x14 / 16x16 tiles, the 4-, 6- and 8-channel groups of
+// the backward-data kernel, strides 1-3 (and 5), even kernels, "same" / "valid" /
 // explicit padding, batch 1 and 257, and the shapes that force each chunking path of the tiled
 // kernels (channel chunks, kernel-row chunks, kernel-column chunks, the compressed halo of a stride
 // larger than the kernel). Plus 40 random shapes from a fixed seed.
@@ -67,6 +68,9 @@ std::vector<ConvCase> fixed_cases() {
         {3, 12, 12, 5, 12, 3, 3, 1, 1, Padding::same(), A::softmax},     // softmax over k
         {1, 1, 1, 1, 1, 1, 1, 1, 1, Padding::valid(), A::linear},        // smallest
         {1, 33, 1, 3, 2, 4, 1, 2, 1, Padding::same(), A::linear},        // one column
+        {2, 28, 28, 5, 7, 5, 5, 2, 2, Padding::same(), A::relu},    // 6-channel group, stride 2
+        {2, 14, 28, 3, 12, 3, 3, 1, 2, Padding::valid(), A::tanh},  // 4-channel group, mixed stride
+        {2, 10, 20, 7, 20, 3, 3, 1, 1, Padding::same(), A::relu},   // 8-channel group, 10x10 tiles
     };
 }
 

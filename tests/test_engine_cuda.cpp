@@ -10,6 +10,7 @@
 // no GPU (or, for the device test, no second GPU) is visible.
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -123,6 +124,59 @@ TEST(CudaEngine, DenseForwardBackwardMatchCpu) {
     }
 }
 
+// The activation's backward folded into the layers' backward (conv2d_backward_act,
+// dense_backward_act): the CUDA engine applies act' where its kernels read dy, the CPU engine runs
+// the default (activation_backward in place, then the plain backward). Every elementwise
+// activation, with and without dinp / dbias; dy and out are random (act' reads only out).
+TEST(CudaEngine, BackwardWithFoldedActivationMatchesCpu) {
+    MINICNN_REQUIRE_GPU();
+    auto c = make_cpu_engine();
+    auto g = make_engine(Device::cuda());
+    const std::int64_t n = 37, ni = 50, no = 40;
+    const ConvGeom cg = conv_geometry({n, 9, 11, 6}, {3, 3, 6, 5}, Padding::same(), {1, 1}, "test");
+    for (Engine* e : {c.get(), g.get()}) e->reserve_conv(cg);
+    for (Activation act :
+         {Activation::linear, Activation::relu, Activation::tanh, Activation::sigmoid}) {
+        for (bool with_optional : {true, false}) {
+            const std::string what = std::string(activation_name(act)) +
+                                     (with_optional ? " with dinp, dbias" : " without");
+            // Dense.
+            Twin<float> x(*c, *g, randv(static_cast<std::size_t>(n * ni), 1)),
+                w(*c, *g, randv(static_cast<std::size_t>(ni * no), 2)),
+                out(*c, *g, randv(static_cast<std::size_t>(n * no), 3, 0.0f, 1.0f)),
+                dy(*c, *g, randv(static_cast<std::size_t>(n * no), 4));
+            Twin<float> dx(*c, *g, n * ni), dw(*c, *g, ni * no), db(*c, *g, no);
+            c->dense_backward_act(with_optional ? dx.cpu.data() : nullptr, dw.cpu.data(),
+                                  with_optional ? db.cpu.data() : nullptr, dy.cpu.data(),
+                                  out.cpu.data(), act, x.cpu.data(), w.cpu.data(), n, ni, no);
+            g->dense_backward_act(with_optional ? dx.gpu.data() : nullptr, dw.gpu.data(),
+                                  with_optional ? db.gpu.data() : nullptr, dy.gpu.data(),
+                                  out.gpu.data(), act, x.gpu.data(), w.gpu.data(), n, ni, no);
+            EXPECT_TRUE(close(dw.host_gpu(), dw.host_cpu(), 1e-5 * n)) << "dense dW " << what;
+            EXPECT_TRUE(close(dx.host_gpu(), dx.host_cpu(), 1e-5 * no)) << "dense dinp " << what;
+            EXPECT_TRUE(close(db.host_gpu(), db.host_cpu(), 1e-5 * n)) << "dense db " << what;
+            // Convolution.
+            Twin<float> ci(*c, *g, randv(static_cast<std::size_t>(cg.in_numel()), 5)),
+                cw(*c, *g, randv(static_cast<std::size_t>(cg.weight_numel()), 6)),
+                co(*c, *g, randv(static_cast<std::size_t>(cg.out_numel()), 7, 0.0f, 1.0f)),
+                cdy(*c, *g, randv(static_cast<std::size_t>(cg.out_numel()), 8));
+            Twin<float> cdx(*c, *g, cg.in_numel()), cdw(*c, *g, cg.weight_numel()),
+                cdb(*c, *g, cg.k);
+            c->conv2d_backward_act(with_optional ? cdx.cpu.data() : nullptr, cdw.cpu.data(),
+                                   with_optional ? cdb.cpu.data() : nullptr, cdy.cpu.data(),
+                                   co.cpu.data(), act, ci.cpu.data(), cw.cpu.data(), cg);
+            g->conv2d_backward_act(with_optional ? cdx.gpu.data() : nullptr, cdw.gpu.data(),
+                                   with_optional ? cdb.gpu.data() : nullptr, cdy.gpu.data(),
+                                   co.gpu.data(), act, ci.gpu.data(), cw.gpu.data(), cg);
+            const double lw = double(n * cg.oh * cg.ow);
+            EXPECT_TRUE(close(cdw.host_gpu(), cdw.host_cpu(), 1e-5 * lw)) << "conv dW " << what;
+            EXPECT_TRUE(close(cdx.host_gpu(), cdx.host_cpu(), 1e-5 * 9 * cg.k))
+                << "conv dinp " << what;
+            EXPECT_TRUE(close(cdb.host_gpu(), cdb.host_cpu(), 1e-5 * lw)) << "conv db " << what;
+        }
+    }
+}
+
 TEST(CudaEngine, SoftmaxXentAdamAndGatherMatchCpu) {
     MINICNN_REQUIRE_GPU();
     auto c = make_cpu_engine();
@@ -228,6 +282,48 @@ TEST(CudaEngine, OneLenet5TrainingStepMatchesCpu) {
     std::vector<float> vc(oc.data<float>(), oc.data<float>() + oc.numel()),
         vg(og.data<float>(), og.data<float>() + og.numel());
     EXPECT_TRUE(close(vg, vc, 1e-4, 1e-3));
+}
+
+// What one LeNet-5 training step (batch 256) enqueues on the device: kernel launches, cuBLAS calls,
+// copies and memsets, counted by the emulator's runtime (emu::record_operations). Each is a launch
+// the CPU pays for and the GPU waits on; issue 12's budget is 20. train_step frames the step with
+// two uploads (x, y), a memset (the metrics) and a download (the loss), which are not counted.
+// The count does not depend on the batch size: a step is a fixed sequence of launches.
+TEST(CudaEngine, DeviceOperationsPerTrainingStep) {
+    MINICNN_REQUIRE_GPU();
+#if !defined(MINICNN_CUDA_EMULATOR)
+    GTEST_SKIP()
+        << "device operations are counted by the CUDA emulator's runtime (cuda/emu/run.sh); "
+           "on a GPU, count the kernels of one step with nsys (bench/README.md)";
+#else
+    const std::int64_t n = 256;
+    std::mt19937 gen(5);
+    std::vector<float> x(static_cast<std::size_t>(n * 784));
+    for (float& v : x) v = float(gen() % 256) / 255.0f;
+    std::vector<std::int32_t> y(static_cast<std::size_t>(n));
+    for (auto& v : y) v = std::int32_t(gen() % 10);
+    Sequential m = lenet5(42);
+    Trainer t(m, Device::cuda());
+    (void)t.train_step(x.data(), y.data(), n, AdamConfig{});  // allocations, first-use setup
+    emu::record_operations(true);
+    (void)t.train_step(x.data(), y.data(), n, AdamConfig{});
+    emu::record_operations(false);
+    std::vector<std::string> ops;
+    const std::string log = emu::recorded_operations();
+    for (std::size_t b = 0, e; (e = log.find('\n', b)) != std::string::npos; b = e + 1)
+        ops.push_back(log.substr(b, e - b));
+    ASSERT_GE(ops.size(), 4u);
+    const std::vector<std::string> head{"cudaMemcpyAsync", "cudaMemcpyAsync", "cudaMemsetAsync"};
+    ASSERT_EQ(std::vector<std::string>(ops.begin(), ops.begin() + 3), head) << log;
+    ASSERT_EQ(ops.back(), "cudaMemcpyAsync") << log;
+    ops.erase(ops.begin(), ops.begin() + 3);
+    ops.pop_back();
+    std::string list;
+    for (const std::string& o : ops) list += "  " + o + "\n";
+    std::printf("%s", list.c_str());
+    std::printf("device operations per LeNet-5 training step: %zu\n", ops.size());
+    EXPECT_LE(ops.size(), 20u) << "issue 12: at most 20 device operations per training step";
+#endif
 }
 
 TEST(CudaEngine, FitOnTheGpuLearnsAndReportsMetrics) {

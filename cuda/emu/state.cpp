@@ -146,8 +146,21 @@ bool capture_violation(const char* what) {
     return true;
 }
 
+static bool g_recording = false;
+static std::string g_recorded;
+
+void record_operations(bool on) {
+    Lock lk(g_mu);
+    if (on) g_recorded.clear();
+    g_recording = on;
+}
+const char* recorded_operations() {
+    return g_recorded.c_str();
+}
+
 cudaError_t enqueue(cudaStream_t stream, const char* what, std::function<void()> op) {
     ++g_operations;
+    if (g_recording) g_recorded += std::string(what) + "\n";
     if (stream == nullptr) {
         report("legacy stream", "%s enqueued on the legacy default stream", what);
     } else if (!g_streams.count(as_stream(stream))) {

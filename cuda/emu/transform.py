@@ -5,8 +5,10 @@
 # directive names the original file), so reports and compiler errors point at the .cu source.
 #
 #   k<<<grid, block, smem, stream>>>(args);
-#       -> ::emu::launch("k", __FILE__, __LINE__, [=] { k(args); }, grid, block, smem, stream);
-#          (the closure holds the arguments by value, as a launch and a captured graph do)
+#       -> ::emu::launch("k", __FILE__, __LINE__,
+#                        [emu_args_ = std::make_tuple(args)] { std::apply(k, emu_args_); }, ...);
+#          (the arguments are evaluated at the launch and held by value, as a launch and a
+#          captured graph do)
 #   extern __shared__ T name[];
 #       -> T* name = static_cast<T*>(::emu::dynamic_smem());
 #   __shared__ T name[A][B];
@@ -74,8 +76,10 @@ def one_line(text):
 def rep(m):
     count[0] += 1
     kernel, config, args = (one_line(m.group(i)) for i in (1, 2, 3))
-    return keep_lines(m.group(0), '::emu::launch("%s", __FILE__, __LINE__, [=] { %s(%s); }, %s);' % (
-        kernel, kernel, args, config))
+    # The arguments are evaluated here, at the launch, as CUDA does, and the closure keeps their
+    # values: an argument such as *p must not be read later, when a replayed graph runs it.
+    return keep_lines(m.group(0), '::emu::launch("%s", __FILE__, __LINE__, [emu_args_ = std::make_tuple(%s)] '
+                      '{ std::apply(%s, emu_args_); }, %s);' % (kernel, args, kernel, config))
 
 
 src = launch.sub(rep, src)

@@ -16,12 +16,18 @@ namespace minicnn::cuda {
 // cuda/conv2d.cu — direct tiled convolution (no im2col).
 void conv2d_forward(float* out, const float* inp, const float* weight, const float* bias,
                     const ConvGeom& g, Activation act, cudaStream_t stream);
+// For both backward passes, dout is the gradient with respect to the pre-activation, or, when
+// dout_act is not linear, with respect to the forward output dout_a = act(z) (n, oh, ow, k), and
+// the activation's derivative is applied as dout is read (no separate activation_backward).
 void conv2d_backward_data(float* dinp, const float* dout, const float* weight, const ConvGeom& g,
-                          cudaStream_t stream);
+                          cudaStream_t stream, const float* dout_a = nullptr,
+                          Activation dout_act = Activation::linear);
 // dbias may be null. `workspace` must hold conv2d_backward_filter_workspace(g) bytes (may be 0).
 std::size_t conv2d_backward_filter_workspace(const ConvGeom& g);
 void conv2d_backward_filter(float* dweight, float* dbias, const float* dout, const float* inp,
-                            const ConvGeom& g, void* workspace, cudaStream_t stream);
+                            const ConvGeom& g, void* workspace, cudaStream_t stream,
+                            const float* dout_a = nullptr,
+                            Activation dout_act = Activation::linear);
 
 // cuda/pool2d.cu
 void maxpool2d_forward(float* out, std::int32_t* mask, const float* inp, const PoolGeom& g,
@@ -38,5 +44,8 @@ void activation_forward(float* out, const float* in, std::int64_t rows, std::int
                         Activation act, cudaStream_t stream);
 void activation_backward(float* din, const float* dout, const float* out, std::int64_t rows,
                          std::int64_t cols, Activation act, cudaStream_t stream);
+// out (rows, cols) = softmax(in + bias (cols)) row by row, in one kernel; out may alias in.
+void bias_softmax_forward(float* out, const float* in, const float* bias, std::int64_t rows,
+                          std::int64_t cols, cudaStream_t stream);
 
 }  // namespace minicnn::cuda

@@ -2,8 +2,9 @@
 // and the optimiser need, on raw float pointers that live in that memory space.
 //
 // Two engines implement it: CpuEngine (host/engine_cpu.cpp: the CPU backend's im2col + SGEMM over
-// fixed batch chunks on one thread pool, deterministic for any thread count) and CudaEngine (cuda/engine_cuda.cpp: the
-// direct-tiled kernels of minicnn/cuda_backend.h, cuBLAS SGEMM for dense layers,
+// fixed batch chunks on one thread pool, deterministic for any thread count) and CudaEngine
+// (cuda/engine_cuda.cpp: the direct-tiled kernels of minicnn/cuda_backend.h, the fused dense-layer
+// kernels of cuda/dense.cu,
 // cuda/train_kernels.cu for the loss, Adam, bias/column sums, batch gather, metrics and the epoch
 // permutation). Both engines draw the same permutation (minicnn/detail/permutation.h).
 //
@@ -113,6 +114,17 @@ public:
     // k), dbias (k) and, when dinp is not null, dinp (n, h, w, c).
     virtual void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dz,
                                  const float* inp, const float* weight, const ConvGeom& g) = 0;
+    // The same from dy, the gradient with respect to the layer's output out = act(z): dz = act'
+    // applied to dy (activation_backward). dy may be overwritten. This default forms dz in place,
+    // then calls conv2d_backward; an engine may fold act' into the loads of dy instead (one
+    // device operation fewer).
+    virtual void conv2d_backward_act(float* dinp, float* dweight, float* dbias, float* dy,
+                                     const float* out, Activation act, const float* inp,
+                                     const float* weight, const ConvGeom& g) {
+        if (act != Activation::linear)
+            activation_backward(dy, dy, out, g.n * g.oh * g.ow, g.k, act);
+        conv2d_backward(dinp, dweight, dbias, dy, inp, weight, g);
+    }
 
     // out (n, oh, ow, c); mask (n, oh, ow, c) gets the first maximum's position a*kw + q.
     virtual void maxpool2d_forward(float* out, std::int32_t* mask, const float* inp,
@@ -137,6 +149,14 @@ public:
     virtual void dense_backward(float* dinp, float* dweight, float* dbias, const float* dz,
                                 const float* inp, const float* weight, std::int64_t n,
                                 std::int64_t n_in, std::int64_t n_out) = 0;
+    // The same from dy, the gradient with respect to out = act(z) (as conv2d_backward_act).
+    virtual void dense_backward_act(float* dinp, float* dweight, float* dbias, float* dy,
+                                    const float* out, Activation act, const float* inp,
+                                    const float* weight, std::int64_t n, std::int64_t n_in,
+                                    std::int64_t n_out) {
+        if (act != Activation::linear) activation_backward(dy, dy, out, n, n_out, act);
+        dense_backward(dinp, dweight, dbias, dy, inp, weight, n, n_in, n_out);
+    }
 
     // ---- loss, optimiser, data
     // ------------------------------------------------------------------- probs (n, classes) is a

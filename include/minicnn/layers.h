@@ -82,6 +82,9 @@ public:
     // layer's gradients and, when not null, dinp (n, input shape). dout may be overwritten.
     virtual void backward(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
                           float* dinp) const = 0;
+    // True when dinp equals dout element for element (a reshape: Flatten): a trainer may then pass
+    // dout on as the previous layer's gradient instead of calling backward (no copy).
+    virtual bool backward_is_view() const { return false; }
 
 protected:
     virtual Shape do_build(const Shape& input_shape) = 0;
@@ -156,6 +159,7 @@ public:
                          std::int64_t n) const override;
     void backward(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
                   float* dinp) const override;
+    bool backward_is_view() const override { return true; }
 
 protected:
     Shape do_build(const Shape& input_shape) override;

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <tuple>
 
 struct dim3 {
     unsigned x = 1, y = 1, z = 1;
@@ -184,6 +185,12 @@ void set_allocation_limit(std::size_t bytes);
 // (launches, library calls, copies, memsets) on any stream.
 long launch_count();
 long operation_count();
+// While on, the name of every device operation enqueued on a stream (the kernel's name,
+// "cublasSgemm", "cudaMemcpyAsync", "cudaMemsetAsync", "cudaGraphLaunch") is appended to a log, one
+// per line; record_operations(true) clears the log. For tests that count what a step enqueues
+// (CudaEngine.DeviceOperationsPerTrainingStep).
+void record_operations(bool on);
+const char* recorded_operations();
 
 }  // namespace emu
 

@@ -1,0 +1,234 @@
+// cuda/dense.cu — dense (fully connected) layers of the CUDA training engine as small tiled SGEMMs
+// with their elementwise work fused in, so a layer is one launch forward and one backward.
+// CPU twin: the dense loops of host/engine_cpu.cpp. Test: tests/test_engine_cuda.cpp (dense layers
+// against the CPU engine; one LeNet-5 step; the device-operation count).
+//
+//   forward   out (n, n_out)     = act(inp (n, n_in) @ weight (n_in, n_out) + bias (n_out))
+//             softmax in the epilogue when n_out <= 32 (one tile holds whole rows), else a second
+//             kernel (cuda/activation.cu's bias_softmax_forward).
+//   backward  dz                 = act'(out) * dy, formed as dy is loaded (dy when act is linear)
+//             dweight (n_in, n_out) = inp^T dz,   dbias (n_out) = column sums of dz,
+//             dinp (n, n_in)        = dz weight^T
+//             in one launch: blocks [0, B0) compute [dweight; dbias] as one product whose extra
+//             row of inp^T is ones, blocks [B0, B0 + B1) compute dinp.
+//
+// Tiling. C (M, N) = sum_k A(m, k) B(k, n): a block of 256 threads owns a 32 x 32 tile of C; thread
+// t owns rows t/16 + {0, 16} and columns t%16 + {0, 16}. K is walked in chunks of 32 staged in shared
+// memory, in order, so every sum has a fixed order (bit-identical run to run, no atomics). Operands
+// are read through strides (element (m, k) of A at m*sm + k*sk), which covers the transposes.
+// Indices are 32-bit: the launchers check that every matrix has fewer than 2^31 elements.
+#include <cstdint>
+
+#include "activation_math.cuh"
+#include "cuda_check.h"
+#include "dense.h"
+#include "minicnn/cuda_backend.h"
+#include "minicnn/error.h"
+#include "nvtx_range.h"
+
+namespace minicnn::cuda::dense {
+
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kTile = 32;  // C tile (rows and columns) and K chunk
+
+// A matrix operand read through strides: value(r, k) = p[r*sr + k*sk], with act' of the forward
+// output `a` (same indexing) applied when act is not linear, and a row of ones at r == ones_row.
+struct Operand {
+    const float* p;
+    const float* a;
+    Activation act;
+    int sr, sk;
+    int ones_row;  // -1: none
+};
+
+// One product of a launch: C (M, N) += nothing, overwritten: c[m*ldc + n] = epilogue(sum).
+// Row M-1 goes to last_row[n] instead when last_row is not null (dbias).
+struct Job {
+    Operand A;  // (M, K)
+    Operand B;  // (N, K): B(k, n) is B.value(n, k)
+    int M, N, K;
+    float* c;
+    int ldc;
+    float* last_row;
+    const float* bias;  // (N) or null
+    Activation act;     // epilogue activation (softmax: whole rows in one tile)
+    int tiles_n;
+};
+
+__device__ inline float load(const Operand& o, int r, int k) {
+    if (r == o.ones_row) return 1.0f;
+    return load_dz(o.p, o.a, o.act, std::int64_t(r * o.sr + k * o.sk));
+}
+
+// Block b of job J (the body of dense_gemm_kernel, inlined once per job so that the job's fields
+// are read from the kernel parameters, not copied to local memory).
+__device__ __forceinline__ void gemm_tile(const Job& J, const int b, float (&a_s)[kTile][kTile + 1],
+                                          float (&b_s)[kTile][kTile + 1],
+                                          float (&z_s)[kTile][kTile + 1]) {
+    const int m0 = (b / J.tiles_n) * kTile, n0 = (b % J.tiles_n) * kTile;
+    const int tid = threadIdx.x;
+    const int tm = tid / 16, tn = tid % 16;
+
+    float acc[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
+    for (int k0 = 0; k0 < J.K; k0 += kTile) {
+        __syncthreads();  // the previous chunk has been read
+        // Stage A(m0.., k0..) and B(k0.., n0..): element e = (row, k) with k fastest when the
+        // operand is contiguous along k, else the row fastest (coalesced either way).
+        for (int e = tid; e < kTile * kTile; e += kThreads) {
+            const int fa = J.A.sk == 1 ? e % kTile : e / kTile;  // k offset
+            const int ra = J.A.sk == 1 ? e / kTile : e % kTile;  // row offset
+            const int m = m0 + ra, k = k0 + fa;
+            a_s[fa][ra] = (m < J.M && k < J.K) ? load(J.A, m, k) : 0.0f;
+            const int fb = J.B.sk == 1 ? e % kTile : e / kTile;
+            const int rb = J.B.sk == 1 ? e / kTile : e % kTile;
+            const int n = n0 + rb, kb = k0 + fb;
+            b_s[fb][rb] = (n < J.N && kb < J.K) ? load(J.B, n, kb) : 0.0f;
+        }
+        __syncthreads();
+#pragma unroll 8
+        for (int k = 0; k < kTile; ++k) {
+            const float x0 = a_s[k][tm], x1 = a_s[k][tm + 16];
+            const float y0 = b_s[k][tn], y1 = b_s[k][tn + 16];
+            acc[0][0] += x0 * y0;
+            acc[0][1] += x0 * y1;
+            acc[1][0] += x1 * y0;
+            acc[1][1] += x1 * y1;
+        }
+    }
+
+    if (J.act == Activation::softmax) {
+        // The tile holds whole rows (N <= 32, checked on the host): pre-activations to shared
+        // memory, then one thread per row: max, sum of exponentials, quotient, columns in order.
+#pragma unroll
+        for (int u = 0; u < 2; ++u)
+#pragma unroll
+            for (int v = 0; v < 2; ++v) {
+                const int n = n0 + tn + 16 * v;
+                z_s[tm + 16 * u][tn + 16 * v] = acc[u][v] + (J.bias && n < J.N ? J.bias[n] : 0.0f);
+            }
+        __syncthreads();
+        if (tid >= kTile) return;
+        const int m = m0 + tid;
+        if (m >= J.M) return;
+        float mx = -INFINITY;
+        for (int n = 0; n < J.N; ++n) mx = fmaxf(mx, z_s[tid][n]);
+        float s = 0.0f;
+        for (int n = 0; n < J.N; ++n) s += expf(z_s[tid][n] - mx);
+        for (int n = 0; n < J.N; ++n) J.c[m * J.ldc + n] = expf(z_s[tid][n] - mx) / s;
+        return;
+    }
+#pragma unroll
+    for (int u = 0; u < 2; ++u) {
+#pragma unroll
+        for (int v = 0; v < 2; ++v) {
+            const int m = m0 + tm + 16 * u, n = n0 + tn + 16 * v;
+            if (m >= J.M || n >= J.N) continue;
+            const float z = acc[u][v] + (J.bias ? J.bias[n] : 0.0f);
+            if (J.last_row && m == J.M - 1) {
+                J.last_row[n] = z;
+            } else {
+                J.c[m * J.ldc + n] = act_forward(z, J.act);
+            }
+        }
+    }
+}
+
+__global__ void __launch_bounds__(kThreads)
+    dense_gemm_kernel(const Job j0, const Job j1, const int blocks0) {
+    __shared__ float a_s[kTile][kTile + 1];  // [k][m]
+    __shared__ float b_s[kTile][kTile + 1];  // [k][n]
+    __shared__ float z_s[kTile][kTile + 1];  // softmax epilogue: the tile's pre-activations
+    // The branch is uniform per block, so every thread of a block reaches the same barriers.
+    if (int(blockIdx.x) < blocks0) {
+        gemm_tile(j0, int(blockIdx.x), a_s, b_s, z_s);
+    } else {
+        gemm_tile(j1, int(blockIdx.x) - blocks0, a_s, b_s, z_s);
+    }
+}
+
+int tiles(int x) {
+    return (x + kTile - 1) / kTile;
+}
+
+void check_sizes(std::int64_t n, std::int64_t n_in, std::int64_t n_out, const char* op) {
+    constexpr std::int64_t kMax = std::int64_t(1) << 31;
+    MINICNN_REQUIRE(n >= 0 && n_in > 0 && n_out > 0 && n * n_in < kMax && n * n_out < kMax &&
+                        (n_in + 1) * n_out < kMax,
+                    op << ": sizes beyond 32-bit indexing or not positive: n " << n << ", n_in "
+                       << n_in << ", n_out " << n_out);
+}
+
+void launch(const Job& j0, const Job* j1, cudaStream_t stream) {
+    const int b0 = tiles(j0.M) * j0.tiles_n;
+    const int b1 = j1 ? tiles(j1->M) * j1->tiles_n : 0;
+    if (b0 + b1 == 0) return;
+    const Job second = j1 ? *j1 : j0;  // unused when b1 == 0
+    dense_gemm_kernel<<<unsigned(b0 + b1), kThreads, 0, stream>>>(j0, second, b0);
+    MINICNN_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void forward(float* out, const float* inp, const float* weight, const float* bias, std::int64_t n,
+             std::int64_t n_in, std::int64_t n_out, Activation act, cudaStream_t stream) {
+    NvtxRange range("dense_forward");
+    check_sizes(n, n_in, n_out, "dense_forward");
+    if (n == 0) return;
+    const bool fused_softmax = act != Activation::softmax || n_out <= kTile;
+    Job j{};
+    j.A = Operand{inp, nullptr, Activation::linear, int(n_in), 1, -1};      // inp (n, n_in)
+    j.B = Operand{weight, nullptr, Activation::linear, 1, int(n_out), -1};  // weight (n_in, n_out)
+    j.M = int(n);
+    j.N = int(n_out);
+    j.K = int(n_in);
+    j.c = out;
+    j.ldc = int(n_out);
+    j.last_row = nullptr;
+    j.bias = fused_softmax ? bias : nullptr;
+    j.act = fused_softmax ? act : Activation::linear;
+    j.tiles_n = tiles(j.N);
+    launch(j, nullptr, stream);
+    if (!fused_softmax) bias_softmax_forward(out, out, bias, n, n_out, stream);
+}
+
+void backward(float* dinp, float* dweight, float* dbias, const float* dy, const float* out,
+              Activation act, const float* inp, const float* weight, std::int64_t n,
+              std::int64_t n_in, std::int64_t n_out, cudaStream_t stream) {
+    NvtxRange range("dense_backward");
+    check_sizes(n, n_in, n_out, "dense_backward");
+    MINICNN_REQUIRE(act != Activation::softmax && (act == Activation::linear || out != nullptr),
+                    "dense_backward: the activation folded into dy must be linear, relu, tanh or "
+                    "sigmoid with its forward output given, got "
+                        << activation_name(act));
+    // [dweight; dbias] (n_in + 1, n_out) = [inp^T; ones] (n_in + 1, n) dz (n, n_out).
+    Job w{};
+    w.A = Operand{inp, nullptr, Activation::linear, 1, int(n_in), dbias ? int(n_in) : -1};
+    w.B = Operand{dy, out, act, 1, int(n_out), -1};  // dz(k = sample, o)
+    w.M = int(n_in) + (dbias ? 1 : 0);
+    w.N = int(n_out);
+    w.K = int(n);
+    w.c = dweight;
+    w.ldc = int(n_out);
+    w.last_row = dbias;
+    w.bias = nullptr;
+    w.act = Activation::linear;
+    w.tiles_n = tiles(w.N);
+    // dinp (n, n_in) = dz (n, n_out) weight^T.
+    Job d{};
+    d.A = Operand{dy, out, act, int(n_out), 1, -1};                         // dz(i, k = o)
+    d.B = Operand{weight, nullptr, Activation::linear, int(n_out), 1, -1};  // weight(r, o)
+    d.M = int(n);
+    d.N = int(n_in);
+    d.K = int(n_out);
+    d.c = dinp;
+    d.ldc = int(n_in);
+    d.last_row = nullptr;
+    d.bias = nullptr;
+    d.act = Activation::linear;
+    d.tiles_n = tiles(d.N);
+    launch(w, dinp && n > 0 ? &d : nullptr, stream);
+}
+
+}  // namespace minicnn::cuda::dense

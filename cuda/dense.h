@@ -1,0 +1,25 @@
+// cuda/dense.h — launchers of cuda/dense.cu: a dense layer's forward (GEMM + bias + activation,
+// softmax included for up to 32 outputs) and backward (act', dweight, dbias, dinp) as one launch
+// each. Device pointers, a stream; they check the launch and never synchronise. Deterministic (no
+// atomics). Host-only header: usable from .cpp files compiled by g++.
+#pragma once
+
+#include <cstdint>
+
+#include <cuda_runtime.h>
+
+#include "minicnn/ops.h"
+
+namespace minicnn::cuda::dense {
+
+// out (n, n_out) = act(inp (n, n_in) @ weight (n_in, n_out) + bias (n_out)), any activation.
+void forward(float* out, const float* inp, const float* weight, const float* bias, std::int64_t n,
+             std::int64_t n_in, std::int64_t n_out, Activation act, cudaStream_t stream);
+// From dy (n, n_out), the gradient with respect to out = act(z) (act linear: dy is dz; out may
+// then be null; act is linear, relu, tanh or sigmoid): dweight (n_in, n_out) = inp^T dz, dbias
+// (n_out) = column sums of dz when not null, dinp (n, n_in) = dz weight^T when not null.
+void backward(float* dinp, float* dweight, float* dbias, const float* dy, const float* out,
+              Activation act, const float* inp, const float* weight, std::int64_t n,
+              std::int64_t n_in, std::int64_t n_out, cudaStream_t stream);
+
+}  // namespace minicnn::cuda::dense
