@@ -36,8 +36,10 @@ namespace minicnn::cpu {
 
 namespace {
 
-// Largest im2col matrix one sub-batch builds (elements): 4 Mi (16 MiB in float32).
-constexpr std::int64_t kMaxColsElements = std::int64_t(1) << 22;
+// Largest im2col matrix one sub-batch builds (elements): 16 Ki (64 KiB in float32), so that it stays
+// in the core's L2 cache between im2col and GEMM (measured on LeNet's layers: 2-4x faster than
+// 16 MiB sub-batches). A sub-batch is at least one image.
+constexpr std::int64_t kMaxColsElements = std::int64_t(1) << 14;
 
 // A pointer the pass reads or writes must be non-null whenever there are elements behind it.
 void require_ptr(const void* p, bool needed, const char* op, const char* name) {

@@ -161,6 +161,28 @@ MINICNN_CLONES void avgpool_row(T* out, const T* inp, const PoolGeom& g, std::in
     }
 }
 
+// Windows that tile the image (stride == window): every cell lies in at most one window, so a
+// backward pass assigns each covered cell once (0 + its one contribution, as the zero-then-add of
+// the general path) and zeroes only the cells no window covers.
+bool tiles(const PoolGeom& g) {
+    return g.sh == g.kh && g.sw == g.kw;
+}
+
+// Zeroes what the scatter of one image will not assign: everything, or (tiling windows) the rows
+// and columns past the last window.
+template <class T>
+void zero_for_scatter(T* d, const PoolGeom& g) {
+    const std::int64_t C = g.c;
+    if (!tiles(g)) {
+        std::fill(d, d + g.h * g.w * C, T(0));
+        return;
+    }
+    const std::int64_t covered_h = g.oh * g.kh, covered_w = g.ow * g.kw;
+    for (std::int64_t y = 0; y < covered_h; ++y)
+        std::fill(d + (y * g.w + covered_w) * C, d + (y + 1) * g.w * C, T(0));
+    std::fill(d + covered_h * g.w * C, d + g.h * g.w * C, T(0));
+}
+
 // One image of max-pool backward with the mask: returns the flat index (into mask) of the first
 // value outside [0, kh*kw), or -1.
 template <class T>
@@ -170,11 +192,22 @@ MINICNN_CLONES std::int64_t maxpool_backward_mask_image(T* dinp, const T* dout,
     const std::int64_t C = g.c, image = g.h * g.w * C;
     const std::int32_t area = g.kh * g.kw;
     T* d = dinp + n * image;
-    std::fill(d, d + image, T(0));
+    const bool assign = tiles(g);
+    zero_for_scatter(d, g);
     for (std::int64_t i = 0; i < g.oh; ++i)
         for (std::int64_t j = 0; j < g.ow; ++j) {
             const std::int64_t o = ((n * g.oh + i) * g.ow + j) * C;
             T* win = d + (i * g.sh * g.w + j * g.sw) * C;
+            if (assign) {  // every cell of the window: its gradient if the mask names it, else 0
+                for (std::int32_t pos = 0; pos < area; ++pos) {
+                    T* dd = win + (std::int64_t(pos / g.kw) * g.w + pos % g.kw) * C;
+                    for (std::int64_t c = 0; c < C; ++c)
+                        dd[c] = T(0) + (mask[o + c] == pos ? dout[o + c] : T(0));
+                }
+                for (std::int64_t c = 0; c < C; ++c)
+                    if (mask[o + c] < 0 || mask[o + c] >= area) return o + c;
+                continue;
+            }
             for (std::int64_t c = 0; c < C; ++c) {
                 const std::int32_t pos = mask[o + c];
                 if (pos < 0 || pos >= area) return o + c;
@@ -192,7 +225,8 @@ MINICNN_CLONES void maxpool_backward_allties_image(T* dinp, const T* dout, const
     const std::int64_t C = g.c, image = g.h * g.w * C;
     T* d = dinp + n * image;
     const T* x = inp + n * image;
-    std::fill(d, d + image, T(0));
+    const bool assign = tiles(g);
+    zero_for_scatter(d, g);
     const std::int64_t row = g.w * C;
     for (std::int64_t i = 0; i < g.oh; ++i)
         for (std::int64_t j = 0; j < g.ow; ++j) {
@@ -213,10 +247,17 @@ MINICNN_CLONES void maxpool_backward_allties_image(T* dinp, const T* dout, const
                     m = p10[c] > m ? p10[c] : m;
                     m = p11[c] > m ? p11[c] : m;
                     const T gr = dz[c];
-                    d00[c] += p00[c] == m ? gr : T(0);
-                    d01[c] += p01[c] == m ? gr : T(0);
-                    d10[c] += p10[c] == m ? gr : T(0);
-                    d11[c] += p11[c] == m ? gr : T(0);
+                    if (assign) {
+                        d00[c] = T(0) + (p00[c] == m ? gr : T(0));
+                        d01[c] = T(0) + (p01[c] == m ? gr : T(0));
+                        d10[c] = T(0) + (p10[c] == m ? gr : T(0));
+                        d11[c] = T(0) + (p11[c] == m ? gr : T(0));
+                    } else {
+                        d00[c] += p00[c] == m ? gr : T(0);
+                        d01[c] += p01[c] == m ? gr : T(0);
+                        d10[c] += p10[c] == m ? gr : T(0);
+                        d11[c] += p11[c] == m ? gr : T(0);
+                    }
                 }
                 continue;
             }
@@ -232,7 +273,13 @@ MINICNN_CLONES void maxpool_backward_allties_image(T* dinp, const T* dout, const
                     const std::int64_t cell = (std::int64_t(a) * g.w + q) * C;
                     const T* v = base + cell;
                     T* dd = d + off + cell;
-                    for (std::int64_t c = 0; c < C; ++c) dd[c] += v[c] == wmax[c] ? dz[c] : T(0);
+                    if (assign) {
+                        for (std::int64_t c = 0; c < C; ++c)
+                            dd[c] = T(0) + (v[c] == wmax[c] ? dz[c] : T(0));
+                    } else {
+                        for (std::int64_t c = 0; c < C; ++c)
+                            dd[c] += v[c] == wmax[c] ? dz[c] : T(0);
+                    }
                 }
         }
 }
