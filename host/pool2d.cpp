@@ -192,22 +192,11 @@ MINICNN_CLONES std::int64_t maxpool_backward_mask_image(T* dinp, const T* dout,
     const std::int64_t C = g.c, image = g.h * g.w * C;
     const std::int32_t area = g.kh * g.kw;
     T* d = dinp + n * image;
-    const bool assign = tiles(g);
-    zero_for_scatter(d, g);
+    std::fill(d, d + image, T(0));
     for (std::int64_t i = 0; i < g.oh; ++i)
         for (std::int64_t j = 0; j < g.ow; ++j) {
             const std::int64_t o = ((n * g.oh + i) * g.ow + j) * C;
             T* win = d + (i * g.sh * g.w + j * g.sw) * C;
-            if (assign) {  // every cell of the window: its gradient if the mask names it, else 0
-                for (std::int32_t pos = 0; pos < area; ++pos) {
-                    T* dd = win + (std::int64_t(pos / g.kw) * g.w + pos % g.kw) * C;
-                    for (std::int64_t c = 0; c < C; ++c)
-                        dd[c] = T(0) + (mask[o + c] == pos ? dout[o + c] : T(0));
-                }
-                for (std::int64_t c = 0; c < C; ++c)
-                    if (mask[o + c] < 0 || mask[o + c] >= area) return o + c;
-                continue;
-            }
             for (std::int64_t c = 0; c < C; ++c) {
                 const std::int32_t pos = mask[o + c];
                 if (pos < 0 || pos >= area) return o + c;
@@ -241,18 +230,25 @@ MINICNN_CLONES void maxpool_backward_allties_image(T* dinp, const T* dout, const
                 T* __restrict d01 = d00 + C;
                 T* __restrict d10 = d00 + row;
                 T* __restrict d11 = d10 + C;
-                for (std::int64_t c = 0; c < C; ++c) {
-                    T m = p00[c];
-                    m = p01[c] > m ? p01[c] : m;
-                    m = p10[c] > m ? p10[c] : m;
-                    m = p11[c] > m ? p11[c] : m;
-                    const T gr = dz[c];
-                    if (assign) {
+                if (assign) {
+                    for (std::int64_t c = 0; c < C; ++c) {
+                        T m = p00[c];
+                        m = p01[c] > m ? p01[c] : m;
+                        m = p10[c] > m ? p10[c] : m;
+                        m = p11[c] > m ? p11[c] : m;
+                        const T gr = dz[c];
                         d00[c] = T(0) + (p00[c] == m ? gr : T(0));
                         d01[c] = T(0) + (p01[c] == m ? gr : T(0));
                         d10[c] = T(0) + (p10[c] == m ? gr : T(0));
                         d11[c] = T(0) + (p11[c] == m ? gr : T(0));
-                    } else {
+                    }
+                } else {
+                    for (std::int64_t c = 0; c < C; ++c) {
+                        T m = p00[c];
+                        m = p01[c] > m ? p01[c] : m;
+                        m = p10[c] > m ? p10[c] : m;
+                        m = p11[c] > m ? p11[c] : m;
+                        const T gr = dz[c];
                         d00[c] += p00[c] == m ? gr : T(0);
                         d01[c] += p01[c] == m ? gr : T(0);
                         d10[c] += p10[c] == m ? gr : T(0);
