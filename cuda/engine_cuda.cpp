@@ -275,14 +275,15 @@ public:
     }
 
     void softmax_xent(float* dlogits, Metrics* metrics, const float* probs,
-                      const std::int32_t* labels, std::int64_t n, std::int64_t classes) override {
+                      const std::int32_t* labels, std::int64_t n, std::int64_t classes,
+                      std::int64_t mean_over) override {
         MINICNN_REQUIRE(std::size_t(2 * n) <= loss_scratch_.size(),
                         "softmax_xent: the loss scratch holds "
                             << loss_scratch_.size() / 2
                             << " samples (reserve_loss), this batch has " << n);
         cuda::DeviceGuard guard(ctx_.device());
-        cuda::train::softmax_xent(dlogits, metrics, probs, labels, n, classes, loss_scratch_.data(),
-                                  ctx_.stream());
+        cuda::train::softmax_xent(dlogits, metrics, probs, labels, n, classes, mean_over,
+                                  loss_scratch_.data(), ctx_.stream());
     }
     void adam_update(float* params, const float* grads, float* m, float* v, std::int64_t n,
                      const AdamConfig& cfg, const StepCounters* counters) override {

@@ -65,7 +65,7 @@ __global__ void column_sums_kernel(float* sums, const float* x, std::int64_t row
 
 __global__ void softmax_xent_kernel(float* dlogits, float* sample_loss, float* sample_hit,
                                     const float* probs, const std::int32_t* labels, std::int64_t n,
-                                    std::int64_t classes) {
+                                    std::int64_t classes, std::int64_t mean_over) {
     const std::int64_t r = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
     if (r >= n) return;
     const float* p = probs + r * classes;
@@ -79,7 +79,7 @@ __global__ void softmax_xent_kernel(float* dlogits, float* sample_loss, float* s
     const double py = double(p[y]);
     sample_loss[r] = float(-log(py < 1e-7 ? 1e-7 : py));
     if (dlogits) {
-        const float inv_n = 1.0f / float(n);
+        const float inv_n = 1.0f / float(mean_over);
         float* d = dlogits + r * classes;
         for (std::int64_t j = 0; j < classes; ++j) d[j] = (p[j] - (j == y ? 1.0f : 0.0f)) * inv_n;
     }
@@ -174,10 +174,12 @@ void column_sums(float* sums, const float* x, std::int64_t rows, std::int64_t co
 }
 
 void softmax_xent(float* dlogits, Metrics* metrics, const float* probs, const std::int32_t* labels,
-                  std::int64_t n, std::int64_t classes, float* scratch, cudaStream_t stream) {
+                  std::int64_t n, std::int64_t classes, std::int64_t mean_over, float* scratch,
+                  cudaStream_t stream) {
     if (n == 0) return;
     softmax_xent_kernel<<<blocks_for(n, 128), 128, 0, stream>>>(dlogits, scratch, scratch + n,
-                                                                probs, labels, n, classes);
+                                                                probs, labels, n, classes,
+                                                                mean_over);
     MINICNN_CUDA_CHECK_LAUNCH();
     metrics_reduce_kernel<<<1, kThreads, 0, stream>>>(metrics, scratch, scratch + n, n);
     MINICNN_CUDA_CHECK_LAUNCH();

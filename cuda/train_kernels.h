@@ -23,7 +23,8 @@ void column_sums(float* sums, const float* x, std::int64_t rows, std::int64_t co
 // The fused softmax + cross-entropy of Engine::softmax_xent. `scratch` holds 2 * n floats
 // (per-sample loss and hit), summed in a fixed tree order into *metrics by one block.
 void softmax_xent(float* dlogits, Metrics* metrics, const float* probs, const std::int32_t* labels,
-                  std::int64_t n, std::int64_t classes, float* scratch, cudaStream_t stream);
+                  std::int64_t n, std::int64_t classes, std::int64_t mean_over, float* scratch,
+                  cudaStream_t stream);
 // One Adam update over n parameters, t = counters->step + 1 read on the device.
 void adam_update(float* params, const float* grads, float* m, float* v, std::int64_t n,
                  const AdamConfig& cfg, const StepCounters* counters, cudaStream_t stream);
