@@ -33,6 +33,7 @@
 #include "minicnn/cuda_backend.h"
 #include "minicnn/engine.h"
 #include "minicnn/error.h"
+#include "nccl_allreduce.h"
 #include "train_kernels.h"
 
 namespace minicnn {
@@ -147,6 +148,11 @@ public:
     void synchronize() override {
         cuda::DeviceGuard guard(ctx_.device());
         ctx_.synchronize();
+    }
+
+    // NCCL on this engine's stream (cuda/nccl_allreduce.h), instead of the host all-reduce.
+    std::unique_ptr<EngineAllReduce> make_allreduce(Communicator& comm) override {
+        return cuda::make_nccl_allreduce(ctx_, comm);
     }
 
     // Global capture mode: a call on any thread that could synchronise or allocate during the
