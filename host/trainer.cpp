@@ -389,7 +389,7 @@ History Trainer::fit(const DataView& train, const DataView* validation, const Fi
                 p.loss = m.loss_sum / m.count;
                 p.accuracy = m.correct / m.count;
                 p.elapsed_s = seconds_since(t0);
-                p.images_per_second = m.count / std::max(p.elapsed_s, 1e-9);
+                p.images_per_second = double(p.images) / std::max(p.elapsed_s, 1e-9);
                 p.eta_s = double(train.n - p.images) / std::max(p.images_per_second, 1e-9);
                 opt.on_progress(p);
             }

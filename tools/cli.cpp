@@ -362,7 +362,8 @@ int cmd_train(const Options& o, std::ostream& out, std::unique_ptr<Communicator>
         << test.size() << " test images\n";
     log.flush();
 
-    const bool tty = isatty(STDOUT_FILENO) && &out == &std::cout;
+    // Under mpirun standard output is a pseudo-terminal whatever mpirun's own output is: plain lines.
+    const bool tty = isatty(STDOUT_FILENO) && &out == &std::cout && comm->size() == 1;
     FitOptions opt;
     opt.epochs = epochs;
     opt.batch_size = batch;
