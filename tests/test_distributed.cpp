@@ -5,6 +5,8 @@
 //     and its error naming the ranks, 2 ranks ending bit-identical to each other and within
 //     tolerance of one process on the same global batches (an uneven last batch, and one smaller
 //     than the ranks, included), a rank that never arrives making the others throw. Always runs.
+//   - the CUDA engine's NCCL all-reduce: 2 GPU ranks (threads) against 2 CPU ranks (on the CUDA
+//     emulator without a GPU, whose NCCL is emulated; skipped with the reason where neither is);
 //   - the minicnn program under mpirun (MPI build, MINICNN_MPIEXEC found; skipped with the reason
 //     otherwise): 2 ranks against 1 process, the JSON's world_size, rank 0 alone printing; a
 //     2-rank checkpoint resumed on 1 process; a global batch that does not divide (usage error,
@@ -30,6 +32,7 @@
 #include <gtest/gtest.h>
 
 #include "minicnn/checkpoint.h"
+#include "minicnn/device.h"
 #include "minicnn/distributed.h"
 #include "minicnn/error.h"
 #include "minicnn/model.h"
@@ -126,11 +129,12 @@ struct RankResult {
     std::string error;
 };
 
-// Trains LeNet-5 (seed 7) on `train` with `ranks` thread ranks; `tweak` runs in each rank's
-// on_epoch_end.
-std::vector<RankResult> train_ranks(
-    int ranks, const test::Squares& train, const test::Squares* val, FitOptions opt,
-    std::function<void(int, Trainer&, const EpochLog&)> tweak = {}) {
+// Trains LeNet-5 (seed 7) on `train` with `ranks` thread ranks, rank r on the CPU or on GPU r;
+// `tweak` runs in each rank's on_epoch_end.
+std::vector<RankResult> train_ranks(int ranks, const test::Squares& train, const test::Squares* val,
+                                    FitOptions opt,
+                                    std::function<void(int, Trainer&, const EpochLog&)> tweak = {},
+                                    bool gpu = false) {
     ThreadGroup group(ranks);
     std::vector<RankResult> out(static_cast<std::size_t>(ranks));
     std::vector<std::thread> threads;
@@ -140,7 +144,7 @@ std::vector<RankResult> train_ranks(
             try {
                 ThreadComm comm(group, r);
                 Sequential model = lenet5(7);
-                Trainer t(model, Device::cpu(), &comm);
+                Trainer t(model, gpu ? Device::cuda(r) : Device::cpu(), &comm);
                 FitOptions o = opt;
                 if (tweak) o.on_epoch_end = [&](const EpochLog& e) { tweak(r, t, e); };
                 const DataView v = val ? val->view() : DataView{};
@@ -287,6 +291,31 @@ TEST(Distributed, WeightsThatDriftApartAreAnErrorNamingTheRank) {
     }
 }
 
+// The CUDA engine's NCCL all-reduce (cuda/nccl/allreduce_nccl.cpp): 2 ranks on GPUs 0 and 1
+// against 2 ranks on the CPU, on an uneven last batch (18 images at batch 8: shares 1 + 1).
+// Without a GPU this runs on the CUDA emulator (cuda/emu/run.sh), whose NCCL is emulated.
+TEST(CudaDistributed, TwoGpuRanksSumWithNcclLikeTwoCpuRanks) {
+    if (cuda_device_count() < 2) {
+        GTEST_SKIP() << "needs 2 GPUs, found " << cuda_device_count() << ": "
+                     << cuda_unavailable_reason();
+    }
+    if (!MINICNN_TEST_NCCL) GTEST_SKIP() << "this CUDA build has no NCCL";
+    const test::Squares train = test::squares(18, 3), val = test::squares(5, 4);
+    FitOptions opt;
+    opt.epochs = 1;
+    opt.batch_size = 8;
+    const std::vector<RankResult> cpu = train_ranks(2, train, &val, opt);
+    const std::vector<RankResult> gpu = train_ranks(2, train, &val, opt, {}, true);
+    for (int r = 0; r < 2; ++r) {
+        ASSERT_EQ(cpu[std::size_t(r)].error, "") << "CPU rank " << r;
+        ASSERT_EQ(gpu[std::size_t(r)].error, "") << "GPU rank " << r;
+    }
+    EXPECT_EQ(gpu[1].params, gpu[0].params) << "the GPU ranks differ";
+    expect_close(gpu[0].params, cpu[0].params, 1e-5, 1e-4, "GPU ranks against CPU ranks");
+    EXPECT_NEAR(gpu[0].history.epochs[0].loss, cpu[0].history.epochs[0].loss, 1e-5);
+    EXPECT_NEAR(gpu[0].history.epochs[0].val_loss, cpu[0].history.epochs[0].val_loss, 1e-5);
+}
+
 // ---- the minicnn program under mpirun
 // ----------------------------------------------------------
 
@@ -304,8 +333,9 @@ protected:
         test::write_idx_dataset(data_, 200, 40, 21);
     }
 
-    // mpirun -np `ranks` minicnn args... (root allowed, oversubscribed, shared memory only).
-    test::Child spawn(int ranks, std::vector<std::string> args, const std::string& tag) {
+    // mpirun -np `ranks` minicnn args... (root allowed, oversubscribed, shared memory only), in a
+    // process group of its own.
+    test::Child spawn(int ranks, const std::vector<std::string>& args, const std::string& tag) {
         std::vector<std::string> argv{MINICNN_MPIEXEC,
                                       "--allow-run-as-root",
                                       "--oversubscribe",
@@ -316,52 +346,12 @@ protected:
                                       std::to_string(ranks),
                                       test::minicnn_binary()};
         argv.insert(argv.end(), args.begin(), args.end());
-        test::Child c;
-        c.out_path = scratch_ + "/" + tag + ".out";
-        c.err_path = scratch_ + "/" + tag + ".err";
-        c.pid = ::fork();
-        if (c.pid == 0) {
-            ::setpgid(0, 0);  // the test can end mpirun and its ranks together
-            const int in = ::open("/dev/null", O_RDONLY);
-            const int out = ::open(c.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            const int err = ::open(c.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            if (in < 0 || out < 0 || err < 0) ::_exit(126);
-            ::dup2(in, 0);
-            ::dup2(out, 1);
-            ::dup2(err, 2);
-            std::vector<char*> v;
-            for (std::string& s : argv) v.push_back(s.data());
-            v.push_back(nullptr);
-            ::execv(v[0], v.data());
-            ::_exit(127);
-        }
-        return c;
-    }
-
-    // Waits at most `limit_s` for the run; past it, kills mpirun's process group and fails.
-    test::Result wait_bounded(const test::Child& c, double limit_s) {
-        const auto t0 = std::chrono::steady_clock::now();
-        int status = 0;
-        while (::waitpid(c.pid, &status, WNOHANG) == 0) {
-            if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() >
-                limit_s) {
-                ::kill(-c.pid, SIGKILL);
-                ::waitpid(c.pid, &status, 0);
-                ADD_FAILURE() << "the run did not end within " << limit_s << " s (a hang)";
-                break;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-        test::Result r;
-        if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-        if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
-        r.out = test::slurp_file(c.out_path);
-        r.err = test::slurp_file(c.err_path);
-        return r;
+        return test::spawn_program(argv, scratch_ + "/" + tag + ".out",
+                                   scratch_ + "/" + tag + ".err", 0, true);
     }
 
     test::Result run(int ranks, const std::vector<std::string>& args, const std::string& tag) {
-        return wait_bounded(spawn(ranks, args, tag), 60);
+        return test::wait_child_for(spawn(ranks, args, tag), 60);
     }
 
     std::vector<std::string> train_args(int epochs, const std::string& ckpt) const {
@@ -487,7 +477,17 @@ TEST_F(Mpi, AKilledOrStoppedRankEndsTheRunWithAnErrorAndKeepsTheCheckpoint) {
         const std::string ck = scratch_ + "/" + tag + ".ckpt";
         std::vector<std::string> a = train_args(100000, ck);
         a.insert(a.end(), {"--rank-timeout", "3"});
+        std::remove(ck.c_str());  // a checkpoint of an earlier repetition (--gtest_repeat)
         const test::Child c = spawn(2, a, tag);
+        // Whatever happens below, mpirun and its ranks end with the test.
+        struct EndGroup {
+            pid_t pid;
+            ~EndGroup() {
+                if (::waitpid(pid, nullptr, WNOHANG) != 0) return;  // reaped, or not ours
+                ::kill(-pid, SIGKILL);
+                ::waitpid(pid, nullptr, 0);
+            }
+        } end_group{c.pid};
         const auto t0 = std::chrono::steady_clock::now();
         while (!test::file_exists(ck) &&
                std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30)) {
@@ -498,7 +498,7 @@ TEST_F(Mpi, AKilledOrStoppedRankEndsTheRunWithAnErrorAndKeepsTheCheckpoint) {
         ASSERT_GT(victim, 0) << "rank 1 not found among mpirun's children";
         ASSERT_EQ(::kill(victim, sig), 0);
         const auto t_kill = std::chrono::steady_clock::now();
-        const test::Result r = wait_bounded(c, 30);
+        const test::Result r = test::wait_child_for(c, 30);
         const double took =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t_kill).count();
         EXPECT_NE(r.exit_code, 0) << tag << ": " << r.err;

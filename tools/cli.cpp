@@ -544,11 +544,19 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
         if (cmd == prog.evaluate) return cmd_evaluate(o, out);
         return cmd_predict(o, out);
     } catch (const UsageError& e) {
-        // Under mpirun every rank sees the same command line: rank 0 alone says what is wrong.
         out.flush();
-        if (launcher_rank() == 0) {
-            err << "minicnn" << (cmd ? " " + cmd->get_name() : "") << ": " << e.what() << "\n";
+        const std::string name = "minicnn" + (cmd ? " " + cmd->get_name() : std::string());
+        if (comm && comm->size() > 1) {  // found after the ranks met: maybe on some ranks only
+            err << name + " (rank " + std::to_string(comm->rank()) + " of " +
+                       std::to_string(comm->size()) + "): " + e.what() + "\n"
+                << std::flush;
+            comm->abort(2);
         }
+        // Under mpirun, before the ranks met, every rank sees the same command line: rank 0 alone
+        // says what is wrong and ends with status 2, which becomes mpirun's. The others end
+        // quietly with 0, so that mpirun does not stop rank 0 before it has said it.
+        if (launcher_rank() != 0) return 0;
+        err << name + ": " + e.what() + "\n" << std::flush;  // one write: no interleaving
         return 2;
     } catch (const std::exception& e) {
         out.flush();
@@ -559,7 +567,8 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
                                      ? " (rank " + std::to_string(launcher_rank()) + " of " +
                                            std::to_string(launcher_ranks()) + ")"
                                      : "";
-        err << "minicnn" << (cmd ? " " + cmd->get_name() : "") << rank << ": error: " << msg << "\n"
+        err << "minicnn" + (cmd ? " " + cmd->get_name() : std::string()) + rank +
+                   ": error: " + msg + "\n"
             << std::flush;
         // The other ranks may be waiting for this one in a collective: end them all now.
         if (comm && comm->size() > 1) comm->abort(1);

@@ -2,8 +2,9 @@
 // the ranks by ncclAllReduce (in place, float32, sum) on the engine's stream, so it is ordered
 // after the backward pass and before Adam like every other launch, and nothing synchronises.
 //
-// NOT YET RUN ANYWHERE: compiled in CUDA builds that find NCCL, but no GPU was available to this
-// work, and the CUDA emulator (cuda/emu) has no NCCL. docs/training.md says so.
+// NOT YET RUN ON A GPU, nor with the real NCCL: no GPU was available to this work. It runs on the
+// CUDA emulator (cuda/emu/nccl.cpp emulates NCCL for ranks that are threads; tests
+// CudaDistributed.*). docs/training.md says so.
 #include <nccl.h>
 
 #include <string>

@@ -1,5 +1,5 @@
-// cuda/no_nccl/allreduce_none.cpp — cuda/nccl_allreduce.h in a CUDA build without NCCL (and in the
-// CUDA emulator's build): training on GPUs with more than one rank needs NCCL, so this says so.
+// cuda/no_nccl/allreduce_none.cpp — cuda/nccl_allreduce.h in a CUDA build without NCCL: training on
+// GPUs with more than one rank needs NCCL, so this says so.
 #include "minicnn/error.h"
 #include "nccl_allreduce.h"
 
