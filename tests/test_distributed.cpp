@@ -10,8 +10,9 @@
 //   - the minicnn program under mpirun (MPI build, MINICNN_MPIEXEC found; skipped with the reason
 //     otherwise): 2 ranks against 1 process, the JSON's world_size, rank 0 alone printing; a
 //     2-rank checkpoint resumed on 1 process; a global batch that does not divide (usage error,
-//     status 2); a rank killed with SIGKILL and a rank stopped with SIGSTOP end the run with an
-//     error within a bounded time and the last checkpoint intact.
+//     status 2); a rank killed with SIGKILL (mpirun ends the others, which say so) and a rank
+//     stopped with SIGSTOP (the others' deadline) end the run with an error within a bounded time
+//     and the last checkpoint intact.
 #include <dirent.h>
 #include <signal.h>
 
@@ -504,6 +505,10 @@ TEST_F(Mpi, AKilledOrStoppedRankEndsTheRunWithAnErrorAndKeepsTheCheckpoint) {
         EXPECT_NE(r.exit_code, 0) << tag << ": " << r.err;
         if (sig == SIGKILL) {  // mpirun sees the death and ends the job
             EXPECT_NE(r.err.find("exited on signal 9"), std::string::npos) << r.err;
+            EXPECT_NE(r.err.find("minicnn train (rank 0 of 2): stopped by the launcher (another "
+                                 "rank died or failed)\n"),
+                      std::string::npos)
+                << r.err;
         } else {  // the others wait --rank-timeout, say so, and abort the run
             EXPECT_NE(r.err.find("minicnn train (rank 0 of 2): error: no answer from the other "
                                  "ranks within 3 s"),

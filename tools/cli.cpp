@@ -9,11 +9,13 @@
 // are written with nlohmann::json.
 #include "cli.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -271,6 +273,30 @@ DataView view_of(const Dataset& d) {
     return {d.images.data<float>(), d.labels.data(), d.size()};
 }
 
+// Under mpirun, a rank that the launcher ends (SIGTERM, when another rank died or failed) says so in
+// one line before it goes: the line is made beforehand and written with write(2), which a signal
+// handler may call.
+char g_stopped_line[200];
+std::size_t g_stopped_len = 0;
+
+extern "C" void say_stopped_and_exit(int sig) {
+    const ssize_t n = ::write(STDERR_FILENO, g_stopped_line, g_stopped_len);
+    (void)n;
+    ::_exit(128 + sig);
+}
+
+void say_when_stopped(const Communicator& comm) {
+    const std::string line = "minicnn train (rank " + std::to_string(comm.rank()) + " of " +
+                             std::to_string(comm.size()) +
+                             "): stopped by the launcher (another rank died or failed)\n";
+    g_stopped_len = std::min(line.size(), sizeof g_stopped_line);
+    std::copy_n(line.data(), g_stopped_len, g_stopped_line);
+    struct sigaction sa {};
+    sa.sa_handler = say_stopped_and_exit;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGTERM, &sa, nullptr);
+}
+
 // The device of this rank: with more than one rank, a GPU run gives each rank of a node the GPU of
 // its local rank.
 Device device_of_rank(const std::string& spec, const Device& device, const Communicator& comm) {
@@ -313,6 +339,7 @@ int cmd_train(const Options& o, std::ostream& out, std::unique_ptr<Communicator>
                          " ranks");
     }
     comm = make_communicator(rank_timeout);
+    if (comm->size() > 1) say_when_stopped(*comm);
     const Device rank_device = device_of_rank(o.device, device, *comm);
     const bool root = comm->rank() == 0;
     std::ostream null_out(nullptr);  // the other ranks print nothing
