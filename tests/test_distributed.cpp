@@ -224,6 +224,22 @@ TEST(Distributed, SingleProcessCommunicatorWithoutALauncher) {
     EXPECT_EQ(c->allgather(42), std::vector<std::uint64_t>{42});
 }
 
+// Started by mpirun as one of 2 ranks (here: its variable), a build without MPI refuses to train
+// rather than have each rank train alone and write the same files.
+TEST(Distributed, ABuildWithoutMpiRefusesToTrainAsOneOfManyRanks) {
+    if (mpi_built()) GTEST_SKIP() << "this build has MPI";
+    const std::string s = test::make_scratch_dir("no_mpi");
+    test::write_idx_dataset(s + "/data", 40, 10, 5);
+    const test::Result r = test::wait_child(test::spawn_program(
+        {"/usr/bin/env", "OMPI_COMM_WORLD_SIZE=2", "OMPI_COMM_WORLD_RANK=1", test::minicnn_binary(),
+         "train", "--data", s + "/data", "--device", "cpu", "--epochs", "1", "--validation", "10"},
+        s + "/out", s + "/err"));
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_EQ(r.err,
+              "minicnn train (rank 1 of 2): error: started as one of 2 MPI ranks, but "
+              "minicnn was built without MPI (install libopenmpi-dev and configure again)\n");
+}
+
 // 2 and 3 ranks against one process on the same global batches: 70 images at batch 12 end each
 // epoch with a batch of 10 (shares 5 + 5; 4 + 3 + 3), 61 at batch 12 with a batch of 1 (an empty
 // share on rank 0, and on rank 1 of 3).
