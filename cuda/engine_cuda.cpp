@@ -30,6 +30,7 @@
 #include "minicnn/cuda_backend.h"
 #include "minicnn/engine.h"
 #include "minicnn/error.h"
+#include "nccl_allreduce.h"
 #include "train_kernels.h"
 
 namespace minicnn {
@@ -130,6 +131,11 @@ public:
     void synchronize() override {
         cuda::DeviceGuard guard(ctx_.device());
         ctx_.synchronize();
+    }
+
+    // NCCL on this engine's stream (cuda/nccl_allreduce.h), instead of the host all-reduce.
+    std::unique_ptr<EngineAllReduce> make_allreduce(Communicator& comm) override {
+        return cuda::make_nccl_allreduce(ctx_, comm);
     }
 
     // Global capture mode: a call on any thread that could synchronise or allocate during the
@@ -265,12 +271,14 @@ public:
     }
 
     void softmax_xent(float* dlogits, Metrics* metrics, const float* probs,
-                      const std::int32_t* labels, std::int64_t n, std::int64_t classes) override {
+                      const std::int32_t* labels, std::int64_t n, std::int64_t classes,
+                      std::int64_t mean_over) override {
         MINICNN_REQUIRE(n <= loss_reserved_,
                         "softmax_xent: the loss reservation holds "
                             << loss_reserved_ << " samples (reserve_loss), this batch has " << n);
         cuda::DeviceGuard guard(ctx_.device());
-        cuda::train::softmax_xent(dlogits, metrics, probs, labels, n, classes, ctx_.stream());
+        cuda::train::softmax_xent(dlogits, metrics, probs, labels, n, classes, mean_over,
+                                  ctx_.stream());
     }
     void adam_update(float* params, const float* grads, float* m, float* v, std::int64_t n,
                      const AdamConfig& cfg, const StepCounters* counters) override {

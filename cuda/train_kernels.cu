@@ -33,11 +33,11 @@ unsigned blocks_for(std::int64_t n, int threads = kThreads) {
 // thread 0 adds them to the Metrics accumulator. No scratch, no atomics, one launch.
 __global__ void softmax_xent_kernel(float* dlogits, Metrics* metrics, const float* probs,
                                     const std::int32_t* labels, std::int64_t n,
-                                    std::int64_t classes) {
+                                    std::int64_t classes, std::int64_t mean_over) {
     __shared__ double loss[kThreads];
     __shared__ double hit[kThreads];
     double l = 0.0, h = 0.0;
-    const float inv_n = 1.0f / float(n);
+    const float inv_n = 1.0f / float(mean_over);  // the global batch (n on one process)
     for (std::int64_t r = threadIdx.x; r < n; r += kThreads) {
         const float* p = probs + r * classes;
         const std::int32_t y = labels[r];
@@ -120,9 +120,11 @@ __global__ void permutation_kernel(std::int32_t* perm, ::minicnn::detail::EpochP
 }  // namespace
 
 void softmax_xent(float* dlogits, Metrics* metrics, const float* probs, const std::int32_t* labels,
-                  std::int64_t n, std::int64_t classes, cudaStream_t stream) {
+                  std::int64_t n, std::int64_t classes, std::int64_t mean_over,
+                  cudaStream_t stream) {
     if (n == 0) return;
-    softmax_xent_kernel<<<1, kThreads, 0, stream>>>(dlogits, metrics, probs, labels, n, classes);
+    softmax_xent_kernel<<<1, kThreads, 0, stream>>>(dlogits, metrics, probs, labels, n, classes,
+                                                    mean_over);
     MINICNN_CUDA_CHECK_LAUNCH();
 }
 

@@ -42,9 +42,9 @@ void relu_backward(float* din, const float* dout, const float* out, std::int64_t
 }
 
 void softmax_xent(float* dlogits, Metrics* metrics, const float* probs, const std::int32_t* labels,
-                  std::int64_t n, std::int64_t classes) {
+                  std::int64_t n, std::int64_t classes, std::int64_t mean_over) {
     double loss = 0.0, correct = 0.0;
-    const float inv_n = 1.0f / float(n);
+    const float inv_n = 1.0f / float(mean_over);
     for (std::int64_t r = 0; r < n; ++r) {
         const float* p = probs + r * classes;
         const std::int32_t y = labels[r];

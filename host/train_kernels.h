@@ -12,7 +12,7 @@ namespace minicnn::cpu::train {
 void relu_backward(float* din, const float* dout, const float* out, std::int64_t n);
 // The fused softmax + cross-entropy of Engine::softmax_xent (metrics accumulate, in sample order).
 void softmax_xent(float* dlogits, Metrics* metrics, const float* probs, const std::int32_t* labels,
-                  std::int64_t n, std::int64_t classes);
+                  std::int64_t n, std::int64_t classes, std::int64_t mean_over);
 // One Adam update over n parameters, t = counters->step + 1.
 void adam_update(float* params, const float* grads, float* m, float* v, std::int64_t n,
                  const AdamConfig& cfg, const StepCounters* counters);

@@ -9,6 +9,11 @@
 // fit() runs it through run_step, which on the GPU replays a CUDA graph of it per batch size.
 // The host only reads the metrics at a progress tick and at the end of an epoch.
 //
+// With more than one rank (minicnn/distributed.h), a step is this rank's share of the global batch:
+// gather_batch reads perm[cursor + share.begin ...] (the permutation pointer shifted by the share's
+// begin), softmax_xent divides by the global batch, the gradient arena is summed over the ranks
+// between backward and Adam, and advance moves the cursor by the whole global batch.
+//
 // What a run reports per epoch is here once for the minicnn program and the Python module: the
 // metrics CSV row and the checkpoint that fit() writes after each epoch (FitOptions::metrics_path,
 // checkpoint_path), and the progress and epoch lines both print (progress_line, epoch_line).
@@ -160,8 +165,10 @@ std::uint64_t seed_for_epoch(std::uint64_t seed, int epoch) {
     return z ^ (z >> 31);
 }
 
-Trainer::Trainer(Sequential& model, Device device) : model_(&model), engine_(make_engine(device)) {
+Trainer::Trainer(Sequential& model, Device device, Communicator* comm)
+    : model_(&model), comm_(comm ? comm : &single_process()), engine_(make_engine(device)) {
     MINICNN_REQUIRE(model.size() > 0, "Trainer: the model has no layers");
+    if (comm_->size() > 1) grad_sum_ = engine_->make_allreduce(*comm_);
     const std::int64_t p = model.param_count();
     params_ = EngineBuffer<float>(*engine_, p);
     grads_ = EngineBuffer<float>(*engine_, p);
@@ -237,26 +244,36 @@ const float* Trainer::forward(const float* x, std::int64_t n) {
     return cur;
 }
 
-void Trainer::enqueue_step(const StepSource& src, std::int64_t b) {
+void Trainer::enqueue_step(const StepSource& src, std::int64_t b, std::int64_t global) {
     Engine& e = *engine_;
     const std::int64_t sample = shape_numel(model_->input_shape());
     const std::int64_t classes = shape_numel(model_->output_shape());
-    if (src.perm) {
-        e.gather_batch(x_.data(), y_.data(), src.images, src.labels, src.perm, counters_.data(), b,
-                       sample);
+    if (b > 0) {
+        if (src.perm) {
+            e.gather_batch(x_.data(), y_.data(), src.images, src.labels, src.perm, counters_.data(),
+                           b, sample);
+        }
+        const float* probs = forward(x_.data(), b);
+        e.softmax_xent(grad_a_.data(), metrics_.data(), probs, y_.data(), b, classes, global);
+        backward(b);
+    } else {  // an empty share (a last batch smaller than the ranks): no gradient from this rank
+        e.fill_zero(grads_.data(), grads_.bytes());
     }
-    const float* probs = forward(x_.data(), b);
-    e.softmax_xent(grad_a_.data(), metrics_.data(), probs, y_.data(), b, classes);
-    backward(b);
+    if (grad_sum_) grad_sum_->sum(grads_.data(), grads_.size());
     adam_->step(params_.data(), grads_.data(), counters_.data());
-    e.advance(counters_.data(), src.perm ? b : 0, true);
+    e.advance(counters_.data(), src.perm ? global : 0, true);
 }
 
-void Trainer::run_step(const StepSource& src, std::int64_t b, bool use_graphs) {
-    if (!use_graphs) return enqueue_step(src, b);
+void Trainer::run_step(const StepSource& global_src, std::int64_t global, bool use_graphs) {
+    const Share mine = share(global, comm_->rank(), comm_->size());
+    const std::int64_t b = mine.count;
+    StepSource src = global_src;
+    if (src.perm) src.perm += mine.begin;
+    // A graph cannot hold a host all-reduce (nor, yet, NCCL's): more than one rank runs unrecorded.
+    if (!use_graphs || grad_sum_) return enqueue_step(src, b, global);
     const AdamConfig& a = adam_->config();
     auto it = std::find_if(graphs_.begin(), graphs_.end(),
-                           [&](const StepGraph& g) { return g.batch == b; });
+                           [&](const StepGraph& g) { return g.batch == b && g.global == global; });
     if (it != graphs_.end()) {
         const StepSource& r = it->source;
         const bool same_source =
@@ -271,12 +288,12 @@ void Trainer::run_step(const StepSource& src, std::int64_t b, bool use_graphs) {
     if (it == graphs_.end()) {
         // The first step of a shape runs unrecorded: a warm-up, so that one-time initialisation
         // (module loading, cuBLAS's first call) never happens inside a capture.
-        graphs_.push_back(StepGraph{b, src, a, nullptr});
-        return enqueue_step(src, b);
+        graphs_.push_back(StepGraph{b, global, src, a, nullptr});
+        return enqueue_step(src, b, global);
     }
     if (!it->graph) {
-        it->graph = engine_->capture([&] { enqueue_step(src, b); });
-        if (!it->graph) return enqueue_step(src, b);  // an engine without graphs
+        it->graph = engine_->capture([&] { enqueue_step(src, b, global); });
+        if (!it->graph) return enqueue_step(src, b, global);  // an engine without graphs
     }
     it->graph->launch();
 }
@@ -320,10 +337,16 @@ History Trainer::fit(const DataView& train, const DataView* validation, const Fi
     MINICNN_REQUIRE(model_->layer(model_->size() - 1).activation() == Activation::softmax,
                     "fit: the last layer must end in a softmax (categorical cross-entropy), got "
                         << activation_name(model_->layer(model_->size() - 1).activation()));
+    const int ranks = comm_->size();
+    const bool root = comm_->rank() == 0;
+    MINICNN_REQUIRE(opt.batch_size % ranks == 0, "fit: the global batch of "
+                                                     << opt.batch_size << " does not divide among "
+                                                     << ranks << " ranks");
     check_data(train, "fit: training data");
     if (validation) check_data(*validation, "fit: validation data");
     adam_->set_config(opt.adam);
     seed_ = opt.seed;
+    broadcast_state();
 
     Engine& e = *engine_;
     const std::int64_t batch = std::min<std::int64_t>(opt.batch_size, train.n);
@@ -334,7 +357,7 @@ History Trainer::fit(const DataView& train, const DataView* validation, const Fi
     const Resident va = validation ? make_resident(*validation) : Resident{};
     EngineBuffer<std::int32_t> perm(e, train.n);
     const StepSource source{tr.images, tr.labels, perm.data()};
-    MetricsCsv metrics(opt.metrics_path, epochs_done_);
+    MetricsCsv metrics(root ? opt.metrics_path : std::string(), epochs_done_);
 
     History history;
     const std::int64_t steps = (train.n + batch - 1) / batch;
@@ -364,17 +387,20 @@ History Trainer::fit(const DataView& train, const DataView* validation, const Fi
                 p.epochs = opt.epochs;
                 p.step = s + 1;
                 p.steps = steps;
-                p.images = std::int64_t(m.count);
+                p.images = std::int64_t(m.count) * ranks;  // rank 0's share, times the ranks
                 p.loss = m.loss_sum / m.count;
                 p.accuracy = m.correct / m.count;
                 p.elapsed_s = seconds_since(t0);
-                p.images_per_second = m.count / std::max(p.elapsed_s, 1e-9);
+                p.images_per_second = double(p.images) / std::max(p.elapsed_s, 1e-9);
                 p.eta_s = double(train.n - p.images) / std::max(p.images_per_second, 1e-9);
                 opt.on_progress(p);
             }
         }
-        Metrics m;
-        e.download(&m, metrics_.data(), sizeof m);
+        Metrics local;
+        e.download(&local, metrics_.data(), sizeof local);
+        double sums[3] = {local.loss_sum, local.correct, local.count};
+        comm_->allreduce_sum(sums, 3);
+        const Metrics m{sums[0], sums[1], sums[2]};
         EpochLog log;
         log.epoch = epoch + 1;
         log.steps = steps;
@@ -390,16 +416,22 @@ History Trainer::fit(const DataView& train, const DataView* validation, const Fi
                         " in epoch " + std::to_string(epoch + 1) +
                         "; no checkpoint was written for it (try a smaller learning rate)");
         }
+        if (ranks > 1) {  // params_finite() pulled the weights
+            const std::vector<float>& w = model_->params();
+            check_same_checksum(
+                comm_->allgather(weights_checksum(w.data(), std::int64_t(w.size()))),
+                "after epoch " + std::to_string(epoch + 1));
+        }
         epochs_done_ = epoch + 1;
         if (validation) {
-            const EvalResult v = evaluate_resident(va.images, va.labels, validation->n, batch_);
+            const EvalResult v = evaluate_shared(va.images, va.labels, validation->n, batch_);
             log.val_loss = v.loss;
             log.val_accuracy = v.accuracy;
         }
         history.epochs.push_back(log);
         // The row first: a kill between the two leaves a row that a resume drops (MetricsCsv).
         metrics.write(log);
-        if (!opt.checkpoint_path.empty())
+        if (root && !opt.checkpoint_path.empty())
             save_training_checkpoint(opt.checkpoint_path, to_checkpoint());
         if (opt.on_epoch_end) opt.on_epoch_end(log);
     }
@@ -413,9 +445,47 @@ EvalResult Trainer::evaluate(const DataView& data, int batch_size) {
     check_data(data, "evaluate");
     const auto t0 = Clock::now();
     const Resident r = make_resident(data);
-    EvalResult res = evaluate_resident(r.images, r.labels, data.n, batch_size);
+    EvalResult res = evaluate_shared(r.images, r.labels, data.n, batch_size);
     res.seconds = seconds_since(t0);
     return res;
+}
+
+EvalResult Trainer::evaluate_shared(const float* images, const std::int32_t* labels, std::int64_t n,
+                                    std::int64_t batch_size) {
+    const Share mine = share(n, comm_->rank(), comm_->size());
+    const std::int64_t sample = shape_numel(model_->input_shape());
+    double sums[3] = {0, 0, 0};
+    if (mine.count > 0) {
+        const Metrics m = evaluate_resident(images + mine.begin * sample, labels + mine.begin,
+                                            mine.count, batch_size);
+        sums[0] = m.loss_sum;
+        sums[1] = m.correct;
+        sums[2] = m.count;
+    }
+    comm_->allreduce_sum(sums, 3);
+    EvalResult r;
+    r.count = n;
+    r.loss = sums[0] / sums[2];
+    r.accuracy = sums[1] / sums[2];
+    return r;
+}
+
+void Trainer::broadcast_state() {
+    if (comm_->size() == 1) return;
+    pull_params();
+    std::vector<float>& w = model_->params();
+    comm_->broadcast(w.data(), w.size() * sizeof(float), 0);
+    push_params();
+    std::vector<float> m = adam_->m_host(), v = adam_->v_host();
+    comm_->broadcast(m.data(), m.size() * sizeof(float), 0);
+    comm_->broadcast(v.data(), v.size() * sizeof(float), 0);
+    adam_->set_moments(std::move(m), std::move(v));
+    std::int64_t state[3] = {adam_steps(), epochs_done_, std::int64_t(seed_)};
+    comm_->broadcast(state, sizeof state, 0);
+    const StepCounters c{state[0], 0};
+    engine_->upload(counters_.data(), &c, sizeof c);
+    epochs_done_ = int(state[1]);
+    seed_ = std::uint64_t(state[2]);
 }
 
 Trainer::Resident Trainer::make_resident(const DataView& data) {
@@ -434,8 +504,8 @@ Trainer::Resident Trainer::make_resident(const DataView& data) {
     return r;
 }
 
-EvalResult Trainer::evaluate_resident(const float* images, const std::int32_t* labels,
-                                      std::int64_t n, std::int64_t batch_size) {
+Metrics Trainer::evaluate_resident(const float* images, const std::int32_t* labels, std::int64_t n,
+                                   std::int64_t batch_size) {
     Engine& e = *engine_;
     const std::int64_t batch = std::min<std::int64_t>(batch_size, n);
     setup(batch);
@@ -445,15 +515,11 @@ EvalResult Trainer::evaluate_resident(const float* images, const std::int32_t* l
     for (std::int64_t s = 0; s < n; s += batch) {
         const std::int64_t b = std::min(batch, n - s);
         const float* probs = forward(images + s * sample, b);
-        e.softmax_xent(nullptr, metrics_.data(), probs, labels + s, b, classes);
+        e.softmax_xent(nullptr, metrics_.data(), probs, labels + s, b, classes, b);
     }
     Metrics m;
     e.download(&m, metrics_.data(), sizeof m);
-    EvalResult r;
-    r.count = n;
-    r.loss = m.loss_sum / m.count;
-    r.accuracy = m.correct / m.count;
-    return r;
+    return m;
 }
 
 Tensor Trainer::predict(const float* images, std::int64_t n, int batch_size) {
@@ -485,6 +551,8 @@ double Trainer::train_step(const float* x, const std::int32_t* y, std::int64_t n
                            const AdamConfig& cfg) {
     MINICNN_REQUIRE(n > 0 && x != nullptr && y != nullptr,
                     "train_step: expected a batch, got " << n);
+    MINICNN_REQUIRE(comm_->size() == 1,
+                    "train_step: one process only (with " << comm_->size() << " ranks, use fit())");
     adam_->set_config(cfg);
     DataView d{x, y, n};
     check_data(d, "train_step");
@@ -494,7 +562,7 @@ double Trainer::train_step(const float* x, const std::int32_t* y, std::int64_t n
     e.upload(x_.data(), x, std::size_t(n * sample) * sizeof(float));
     e.upload(y_.data(), y, std::size_t(n) * sizeof(std::int32_t));
     e.fill_zero(metrics_.data(), sizeof(Metrics));
-    enqueue_step(StepSource{}, n);  // the batch is in x_ / y_ already
+    enqueue_step(StepSource{}, n, n);  // the batch is in x_ / y_ already
     Metrics m;
     e.download(&m, metrics_.data(), sizeof m);
     return m.loss_sum / m.count;

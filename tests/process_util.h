@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
@@ -81,13 +82,14 @@ constexpr bool kUnderAddressSanitizer = false;
 constexpr bool kUnderAddressSanitizer = false;
 #endif
 
-// Starts `minicnn args...` with stdout/stderr redirected to files and stdin from /dev/null. When
-// as_limit_bytes > 0 the child's address space is limited to it (RLIMIT_AS) before exec, so an
-// attempt at a huge allocation fails instead of succeeding.
-inline Child spawn_minicnn(const std::vector<std::string>& args, const std::string& out_path,
-                           const std::string& err_path, std::uint64_t as_limit_bytes = 0) {
-    std::vector<std::string> argv_s{minicnn_binary()};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
+// Starts the program argv_s[0] (a path) with its arguments argv_s[1...], stdout/stderr redirected
+// to files and stdin from /dev/null. When as_limit_bytes > 0 the child's address space is limited
+// to it (RLIMIT_AS) before exec, so an attempt at a huge allocation fails instead of succeeding.
+// own_group: the child leads a new process group (pid == group id), so that kill(-pid, ...) ends
+// it and everything it starts (mpirun and its ranks).
+inline Child spawn_program(std::vector<std::string> argv_s, const std::string& out_path,
+                           const std::string& err_path, std::uint64_t as_limit_bytes = 0,
+                           bool own_group = false) {
     std::vector<char*> argv;
     for (std::string& s : argv_s) argv.push_back(s.data());
     argv.push_back(nullptr);
@@ -97,6 +99,7 @@ inline Child spawn_minicnn(const std::vector<std::string>& args, const std::stri
     c.pid = ::fork();
     if (c.pid == 0) {
         // Child: only async-signal-safe calls until exec.
+        if (own_group) ::setpgid(0, 0);
         const int in = ::open("/dev/null", O_RDONLY);
         const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -118,22 +121,52 @@ inline Child spawn_minicnn(const std::vector<std::string>& args, const std::stri
     return c;
 }
 
+// Starts `minicnn args...` (spawn_program).
+inline Child spawn_minicnn(const std::vector<std::string>& args, const std::string& out_path,
+                           const std::string& err_path, std::uint64_t as_limit_bytes = 0) {
+    std::vector<std::string> argv{minicnn_binary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return spawn_program(argv, out_path, err_path, as_limit_bytes);
+}
+
 struct Result {
     int exit_code = -1;  // -1 when killed by a signal
     int signal = 0;
     std::string out, err;
 };
 
-inline Result wait_child(const Child& c) {
-    int status = 0;
-    while (::waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
-    }
+// The result of child c, which ended with wait status `status`.
+inline Result result_of(const Child& c, int status) {
     Result r;
     if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
     if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
     r.out = slurp_file(c.out_path);
     r.err = slurp_file(c.err_path);
     return r;
+}
+
+inline Result wait_child(const Child& c) {
+    int status = 0;
+    while (::waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return result_of(c, status);
+}
+
+// wait_child for at most limit_s seconds; past it, the child's process group is killed (it must
+// lead one: spawn_program's own_group), the test fails saying the run hung, and the result is
+// that of the killed child.
+inline Result wait_child_for(const Child& c, double limit_s) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(limit_s);
+    int status = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+        const pid_t done = ::waitpid(c.pid, &status, WNOHANG);
+        if (done == c.pid) return result_of(c, status);
+        if (done < 0 && errno != EINTR) break;
+        ::usleep(20000);
+    }
+    ::kill(-c.pid, SIGKILL);
+    ADD_FAILURE() << "the run did not end within " << limit_s << " s (a hang)";
+    return wait_child(c);
 }
 
 // Runs `minicnn args...` to completion.

@@ -197,8 +197,8 @@ TEST(CudaEngine, SoftmaxXentAdamAndGatherMatchCpu) {
     Twin<std::int32_t> yl(*c, *g, y);
     Twin<Metrics> m(*c, *g, 1);
     for (int rep = 0; rep < 2; ++rep) {
-        c->softmax_xent(d.cpu.data(), m.cpu.data(), p.cpu.data(), yl.cpu.data(), n, k);
-        g->softmax_xent(d.gpu.data(), m.gpu.data(), p.gpu.data(), yl.gpu.data(), n, k);
+        c->softmax_xent(d.cpu.data(), m.cpu.data(), p.cpu.data(), yl.cpu.data(), n, k, n);
+        g->softmax_xent(d.gpu.data(), m.gpu.data(), p.gpu.data(), yl.gpu.data(), n, k, n);
     }
     EXPECT_TRUE(close(d.host_gpu(), d.host_cpu(), 1e-7));
     const Metrics mc = m.host_cpu()[0], mg = m.host_gpu()[0];
@@ -375,9 +375,9 @@ TEST(CudaEngine, OperationsBeyondTheirReservationThrowInsteadOfAllocating) {
     EngineBuffer<std::int32_t> y(*g, 16);
     EngineBuffer<Metrics> m(*g, 1);
     g->reserve_loss(8);
-    EXPECT_NO_THROW(g->softmax_xent(d.data(), m.data(), p.data(), y.data(), 8, k));
+    EXPECT_NO_THROW(g->softmax_xent(d.data(), m.data(), p.data(), y.data(), 8, k, 8));
     try {
-        g->softmax_xent(d.data(), m.data(), p.data(), y.data(), 16, k);
+        g->softmax_xent(d.data(), m.data(), p.data(), y.data(), 16, k, 16);
         FAIL() << "softmax_xent on 16 samples with 8 reserved must throw";
     } catch (const ArgumentError& e) {
         const std::string msg = e.what();
@@ -434,8 +434,9 @@ TEST(CudaEngine, CaptureRecordsReplaysAndRethrows) {
     EngineBuffer<float> p(*g, 10);
     EngineBuffer<std::int32_t> y(*g, 1);
     EngineBuffer<Metrics> m(*g, 1);
-    EXPECT_THROW(g->capture([&] { g->softmax_xent(nullptr, m.data(), p.data(), y.data(), 1, 10); }),
-                 ArgumentError);
+    EXPECT_THROW(
+        g->capture([&] { g->softmax_xent(nullptr, m.data(), p.data(), y.data(), 1, 10, 1); }),
+        ArgumentError);
     g->advance(c.data(), 1, false);  // the stream is usable again, and nothing partial ran
     graph->launch();
     EXPECT_EQ(counters().step, 3);

@@ -98,7 +98,7 @@ TEST(Gemm, BothImplementationsMatchNaiveProductForEveryTransposeCase) {
             cpu_gemm::sgemm(ta, tb, m, n, k, 0.5f, a.data(), lda, b.data(), ldb, 2.0f, c1.data(),
                             n);
             cpu_gemm::blocked_gemm<float>(ta, tb, m, n, k, 0.5f, a.data(), lda, b.data(), ldb, 2.0f,
-                                    c2.data(), n);
+                                          c2.data(), n);
             EXPECT_TRUE(close(c1, ref, 1e-4 * k)) << "sgemm ta=" << ta << " tb=" << tb;
             EXPECT_TRUE(close(c2, ref, 1e-4 * k)) << "blocked_gemm ta=" << ta << " tb=" << tb;
         }
@@ -107,8 +107,8 @@ TEST(Gemm, BothImplementationsMatchNaiveProductForEveryTransposeCase) {
 
 TEST(Gemm, BetaZeroOverwritesNaN) {
     std::vector<float> a{1, 2}, b{3, 4}, c{NAN};
-    cpu_gemm::blocked_gemm<float>(false, false, 1, 1, 2, 1.0f, a.data(), 2, b.data(), 1, 0.0f, c.data(),
-                            1);
+    cpu_gemm::blocked_gemm<float>(false, false, 1, 1, 2, 1.0f, a.data(), 2, b.data(), 1, 0.0f,
+                                  c.data(), 1);
     EXPECT_EQ(c[0], 11.0f);
     c[0] = NAN;
     cpu_gemm::sgemm(false, false, 1, 1, 2, 1.0f, a.data(), 2, b.data(), 1, 0.0f, c.data(), 1);
@@ -346,7 +346,7 @@ TEST(CpuEngineLoss, SoftmaxCrossEntropyGradientLossAndAccuracy) {
     EngineBuffer<std::int32_t> Y(*e, n);
     e->upload(Y.data(), y.data(), Y.bytes());
     EngineBuffer<Metrics> m(*e, 1);
-    e->softmax_xent(D.p(), m.data(), P.p(), Y.data(), n, k);
+    e->softmax_xent(D.p(), m.data(), P.p(), Y.data(), n, k, n);
     Metrics h;
     e->download(&h, m.data(), sizeof h);
     // Sample 3 has p_label = 0: the loss is clamped at -log(1e-7).
@@ -359,7 +359,7 @@ TEST(CpuEngineLoss, SoftmaxCrossEntropyGradientLossAndAccuracy) {
         for (std::int64_t j = 0; j < k; ++j)
             EXPECT_FLOAT_EQ(d[r * k + j], (p[r * k + j] - (j == y[r] ? 1.0f : 0.0f)) / n);
     // Metrics accumulate across calls; no gradient is written for a null dlogits.
-    e->softmax_xent(nullptr, m.data(), P.p(), Y.data(), n, k);
+    e->softmax_xent(nullptr, m.data(), P.p(), Y.data(), n, k, n);
     e->download(&h, m.data(), sizeof h);
     EXPECT_EQ(h.count, 8.0);
     EXPECT_EQ(h.correct, 4.0);

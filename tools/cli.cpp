@@ -9,11 +9,13 @@
 // are written with nlohmann::json.
 #include "cli.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -27,6 +29,8 @@
 #include <vector>
 
 #include "minicnn/checkpoint.h"
+#include "minicnn/cpu_backend.h"
+#include "minicnn/distributed.h"
 #include "minicnn/error.h"
 #include "minicnn/idx.h"
 #include "minicnn/model.h"
@@ -48,7 +52,7 @@ public:
 struct Options {
     std::string data = kDefaultData, device = "auto";
     std::string epochs = "5", batch_size = "32", lr = "0.001", seed = "1", validation = "10000";
-    std::string limit, checkpoint, metrics, json;
+    std::string limit, checkpoint, metrics, json, rank_timeout = "300";
     bool resume = false, no_cuda_graphs = false;
     std::vector<std::string> index;
 };
@@ -149,6 +153,12 @@ struct Program {
             ->add_option("--limit", o.limit,
                          "use only the first N training images (before the validation split)")
             ->type_name("N");
+        train
+            ->add_option("--rank-timeout", o.rank_timeout,
+                         "under mpirun: how long a rank waits for the others before it stops "
+                         "the run")
+            ->type_name("S")
+            ->capture_default_str();
 
         evaluate = command("evaluate", "loss and accuracy of a checkpoint on the test set",
                            "Loss and accuracy of the checkpoint's model on <data>/t10k-*.");
@@ -263,7 +273,51 @@ DataView view_of(const Dataset& d) {
     return {d.images.data<float>(), d.labels.data(), d.size()};
 }
 
-int cmd_train(const Options& o, std::ostream& out) {
+// Under mpirun, a rank that the launcher ends (SIGTERM, when another rank died or failed) says so in
+// one line before it goes: the line is made beforehand and written with write(2), which a signal
+// handler may call.
+char g_stopped_line[200];
+std::size_t g_stopped_len = 0;
+
+extern "C" void say_stopped_and_exit(int sig) {
+    const ssize_t n = ::write(STDERR_FILENO, g_stopped_line, g_stopped_len);
+    (void)n;
+    ::_exit(128 + sig);
+}
+
+void say_when_stopped(const Communicator& comm) {
+    const std::string line = "minicnn train (rank " + std::to_string(comm.rank()) + " of " +
+                             std::to_string(comm.size()) +
+                             "): stopped by the launcher (another rank died or failed)\n";
+    g_stopped_len = std::min(line.size(), sizeof g_stopped_line);
+    std::copy_n(line.data(), g_stopped_len, g_stopped_line);
+    struct sigaction sa {};
+    sa.sa_handler = say_stopped_and_exit;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGTERM, &sa, nullptr);
+}
+
+// The device of this rank: with more than one rank, a GPU run gives each rank of a node the GPU of
+// its local rank.
+Device device_of_rank(const std::string& spec, const Device& device, const Communicator& comm) {
+    if (comm.size() == 1 || resolve_backend(device) != Backend::cuda) return device;
+    if (spec.rfind("cuda:", 0) == 0) {
+        throw UsageError("--device " + spec + " names one GPU, but each of the " +
+                         std::to_string(comm.size()) +
+                         " ranks takes the GPU of its local rank: use --device cuda");
+    }
+    const int gpus = cuda_device_count();
+    if (comm.local_size() > gpus) {
+        throw UsageError(std::to_string(comm.local_size()) + " ranks on this node but " +
+                         std::to_string(gpus) + " GPU" + (gpus == 1 ? "" : "s") +
+                         ": one GPU per rank (start at most " + std::to_string(gpus) +
+                         " ranks per node, or use --device cpu)");
+    }
+    return Device::cuda(comm.local_rank());
+}
+
+// `comm` is made here and kept by the caller, which ends every rank with it when this one fails.
+int cmd_train(const Options& o, std::ostream& out, std::unique_ptr<Communicator>& comm) {
     const int int_max = std::numeric_limits<int>::max();
     const int epochs = int(parse_int("--epochs", o.epochs, 0, "an integer >= 0", int_max));
     const int batch = int(parse_int("--batch-size", o.batch_size, 1, "an integer > 0", int_max));
@@ -277,6 +331,24 @@ int cmd_train(const Options& o, std::ostream& out) {
     const long long val_n = parse_int("--validation", o.validation, 0, "an integer >= 0");
     const long long limit =
         o.limit.empty() ? -1 : parse_int("--limit", o.limit, 2, "an integer >= 2");
+    const double rank_timeout = parse_positive_double("--rank-timeout", o.rank_timeout);
+    const int ranks = launcher_ranks();
+    if (batch % ranks != 0) {
+        throw UsageError("--batch-size " + std::to_string(batch) +
+                         " is the global batch and must divide among the " + std::to_string(ranks) +
+                         " ranks");
+    }
+    comm = make_communicator(rank_timeout);
+    if (comm->size() > 1) say_when_stopped(*comm);
+    const Device rank_device = device_of_rank(o.device, device, *comm);
+    const bool root = comm->rank() == 0;
+    std::ostream null_out(nullptr);  // the other ranks print nothing
+    std::ostream& log = root ? out : null_out;
+    if (comm->size() > 1 && resolve_backend(rank_device) == Backend::cpu &&
+        std::getenv("OMP_NUM_THREADS") == nullptr) {
+        // The node's cores shared among its ranks, unless OMP_NUM_THREADS says otherwise.
+        cpu::set_thread_count(std::max(1, cpu::thread_count() / comm->local_size()));
+    }
 
     const auto t_start = std::chrono::steady_clock::now();
     Dataset train = load_idx_dataset(o.data, "train");
@@ -296,24 +368,29 @@ int cmd_train(const Options& o, std::ostream& out) {
     }
 
     Sequential model = lenet5(seed);
-    Trainer trainer(model, device);
+    Trainer trainer(model, rank_device, comm.get());
     std::uint64_t shuffle_seed = seed;
     bool resumed = false;
     if (o.resume && std::ifstream(o.checkpoint).good()) {
         trainer.load_checkpoint_state(load_checkpoint(o.checkpoint));
         shuffle_seed = trainer.seed();
         resumed = true;
-        out << "Resuming from " << o.checkpoint << " after epoch " << trainer.epochs_done()
+        log << "Resuming from " << o.checkpoint << " after epoch " << trainer.epochs_done()
             << " (seed " << shuffle_seed << ")\n";
     } else {
-        out << model.summary();
+        log << model.summary();
     }
-    out << "Device: " << trainer.device_name() << "\n";
-    out << "Data: " << o.data << ": " << train.size() << " train, " << val.size() << " validation, "
+    log << "Device: " << trainer.device_name() << "\n";
+    if (comm->size() > 1) {
+        log << "Ranks: " << comm->name() << "; global batch " << batch << ", "
+            << batch / comm->size() << " per rank\n";
+    }
+    log << "Data: " << o.data << ": " << train.size() << " train, " << val.size() << " validation, "
         << test.size() << " test images\n";
-    out.flush();
+    log.flush();
 
-    const bool tty = isatty(STDOUT_FILENO) && &out == &std::cout;
+    // Under mpirun standard output is a pseudo-terminal whatever mpirun's own output is: plain lines.
+    const bool tty = isatty(STDOUT_FILENO) && &out == &std::cout && comm->size() == 1;
     FitOptions opt;
     opt.epochs = epochs;
     opt.batch_size = batch;
@@ -323,28 +400,30 @@ int cmd_train(const Options& o, std::ostream& out) {
     opt.progress_interval_s = tty ? 0.2 : 10.0;
     opt.metrics_path = o.metrics;
     opt.checkpoint_path = o.checkpoint;
-    opt.on_progress = [&](const Progress& p) {
-        if (tty) {
-            out << "\r" << progress_line(p, true) << "\033[K" << std::flush;
-        } else {
-            out << progress_line(p, false) << "\n" << std::flush;
-        }
-    };
-    opt.on_epoch_end = [&](const EpochLog& log) {
-        if (tty) out << "\r\033[K";
-        out << epoch_line(log, epochs) << "\n" << std::flush;
-    };
+    if (root) {
+        opt.on_progress = [&](const Progress& p) {
+            if (tty) {
+                out << "\r" << progress_line(p, true) << "\033[K" << std::flush;
+            } else {
+                out << progress_line(p, false) << "\n" << std::flush;
+            }
+        };
+        opt.on_epoch_end = [&](const EpochLog& e) {
+            if (tty) out << "\r\033[K";
+            out << epoch_line(e, epochs) << "\n" << std::flush;
+        };
+    }
     const DataView val_view = view_of(val);
     const History h = trainer.fit(view_of(train), val.size() > 0 ? &val_view : nullptr, opt);
     trainer.pull_params();
 
     const EvalResult t = trainer.evaluate(view_of(test));
-    out << std::fixed << std::setprecision(4) << "Test: loss " << t.loss << " - accuracy "
+    log << std::fixed << std::setprecision(4) << "Test: loss " << t.loss << " - accuracy "
         << t.accuracy << " (" << t.count << " images)\n";
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
 
-    if (!o.json.empty()) {
+    if (root && !o.json.empty()) {
         double images = 0, train_seconds = 0;
         auto history = nlohmann::ordered_json::array();
         for (const EpochLog& e : h.epochs) {
@@ -362,6 +441,7 @@ int cmd_train(const Options& o, std::ostream& out) {
         }
         write_json(o.json, {{"command", "train"},
                             {"device", trainer.device_name()},
+                            {"world_size", comm->size()},
                             {"data", o.data},
                             {"epochs", epochs},
                             {"epochs_run", h.epochs.size()},
@@ -460,7 +540,8 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
         return 2;
     }
     const std::vector<std::string> args(argv + 1, argv + argc);
-    const CLI::App* cmd = nullptr;  // the command, once CLI11 has seen it
+    const CLI::App* cmd = nullptr;       // the command, once CLI11 has seen it
+    std::unique_ptr<Communicator> comm;  // train's ranks, once it has made them
     try {
         try {
             prog.app.parse(argc, argv);
@@ -486,19 +567,38 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
         }
         cmd = given.front();
         check_command_line(*cmd, args);
-        if (cmd == prog.train) return cmd_train(o, out);
+        if (cmd == prog.train) return cmd_train(o, out, comm);
         if (cmd == prog.evaluate) return cmd_evaluate(o, out);
         return cmd_predict(o, out);
     } catch (const UsageError& e) {
         out.flush();
-        err << "minicnn" << (cmd ? " " + cmd->get_name() : "") << ": " << e.what() << "\n";
+        const std::string name = "minicnn" + (cmd ? " " + cmd->get_name() : std::string());
+        if (comm && comm->size() > 1) {  // found after the ranks met: maybe on some ranks only
+            err << name + " (rank " + std::to_string(comm->rank()) + " of " +
+                       std::to_string(comm->size()) + "): " + e.what() + "\n"
+                << std::flush;
+            comm->abort(2);
+        }
+        // Under mpirun, before the ranks met, every rank sees the same command line: rank 0 alone
+        // says what is wrong and ends with status 2, which becomes mpirun's. The others end
+        // quietly with 0, so that mpirun does not stop rank 0 before it has said it.
+        if (launcher_rank() != 0) return 0;
+        err << name + ": " + e.what() + "\n" << std::flush;  // one write: no interleaving
         return 2;
     } catch (const std::exception& e) {
         out.flush();
         std::string msg = e.what();
         for (char& c : msg)
             if (c == '\n') c = ' ';
-        err << "minicnn" << (cmd ? " " + cmd->get_name() : "") << ": error: " << msg << "\n";
+        const std::string rank = launcher_ranks() > 1
+                                     ? " (rank " + std::to_string(launcher_rank()) + " of " +
+                                           std::to_string(launcher_ranks()) + ")"
+                                     : "";
+        err << "minicnn" + (cmd ? " " + cmd->get_name() : std::string()) + rank +
+                   ": error: " + msg + "\n"
+            << std::flush;
+        // The other ranks may be waiting for this one in a collective: end them all now.
+        if (comm && comm->size() > 1) comm->abort(1);
         return 1;
     }
 }

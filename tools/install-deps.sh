@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev libopenblas-dev libcli11-dev nlohmann-json3-dev
+  openmpi-bin libopenmpi-dev
   python3 python3-dev python3-numpy python3-pybind11 python3-pytest python3-matplotlib python3-torch
   clang libclang-rt-14-dev
   dataset-fashion-mnist

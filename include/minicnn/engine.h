@@ -71,6 +71,17 @@ public:
     virtual void launch() = 0;
 };
 
+class Communicator;  // minicnn/distributed.h
+
+// Sums n floats at data (engine memory) over the ranks of a communicator, in place: every rank
+// calls sum() with the same n, and every rank then holds the same sum. Made by
+// Engine::make_allreduce; destroyed before its engine.
+class EngineAllReduce {
+public:
+    virtual ~EngineAllReduce() = default;
+    virtual void sum(float* data, std::int64_t n) = 0;
+};
+
 class Engine {
 public:
     virtual ~Engine() = default;
@@ -96,6 +107,12 @@ public:
     // allocate or synchronise. If enqueue() throws, the recording is discarded and the exception
     // passes through.
     virtual std::unique_ptr<EngineGraph> capture(const std::function<void()>& enqueue) = 0;
+
+    // The sum of a float array in this engine's memory over the ranks of `comm`
+    // (minicnn/distributed.h), in order with the engine's other operations. The default, for an
+    // engine whose memory is host memory (the CPU engine): synchronize(), then
+    // comm.allreduce_sum. The CUDA engine overrides it with NCCL on its stream.
+    virtual std::unique_ptr<EngineAllReduce> make_allreduce(Communicator& comm);
 
     // Reserves the scratch memory the convolution / dense operations and the loss (softmax_xent
     // over up to n samples) need for these shapes and every smaller batch (called when a model is
@@ -161,11 +178,13 @@ public:
     // ---- loss, optimiser, data
     // ------------------------------------------------------------------- probs (n, classes) is a
     // softmax output, labels (n) in [0, classes). Fused categorical cross-entropy: dlogits = (probs
-    // - onehot(labels)) / n when dlogits is not null (the gradient of the batch-mean loss with
-    // respect to the softmax input); metrics += (sum of -log(max(p_label, 1e-7)), number of argmax
-    // hits, n).
+    // - onehot(labels)) / mean_over when dlogits is not null (the gradient, with respect to the
+    // softmax input, of the mean loss over a batch of mean_over >= n samples of which these n are
+    // a share: mean_over is n for a whole batch, the global batch for one rank's share of it);
+    // metrics += (sum of -log(max(p_label, 1e-7)), number of argmax hits, n).
     virtual void softmax_xent(float* dlogits, Metrics* metrics, const float* probs,
-                              const std::int32_t* labels, std::int64_t n, std::int64_t classes) = 0;
+                              const std::int32_t* labels, std::int64_t n, std::int64_t classes,
+                              std::int64_t mean_over) = 0;
     // One Adam update over the flat arenas params / grads / m / v of n floats, t =
     // counters->step+1.
     virtual void adam_update(float* params, const float* grads, float* m, float* v, std::int64_t n,

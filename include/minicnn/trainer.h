@@ -21,6 +21,16 @@
 // permutation on every engine (minicnn/detail/permutation.h). The RNG state a checkpoint stores is
 // therefore (seed, epochs done): a resumed run draws the same permutations, and ends with weights
 // bit-identical to those of an uninterrupted run on the same engine.
+//
+// Data-parallel (a Communicator of more than one rank, minicnn/distributed.h): fit() first gives
+// every rank rank 0's training state (weights, Adam moments and step, epochs done, seed); each
+// step, every rank gathers its share of the global batch (FitOptions::batch_size) from the same
+// permutation, computes the gradient of the global batch's mean loss over its share, sums the
+// gradient arena over the ranks (Engine::make_allreduce: MPI on the CPU, NCCL on GPUs) and takes
+// the same Adam step. The epoch's metrics and the validation (split among the ranks) are summed
+// over the ranks; at every epoch end the ranks compare a checksum of their weights (a mismatch is
+// an Error naming the ranks). Only rank 0 writes the metrics file and the checkpoint; on_progress
+// ticks report rank 0's share. No CUDA graphs then: a step runs its launches one by one.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +41,7 @@
 
 #include "minicnn/checkpoint.h"
 #include "minicnn/device.h"
+#include "minicnn/distributed.h"
 #include "minicnn/engine.h"
 #include "minicnn/model.h"
 #include "minicnn/optim.h"
@@ -120,7 +131,8 @@ std::string epoch_line(const EpochLog& e, int epochs);
 class Trainer {
 public:
     // The trainer keeps a reference to the model; pull_params() writes the engine's weights back.
-    explicit Trainer(Sequential& model, Device device = {});
+    // comm: the ranks this trainer trains with (kept; null: a single process).
+    explicit Trainer(Sequential& model, Device device = {}, Communicator* comm = nullptr);
     ~Trainer();
     Trainer(const Trainer&) = delete;
     Trainer& operator=(const Trainer&) = delete;
@@ -129,10 +141,13 @@ public:
     std::string device_name() const { return engine_->name(); }
     Backend backend() const { return engine_->backend(); }
     Sequential& model() { return *model_; }
+    Communicator& communicator() { return *comm_; }
 
     // Trains from epochs_done() + 1 to opt.epochs. Throws Error (and calls no on_epoch_end for it)
-    // when the loss or the weights become NaN or Inf.
+    // when the loss or the weights become NaN or Inf. With more than one rank, every rank calls it
+    // with the same options, and opt.batch_size must be a multiple of the number of ranks.
     History fit(const DataView& train, const DataView* validation, const FitOptions& opt);
+    // With more than one rank, every rank calls it with the same data; each evaluates its share.
     EvalResult evaluate(const DataView& data, int batch_size = 256);
     // Softmax outputs (n, classes) for images (n, per-sample shape).
     Tensor predict(const float* images, std::int64_t n, int batch_size = 256);
@@ -168,18 +183,26 @@ private:
     };
     // A recorded training step and what it was recorded with: a replay reuses all of it.
     struct StepGraph {
-        std::int64_t batch = 0;
+        std::int64_t batch = 0, global = 0;
         StepSource source;
         AdamConfig adam;
         std::unique_ptr<EngineGraph> graph;  // null until the second step of this shape
     };
 
     void setup(std::int64_t batch);
-    // One training step on b samples (b <= batch_), enqueued on the engine.
-    void enqueue_step(const StepSource& src, std::int64_t b);
-    // enqueue_step, or the replay of its graph for (b, src, the Adam settings) when use_graphs and
-    // the engine has graphs (the first step of a shape runs unrecorded, the second is recorded).
-    void run_step(const StepSource& src, std::int64_t b, bool use_graphs);
+    // One training step on this rank's b samples (b <= batch_) of a global batch of `global`
+    // samples, enqueued on the engine (b == global for a single process).
+    void enqueue_step(const StepSource& src, std::int64_t b, std::int64_t global);
+    // The step of a global batch of `global` samples whose first is at the permutation's cursor:
+    // this rank's share of it through enqueue_step, or the replay of its graph for (share, global,
+    // src, the Adam settings) when use_graphs and the engine has graphs (the first step of a shape
+    // runs unrecorded, the second is recorded).
+    void run_step(const StepSource& src, std::int64_t global, bool use_graphs);
+    // Rank 0's training state to every rank.
+    void broadcast_state();
+    // Loss and accuracy of n samples, this rank's share of them summed over the ranks.
+    EvalResult evaluate_shared(const float* images, const std::int32_t* labels, std::int64_t n,
+                               std::int64_t batch_size);
     // Forward over n samples at x (engine memory); returns the output layer's pointer.
     const float* forward(const float* x, std::int64_t n);
     void backward(std::int64_t n);
@@ -192,12 +215,15 @@ private:
         EngineBuffer<std::int32_t> labels_buf;
     };
     Resident make_resident(const DataView& data);
-    EvalResult evaluate_resident(const float* images, const std::int32_t* labels, std::int64_t n,
-                                 std::int64_t batch_size);
+    // Loss and accuracy sums of n samples on this rank.
+    Metrics evaluate_resident(const float* images, const std::int32_t* labels, std::int64_t n,
+                              std::int64_t batch_size);
     bool params_finite();
 
     Sequential* model_;
+    Communicator* comm_;
     std::unique_ptr<Engine> engine_;
+    std::unique_ptr<EngineAllReduce> grad_sum_;  // with more than one rank
     std::unique_ptr<Adam> adam_;
     EngineBuffer<float> params_, grads_;
     EngineBuffer<StepCounters> counters_;
