@@ -184,10 +184,12 @@ void zero_for_scatter(T* d, const PoolGeom& g) {
 }
 
 // One image of max-pool backward with the mask: returns the flat index (into mask) of the first
-// value outside [0, kh*kw), or -1.
+// value outside [0, kh*kw), or -1. offset[pos] is window position pos's offset from the window's
+// first cell (no division per element).
 template <class T>
 MINICNN_CLONES std::int64_t maxpool_backward_mask_image(T* dinp, const T* dout,
                                                         const std::int32_t* mask, const PoolGeom& g,
+                                                        const std::int64_t* offset,
                                                         std::int64_t n) {
     const std::int64_t C = g.c, image = g.h * g.w * C;
     const std::int32_t area = g.kh * g.kw;
@@ -200,7 +202,7 @@ MINICNN_CLONES std::int64_t maxpool_backward_mask_image(T* dinp, const T* dout,
             for (std::int64_t c = 0; c < C; ++c) {
                 const std::int32_t pos = mask[o + c];
                 if (pos < 0 || pos >= area) return o + c;
-                win[(std::int64_t(pos / g.kw) * g.w + pos % g.kw) * C + c] += dout[o + c];
+                win[offset[pos] + c] += dout[o + c];
             }
         }
     return -1;
@@ -327,8 +329,11 @@ void maxpool2d_backward_mask(T* dinp, const T* dout, const std::int32_t* mask, c
         require_ptr(p, g.n > 0, "maxpool2d_backward_mask", "dinp, dout or mask");
     // A mask value out of range would write outside its window: the first one is reported.
     std::vector<std::int64_t> bad(std::size_t(g.n), -1);
+    std::vector<std::int64_t> offset(std::size_t(g.kh) * std::size_t(g.kw));
+    for (std::size_t pos = 0; pos < offset.size(); ++pos)
+        offset[pos] = (std::int64_t(pos) / g.kw * g.w + std::int64_t(pos) % g.kw) * g.c;
     for_images(g, [&](std::int64_t n) {
-        bad[std::size_t(n)] = maxpool_backward_mask_image(dinp, dout, mask, g, n);
+        bad[std::size_t(n)] = maxpool_backward_mask_image(dinp, dout, mask, g, offset.data(), n);
     });
     for (const std::int64_t b : bad) {
         MINICNN_REQUIRE(b < 0, "maxpool2d_backward_mask: mask values must lie in [0, "
