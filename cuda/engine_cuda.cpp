@@ -272,13 +272,14 @@ public:
 
     void softmax_xent(float* dlogits, Metrics* metrics, const float* probs,
                       const std::int32_t* labels, std::int64_t n, std::int64_t classes,
-                      std::int64_t mean_over) override {
+                      std::int64_t mean_over, StepCounters* step,
+                      std::int64_t cursor_advance) override {
         MINICNN_REQUIRE(n <= loss_reserved_,
                         "softmax_xent: the loss reservation holds "
                             << loss_reserved_ << " samples (reserve_loss), this batch has " << n);
         cuda::DeviceGuard guard(ctx_.device());
-        cuda::train::softmax_xent(dlogits, metrics, probs, labels, n, classes, mean_over,
-                                  ctx_.stream());
+        cuda::train::softmax_xent(dlogits, metrics, probs, labels, n, classes, mean_over, step,
+                                  cursor_advance, ctx_.stream());
     }
     void adam_update(float* params, const float* grads, float* m, float* v, std::int64_t n,
                      const AdamConfig& cfg, const StepCounters* counters) override {

@@ -33,7 +33,8 @@ unsigned blocks_for(std::int64_t n, int threads = kThreads) {
 // thread 0 adds them to the Metrics accumulator. No scratch, no atomics, one launch.
 __global__ void softmax_xent_kernel(float* dlogits, Metrics* metrics, const float* probs,
                                     const std::int32_t* labels, std::int64_t n,
-                                    std::int64_t classes, std::int64_t mean_over) {
+                                    std::int64_t classes, std::int64_t mean_over,
+                                    StepCounters* step, std::int64_t cursor_advance) {
     __shared__ double loss[kThreads];
     __shared__ double hit[kThreads];
     double l = 0.0, h = 0.0;
@@ -69,13 +70,17 @@ __global__ void softmax_xent_kernel(float* dlogits, Metrics* metrics, const floa
         metrics->loss_sum += loss[0];
         metrics->correct += hit[0];
         metrics->count += double(n);
+        if (step) {  // a training step: count it (the gather read the cursor in an earlier launch)
+            step->step += 1;
+            step->cursor += cursor_advance;
+        }
     }
 }
 
 __global__ void adam_kernel(float* params, const float* grads, float* m, float* v, std::int64_t n,
                             float lr, float b1, float b2, float eps, const StepCounters* counters) {
     // The same bias correction as the CPU engine: computed in double, used in float.
-    const double t = double(counters->step + 1);
+    const double t = double(counters->step);  // this update's number, already counted
     const float lr_t =
         float(double(lr) * sqrt(1.0 - pow(double(b2), t)) / (1.0 - pow(double(b1), t)));
     for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
@@ -120,11 +125,17 @@ __global__ void permutation_kernel(std::int32_t* perm, ::minicnn::detail::EpochP
 }  // namespace
 
 void softmax_xent(float* dlogits, Metrics* metrics, const float* probs, const std::int32_t* labels,
-                  std::int64_t n, std::int64_t classes, std::int64_t mean_over,
-                  cudaStream_t stream) {
-    if (n == 0) return;
+                  std::int64_t n, std::int64_t classes, std::int64_t mean_over, StepCounters* step,
+                  std::int64_t cursor_advance, cudaStream_t stream) {
+    if (n == 0) {
+        if (step) {
+            advance_kernel<<<1, 1, 0, stream>>>(step, cursor_advance, 1);
+            MINICNN_CUDA_CHECK_LAUNCH();
+        }
+        return;
+    }
     softmax_xent_kernel<<<1, kThreads, 0, stream>>>(dlogits, metrics, probs, labels, n, classes,
-                                                    mean_over);
+                                                    mean_over, step, cursor_advance);
     MINICNN_CUDA_CHECK_LAUNCH();
 }
 

@@ -18,8 +18,9 @@ namespace minicnn::cuda::train {
 // The fused softmax + cross-entropy of Engine::softmax_xent, loss and metrics in one launch (one
 // block; per-sample values summed in a fixed tree order into *metrics).
 void softmax_xent(float* dlogits, Metrics* metrics, const float* probs, const std::int32_t* labels,
-                  std::int64_t n, std::int64_t classes, std::int64_t mean_over, cudaStream_t stream);
-// One Adam update over n parameters, t = counters->step + 1 read on the device.
+                  std::int64_t n, std::int64_t classes, std::int64_t mean_over, StepCounters* step,
+                  std::int64_t cursor_advance, cudaStream_t stream);
+// One Adam update over n parameters, t = counters->step (already counted) read on the device.
 void adam_update(float* params, const float* grads, float* m, float* v, std::int64_t n,
                  const AdamConfig& cfg, const StepCounters* counters, cudaStream_t stream);
 // x (batch, sample) = images[perm[cursor + i]], y (batch) = labels[perm[cursor + i]].

@@ -121,8 +121,10 @@ public:
 
     void softmax_xent(float* dlogits, Metrics* metrics, const float* probs,
                       const std::int32_t* labels, std::int64_t n, std::int64_t classes,
-                      std::int64_t mean_over) override {
-        cpu::train::softmax_xent(dlogits, metrics, probs, labels, n, classes, mean_over);
+                      std::int64_t mean_over, StepCounters* step,
+                      std::int64_t cursor_advance) override {
+        cpu::train::softmax_xent(dlogits, metrics, probs, labels, n, classes, mean_over, step,
+                                 cursor_advance);
     }
     void adam_update(float* params, const float* grads, float* m, float* v, std::int64_t n,
                      const AdamConfig& cfg, const StepCounters* counters) override {

@@ -42,7 +42,8 @@ void relu_backward(float* din, const float* dout, const float* out, std::int64_t
 }
 
 void softmax_xent(float* dlogits, Metrics* metrics, const float* probs, const std::int32_t* labels,
-                  std::int64_t n, std::int64_t classes, std::int64_t mean_over) {
+                  std::int64_t n, std::int64_t classes, std::int64_t mean_over, StepCounters* step,
+                  std::int64_t cursor_advance) {
     double loss = 0.0, correct = 0.0;
     const float inv_n = 1.0f / float(mean_over);
     for (std::int64_t r = 0; r < n; ++r) {
@@ -65,11 +66,12 @@ void softmax_xent(float* dlogits, Metrics* metrics, const float* probs, const st
     metrics->loss_sum += loss;
     metrics->correct += correct;
     metrics->count += double(n);
+    if (step) advance(step, cursor_advance, true);
 }
 
 void adam_update(float* params, const float* grads, float* m, float* v, std::int64_t n,
                  const AdamConfig& cfg, const StepCounters* counters) {
-    const double t = double(counters->step + 1);
+    const double t = double(counters->step);  // this update's number, already counted
     const float lr_t = float(double(cfg.lr) * std::sqrt(1.0 - std::pow(double(cfg.beta2), t)) /
                              (1.0 - std::pow(double(cfg.beta1), t)));
     parallel_range(n, [&](std::int64_t i0, std::int64_t i1) {

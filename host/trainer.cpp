@@ -254,14 +254,16 @@ void Trainer::enqueue_step(const StepSource& src, std::int64_t b, std::int64_t g
                            b, sample);
         }
         const float* probs = forward(x_.data(), b);
-        e.softmax_xent(grad_a_.data(), metrics_.data(), probs, y_.data(), b, classes, global);
+        // The loss also counts the step (step + 1, cursor past the global batch): no advance launch.
+        e.softmax_xent(grad_a_.data(), metrics_.data(), probs, y_.data(), b, classes, global,
+                       counters_.data(), src.perm ? global : 0);
         backward(b);
     } else {  // an empty share (a last batch smaller than the ranks): no gradient from this rank
         e.fill_zero(grads_.data(), grads_.bytes());
+        e.advance(counters_.data(), src.perm ? global : 0, true);
     }
     if (grad_sum_) grad_sum_->sum(grads_.data(), grads_.size());
     adam_->step(params_.data(), grads_.data(), counters_.data());
-    e.advance(counters_.data(), src.perm ? global : 0, true);
 }
 
 void Trainer::run_step(const StepSource& global_src, std::int64_t global, bool use_graphs) {
@@ -515,7 +517,7 @@ Metrics Trainer::evaluate_resident(const float* images, const std::int32_t* labe
     for (std::int64_t s = 0; s < n; s += batch) {
         const std::int64_t b = std::min(batch, n - s);
         const float* probs = forward(images + s * sample, b);
-        e.softmax_xent(nullptr, metrics_.data(), probs, labels + s, b, classes, b);
+        e.softmax_xent(nullptr, metrics_.data(), probs, labels + s, b, classes, b, nullptr, 0);
     }
     Metrics m;
     e.download(&m, metrics_.data(), sizeof m);

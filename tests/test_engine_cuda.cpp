@@ -197,8 +197,10 @@ TEST(CudaEngine, SoftmaxXentAdamAndGatherMatchCpu) {
     Twin<std::int32_t> yl(*c, *g, y);
     Twin<Metrics> m(*c, *g, 1);
     for (int rep = 0; rep < 2; ++rep) {
-        c->softmax_xent(d.cpu.data(), m.cpu.data(), p.cpu.data(), yl.cpu.data(), n, k, n);
-        g->softmax_xent(d.gpu.data(), m.gpu.data(), p.gpu.data(), yl.gpu.data(), n, k, n);
+        c->softmax_xent(d.cpu.data(), m.cpu.data(), p.cpu.data(), yl.cpu.data(), n, k, n, nullptr,
+                        0);
+        g->softmax_xent(d.gpu.data(), m.gpu.data(), p.gpu.data(), yl.gpu.data(), n, k, n, nullptr,
+                        0);
     }
     EXPECT_TRUE(close(d.host_gpu(), d.host_cpu(), 1e-7));
     const Metrics mc = m.host_cpu()[0], mg = m.host_gpu()[0];
@@ -212,16 +214,23 @@ TEST(CudaEngine, SoftmaxXentAdamAndGatherMatchCpu) {
         grads(*c, *g, randv(static_cast<std::size_t>(np), 7)), m1(*c, *g, np), v1(*c, *g, np);
     Twin<StepCounters> cnt(*c, *g, 1);
     for (int t = 0; t < 3; ++t) {
+        c->advance(cnt.cpu.data(), 0, true);  // the step is counted before its update
+        g->advance(cnt.gpu.data(), 0, true);
         c->adam_update(params.cpu.data(), grads.cpu.data(), m1.cpu.data(), v1.cpu.data(), np,
                        AdamConfig{}, cnt.cpu.data());
         g->adam_update(params.gpu.data(), grads.gpu.data(), m1.gpu.data(), v1.gpu.data(), np,
                        AdamConfig{}, cnt.gpu.data());
-        c->advance(cnt.cpu.data(), 0, true);
-        g->advance(cnt.gpu.data(), 0, true);
     }
     EXPECT_TRUE(close(params.host_gpu(), params.host_cpu(), 1e-6, 1e-6));
     EXPECT_TRUE(close(v1.host_gpu(), v1.host_cpu(), 1e-9, 1e-5));
     EXPECT_EQ(cnt.host_gpu()[0].step, 3);
+    // A training step's loss counts the step on the device too (no separate advance launch).
+    c->softmax_xent(nullptr, m.cpu.data(), p.cpu.data(), yl.cpu.data(), n, k, n, cnt.cpu.data(), 7);
+    g->softmax_xent(nullptr, m.gpu.data(), p.gpu.data(), yl.gpu.data(), n, k, n, cnt.gpu.data(), 7);
+    EXPECT_EQ(cnt.host_gpu()[0].step, 4);
+    EXPECT_EQ(cnt.host_gpu()[0].cursor, 7);
+    EXPECT_EQ(cnt.host_cpu()[0].step, 4);
+    EXPECT_EQ(cnt.host_cpu()[0].cursor, 7);
 
     // Gather through a permutation and the cursor.
     const std::int64_t sample = 784, batch = 32;
@@ -296,33 +305,37 @@ TEST(CudaEngine, DeviceOperationsPerTrainingStep) {
         << "device operations are counted by the CUDA emulator's runtime (cuda/emu/run.sh); "
            "on a GPU, count the kernels of one step with nsys (bench/README.md)";
 #else
-    const std::int64_t n = 256;
-    std::mt19937 gen(5);
-    std::vector<float> x(static_cast<std::size_t>(n * 784));
-    for (float& v : x) v = float(gen() % 256) / 255.0f;
-    std::vector<std::int32_t> y(static_cast<std::size_t>(n));
-    for (auto& v : y) v = std::int32_t(gen() % 10);
+    // One epoch of fit() over three batches of 256, launched kernel by kernel (no graphs, so every
+    // operation is logged as it is enqueued): a step runs from one batch gather to the next.
+    const test::Squares data = test::squares(3 * 256, 5);
     Sequential m = lenet5(42);
     Trainer t(m, Device::cuda());
-    (void)t.train_step(x.data(), y.data(), n, AdamConfig{});  // allocations, first-use setup
+    FitOptions opt;
+    opt.epochs = 1;
+    opt.batch_size = 256;
+    opt.cuda_graphs = false;
+    opt.progress_interval_s = 1e9;  // no progress read-back inside the epoch
     emu::record_operations(true);
-    (void)t.train_step(x.data(), y.data(), n, AdamConfig{});
+    (void)t.fit(data.view(), nullptr, opt);
     emu::record_operations(false);
     std::vector<std::string> ops;
     const std::string log = emu::recorded_operations();
     for (std::size_t b = 0, e; (e = log.find('\n', b)) != std::string::npos; b = e + 1)
         ops.push_back(log.substr(b, e - b));
-    ASSERT_GE(ops.size(), 4u);
-    const std::vector<std::string> head{"cudaMemcpyAsync", "cudaMemcpyAsync", "cudaMemsetAsync"};
-    ASSERT_EQ(std::vector<std::string>(ops.begin(), ops.begin() + 3), head) << log;
-    ASSERT_EQ(ops.back(), "cudaMemcpyAsync") << log;
-    ops.erase(ops.begin(), ops.begin() + 3);
-    ops.pop_back();
+    std::vector<std::size_t> gathers;
+    for (std::size_t i = 0; i < ops.size(); ++i)
+        if (ops[i] == "gather_kernel") gathers.push_back(i);
+    ASSERT_EQ(gathers.size(), 3u) << log;
+    const std::vector<std::string> step(ops.begin() + std::ptrdiff_t(gathers[1]),
+                                        ops.begin() + std::ptrdiff_t(gathers[2]));
+    EXPECT_EQ(step, std::vector<std::string>(ops.begin() + std::ptrdiff_t(gathers[0]),
+                                             ops.begin() + std::ptrdiff_t(gathers[1])))
+        << "two steps of the same batch shape enqueue the same operations";
     std::string list;
-    for (const std::string& o : ops) list += "  " + o + "\n";
+    for (const std::string& o : step) list += "  " + o + "\n";
     std::printf("%s", list.c_str());
-    std::printf("device operations per LeNet-5 training step: %zu\n", ops.size());
-    EXPECT_LE(ops.size(), 20u) << "issue 12: at most 20 device operations per training step";
+    std::printf("device operations per LeNet-5 training step: %zu\n", step.size());
+    EXPECT_LE(step.size(), 20u) << "issue 12: at most 20 device operations per training step";
 #endif
 }
 
@@ -375,9 +388,9 @@ TEST(CudaEngine, OperationsBeyondTheirReservationThrowInsteadOfAllocating) {
     EngineBuffer<std::int32_t> y(*g, 16);
     EngineBuffer<Metrics> m(*g, 1);
     g->reserve_loss(8);
-    EXPECT_NO_THROW(g->softmax_xent(d.data(), m.data(), p.data(), y.data(), 8, k, 8));
+    EXPECT_NO_THROW(g->softmax_xent(d.data(), m.data(), p.data(), y.data(), 8, k, 8, nullptr, 0));
     try {
-        g->softmax_xent(d.data(), m.data(), p.data(), y.data(), 16, k, 16);
+        g->softmax_xent(d.data(), m.data(), p.data(), y.data(), 16, k, 16, nullptr, 0);
         FAIL() << "softmax_xent on 16 samples with 8 reserved must throw";
     } catch (const ArgumentError& e) {
         const std::string msg = e.what();
@@ -434,9 +447,10 @@ TEST(CudaEngine, CaptureRecordsReplaysAndRethrows) {
     EngineBuffer<float> p(*g, 10);
     EngineBuffer<std::int32_t> y(*g, 1);
     EngineBuffer<Metrics> m(*g, 1);
-    EXPECT_THROW(
-        g->capture([&] { g->softmax_xent(nullptr, m.data(), p.data(), y.data(), 1, 10, 1); }),
-        ArgumentError);
+    EXPECT_THROW(g->capture([&] {
+        g->softmax_xent(nullptr, m.data(), p.data(), y.data(), 1, 10, 1, nullptr, 0);
+    }),
+                 ArgumentError);
     g->advance(c.data(), 1, false);  // the stream is usable again, and nothing partial ran
     graph->launch();
     EXPECT_EQ(counters().step, 3);

@@ -346,7 +346,7 @@ TEST(CpuEngineLoss, SoftmaxCrossEntropyGradientLossAndAccuracy) {
     EngineBuffer<std::int32_t> Y(*e, n);
     e->upload(Y.data(), y.data(), Y.bytes());
     EngineBuffer<Metrics> m(*e, 1);
-    e->softmax_xent(D.p(), m.data(), P.p(), Y.data(), n, k, n);
+    e->softmax_xent(D.p(), m.data(), P.p(), Y.data(), n, k, n, nullptr, 0);
     Metrics h;
     e->download(&h, m.data(), sizeof h);
     // Sample 3 has p_label = 0: the loss is clamped at -log(1e-7).
@@ -359,10 +359,19 @@ TEST(CpuEngineLoss, SoftmaxCrossEntropyGradientLossAndAccuracy) {
         for (std::int64_t j = 0; j < k; ++j)
             EXPECT_FLOAT_EQ(d[r * k + j], (p[r * k + j] - (j == y[r] ? 1.0f : 0.0f)) / n);
     // Metrics accumulate across calls; no gradient is written for a null dlogits.
-    e->softmax_xent(nullptr, m.data(), P.p(), Y.data(), n, k, n);
+    e->softmax_xent(nullptr, m.data(), P.p(), Y.data(), n, k, n, nullptr, 0);
     e->download(&h, m.data(), sizeof h);
     EXPECT_EQ(h.count, 8.0);
     EXPECT_EQ(h.correct, 4.0);
+    // A training step's loss also counts the step: step + 1, cursor past the batch.
+    EngineBuffer<StepCounters> c(*e, 1);
+    e->fill_zero(c.data(), sizeof(StepCounters));
+    e->softmax_xent(nullptr, m.data(), P.p(), Y.data(), n, k, n, c.data(), 32);
+    e->softmax_xent(nullptr, m.data(), P.p(), Y.data(), n, k, n, c.data(), 32);
+    StepCounters hc;
+    e->download(&hc, c.data(), sizeof hc);
+    EXPECT_EQ(hc.step, 2);
+    EXPECT_EQ(hc.cursor, 64);
 }
 
 TEST(CpuEngineAdam, UpdateFollowsTheKerasFormula) {
@@ -376,8 +385,8 @@ TEST(CpuEngineAdam, UpdateFollowsTheKerasFormula) {
     std::vector<double> p(p0.begin(), p0.end()), m(static_cast<std::size_t>(n)),
         v(static_cast<std::size_t>(n));
     for (int t = 1; t <= 3; ++t) {
+        e->advance(c.data(), 0, true);  // the step is counted before its update
         e->adam_update(P.p(), G.p(), M.p(), V.p(), n, cfg, c.data());
-        e->advance(c.data(), 0, true);
         const double lr_t = 1e-3 * std::sqrt(1 - std::pow(0.999, t)) / (1 - std::pow(0.9, t));
         for (std::int64_t i = 0; i < n; ++i) {
             m[i] = 0.9 * m[i] + 0.1 * g[i];

@@ -391,9 +391,9 @@ std::vector<std::string> files_starting_with(const std::string& dir, const std::
 TEST_F(ReliabilityTest, KilledMidEpochKeepsTheCheckpointAndResumeFinishesBitIdentical) {
     const std::string s = test::make_scratch_dir("reliability_kill");
     const std::string data = s + "/data";
-    test::write_idx_dataset(data, 1200, 20, 21);
+    test::write_idx_dataset(data, 2400, 20, 21);  // epochs long enough to land a kill inside one
     const std::string ck = s + "/run.ckpt", csv = s + "/run.csv";
-    const int epochs = 6;
+    const int epochs = 10;
     auto args = [&](const std::string& ckpt, const std::string& metrics) {
         return std::vector<std::string>{"train",
                                         "--data",

@@ -182,11 +182,16 @@ public:
     // softmax input, of the mean loss over a batch of mean_over >= n samples of which these n are
     // a share: mean_over is n for a whole batch, the global batch for one rank's share of it);
     // metrics += (sum of -log(max(p_label, 1e-7)), number of argmax hits, n).
+    // When `step` is not null this is a training step's loss, and it also counts the step:
+    // step->step += 1 and step->cursor += cursor_advance once the loss is done (the loss is the one
+    // single-thread point of every training step, so the step needs no separate advance launch;
+    // the batch gather has read the cursor before it).
     virtual void softmax_xent(float* dlogits, Metrics* metrics, const float* probs,
                               const std::int32_t* labels, std::int64_t n, std::int64_t classes,
-                              std::int64_t mean_over) = 0;
-    // One Adam update over the flat arenas params / grads / m / v of n floats, t =
-    // counters->step+1.
+                              std::int64_t mean_over, StepCounters* step,
+                              std::int64_t cursor_advance) = 0;
+    // One Adam update over the flat arenas params / grads / m / v of n floats, t = counters->step:
+    // the number of this update, already counted (by the step's softmax_xent, or advance()).
     virtual void adam_update(float* params, const float* grads, float* m, float* v, std::int64_t n,
                              const AdamConfig& cfg, const StepCounters* counters) = 0;
     // x (batch, sample_numel) = images[perm[cursor + i]], y (batch) = labels[perm[cursor + i]].
@@ -194,7 +199,8 @@ public:
                               const std::int32_t* labels, const std::int32_t* perm,
                               const StepCounters* counters, std::int64_t batch,
                               std::int64_t sample_numel) = 0;
-    // counters->step += 1 (when count_step), counters->cursor += batch.
+    // counters->step += 1 (when count_step), counters->cursor += batch. (A training step counts
+    // itself in softmax_xent; this serves evaluation, and a step with no loss of its own.)
     virtual void advance(StepCounters* counters, std::int64_t batch, bool count_step) = 0;
     // perm (n) = the permutation of 0..n-1 determined by seed (the identity when shuffle is false):
     // detail::EpochPermutation (minicnn/detail/permutation.h), the same bits on every engine.

@@ -21,7 +21,8 @@ public:
         const AdamConfig& cfg);  // validates: lr finite and > 0, betas in [0, 1), eps > 0
     std::int64_t size() const { return n_; }
 
-    // params -= update(grads); t is counters->step + 1 (the caller advances the counter).
+    // params -= update(grads); t is counters->step: the training step has counted this update
+    // already (its softmax_xent, or Engine::advance).
     void step(float* params, const float* grads, const StepCounters* counters);
 
     // Host copies of the moments, and back (for checkpoints). Sizes must match size().
