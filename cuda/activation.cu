@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "activation.h"  // host/activation.h: check_activation_args, shared with the CPU twin
 #include "activation_math.cuh"
 #include "cuda_check.h"
 #include "minicnn/cuda_backend.h"
@@ -110,15 +111,6 @@ __global__ void softmax_backward_kernel(float* din,         // (rows, cols)
 // Launchers
 // ---------------------------------------------------------------------------------------------
 
-void check_args(std::int64_t rows, std::int64_t cols, Activation act, const char* op) {
-    MINICNN_REQUIRE(rows >= 0 && cols >= 0,
-                    op << ": expected non-negative rows and cols, got " << rows << " x " << cols);
-    MINICNN_REQUIRE(act == Activation::linear || act == Activation::relu ||
-                        act == Activation::tanh || act == Activation::sigmoid ||
-                        act == Activation::softmax,
-                    op << ": unknown activation value " << static_cast<int>(act));
-}
-
 unsigned blocks_for(std::int64_t threads) {
     return unsigned(std::max<std::int64_t>(
         1, std::min<std::int64_t>((threads + kThreads - 1) / kThreads, 65535 * 8)));
@@ -129,7 +121,7 @@ unsigned blocks_for(std::int64_t threads) {
 void activation_forward(float* out, const float* in, std::int64_t rows, std::int64_t cols,
                         Activation act, cudaStream_t stream) {
     NvtxRange range("activation_forward");
-    check_args(rows, cols, act, "activation_forward");
+    cpu::check_activation_args(rows, cols, act, "activation_forward");
     if (rows == 0 || cols == 0) return;
     if (act == Activation::softmax) {
         softmax_forward_kernel<<<blocks_for(rows * kWarp), kThreads, 0, stream>>>(out, in, nullptr,
@@ -144,7 +136,7 @@ void activation_forward(float* out, const float* in, std::int64_t rows, std::int
 void activation_backward(float* din, const float* dout, const float* out, std::int64_t rows,
                          std::int64_t cols, Activation act, cudaStream_t stream) {
     NvtxRange range("activation_backward");
-    check_args(rows, cols, act, "activation_backward");
+    cpu::check_activation_args(rows, cols, act, "activation_backward");
     if (rows == 0 || cols == 0) return;
     if (act == Activation::softmax) {
         softmax_backward_kernel<<<blocks_for(rows * kWarp), kThreads, 0, stream>>>(din, dout, out,
@@ -159,7 +151,7 @@ void activation_backward(float* din, const float* dout, const float* out, std::i
 void bias_softmax_forward(float* out, const float* in, const float* bias, std::int64_t rows,
                           std::int64_t cols, cudaStream_t stream) {
     NvtxRange range("bias_softmax_forward");
-    check_args(rows, cols, Activation::softmax, "bias_softmax_forward");
+    cpu::check_activation_args(rows, cols, Activation::softmax, "bias_softmax_forward");
     if (rows == 0 || cols == 0) return;
     softmax_forward_kernel<<<blocks_for(rows * kWarp), kThreads, 0, stream>>>(out, in, bias, rows,
                                                                               cols);

@@ -31,15 +31,6 @@ namespace minicnn::cpu {
 
 namespace {
 
-void check_act(Activation act, std::int64_t rows, std::int64_t cols, const char* op) {
-    MINICNN_REQUIRE(rows >= 0 && cols >= 0,
-                    op << ": expected non-negative rows and cols, got " << rows << " x " << cols);
-    MINICNN_REQUIRE(act == Activation::linear || act == Activation::relu ||
-                        act == Activation::tanh || act == Activation::sigmoid ||
-                        act == Activation::softmax,
-                    op << ": unknown activation value " << static_cast<int>(act));
-}
-
 // fn(r0, r1) over fixed blocks of rows of about 16 Ki elements (at most 64 blocks).
 template <class F>
 void parallel_rows(std::int64_t rows, std::int64_t cols, F&& fn) {
@@ -50,6 +41,15 @@ void parallel_rows(std::int64_t rows, std::int64_t cols, F&& fn) {
 }
 
 }  // namespace
+
+void check_activation_args(std::int64_t rows, std::int64_t cols, Activation act, const char* op) {
+    MINICNN_REQUIRE(rows >= 0 && cols >= 0,
+                    op << ": expected non-negative rows and cols, got " << rows << " x " << cols);
+    MINICNN_REQUIRE(act == Activation::linear || act == Activation::relu ||
+                        act == Activation::tanh || act == Activation::sigmoid ||
+                        act == Activation::softmax,
+                    op << ": unknown activation value " << static_cast<int>(act));
+}
 
 template <class T>
 MINICNN_CLONES void activation_rows(T* out, const T* in, std::int64_t rows, std::int64_t cols,
@@ -118,7 +118,7 @@ MINICNN_CLONES void activation_backward_rows(T* din, const T* dout, const T* out
 template <class T>
 void activation_forward(T* out, const T* in, std::int64_t rows, std::int64_t cols, Activation act) {
     // out (rows, cols); in (rows, cols); out may alias in
-    check_act(act, rows, cols, "activation_forward");
+    check_activation_args(rows, cols, act, "activation_forward");
     if (rows == 0 || cols == 0) return;
     MINICNN_REQUIRE(out != nullptr && in != nullptr,
                     "activation_forward: out or in is a null pointer");
@@ -132,7 +132,7 @@ void activation_backward(T* din, const T* dout, const T* out, std::int64_t rows,
                          Activation act) {
     // din (rows, cols); dout (rows, cols); out (rows, cols) = the forward output; din may alias
     // dout
-    check_act(act, rows, cols, "activation_backward");
+    check_activation_args(rows, cols, act, "activation_backward");
     if (rows == 0 || cols == 0) return;
     MINICNN_REQUIRE(din != nullptr && dout != nullptr && out != nullptr,
                     "activation_backward: din, dout or out is a null pointer");

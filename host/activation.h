@@ -9,6 +9,10 @@
 
 namespace minicnn::cpu {
 
+// ArgumentError unless rows, cols >= 0 and act is a known activation (`op` names the caller). The
+// CUDA launchers of cuda/activation.cu check with the same function.
+void check_activation_args(std::int64_t rows, std::int64_t cols, Activation act, const char* op);
+
 template <class T>
 void activation_rows(T* out, const T* in, std::int64_t rows, std::int64_t cols, Activation act);
 template <class T>

@@ -21,7 +21,7 @@ printf '%-14s %-72s %5s %6s %6s\n' "file" "kernel" "regs" "stack" "spill"
 for cu in "$ROOT"/cuda/*.cu; do
     log="$tmp/$(basename "$cu").log"
     "$NVCC" -arch="$ARCH" -O3 -std=c++17 -Xptxas -v -I"$ROOT/include" -I"$tmp/include" \
-        -I"$ROOT/cuda" -DMINICNN_WITH_CUDA=1 -c "$cu" -o "$tmp/out.o" >"$log" 2>&1 || {
+        -I"$ROOT/cuda" -I"$ROOT/host" -DMINICNN_WITH_CUDA=1 -c "$cu" -o "$tmp/out.o" >"$log" 2>&1 || {
         cat "$log" >&2
         echo "check-spills: $cu does not compile" >&2
         exit 1
