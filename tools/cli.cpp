@@ -353,10 +353,8 @@ int cmd_train(const Options& o, std::ostream& out, std::unique_ptr<Communicator>
     const auto t_start = std::chrono::steady_clock::now();
     Dataset train = load_idx_dataset(o.data, "train");
     Dataset test = load_idx_dataset(o.data, "t10k");
-    if (limit > 0 && limit < train.size()) {
-        Dataset tail = split_tail(train, train.size() - limit);  // keep the first `limit`
-        (void)tail;
-    }
+    // Keep the first `limit` images; the tail split_tail returns is dropped.
+    if (limit > 0 && limit < train.size()) split_tail(train, train.size() - limit);
     Dataset val;
     if (val_n > 0) {
         if (val_n >= train.size()) {
