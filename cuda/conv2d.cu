@@ -56,25 +56,6 @@ namespace minicnn::cuda {
 
 namespace conv {
 
-void check_geom(const ConvGeom& g, const char* op) {
-    MINICNN_REQUIRE(g.n >= 0 && g.h > 0 && g.w > 0 && g.c > 0 && g.k > 0,
-                    op << ": expected positive sizes, got n=" << g.n << " h=" << g.h << " w=" << g.w
-                       << " c=" << g.c << " k=" << g.k);
-    MINICNN_REQUIRE(
-        g.kh > 0 && g.kw > 0 && g.sh > 0 && g.sw > 0 && g.ph >= 0 && g.pw >= 0,
-        op << ": expected positive kernel and stride and non-negative padding, got kernel (" << g.kh
-           << ", " << g.kw << ") stride (" << g.sh << ", " << g.sw << ") padding (" << g.ph << ", "
-           << g.pw << ")");
-    const std::int64_t oh = (g.h + 2 * std::int64_t(g.ph) - g.kh) / g.sh + 1;
-    const std::int64_t ow = (g.w + 2 * std::int64_t(g.pw) - g.kw) / g.sw + 1;
-    MINICNN_REQUIRE(g.h + 2 * std::int64_t(g.ph) >= g.kh && g.w + 2 * std::int64_t(g.pw) >= g.kw &&
-                        g.oh == oh && g.ow == ow,
-                    op << ": output size (" << g.oh << ", " << g.ow << ") does not match input ("
-                       << g.h << ", " << g.w << "), kernel (" << g.kh << ", " << g.kw
-                       << "), stride (" << g.sh << ", " << g.sw << ") and padding (" << g.ph << ", "
-                       << g.pw << "); expected (" << oh << ", " << ow << ")");
-}
-
 void check_dout_act(const float* dout_a, Activation act, const char* op) {
     MINICNN_REQUIRE(act != Activation::softmax && (act == Activation::linear || dout_a != nullptr),
                     op << ": the activation folded into dout must be linear, relu, tanh or sigmoid "
@@ -93,7 +74,6 @@ void check_grid(std::int64_t x, std::int64_t y, const char* op) {
 namespace {
 
 using conv::check_dout_act;
-using conv::check_geom;
 using conv::check_grid;
 using conv::kThreads;
 
@@ -442,7 +422,7 @@ void launch_backward_data(float* dinp, const float* dout, const float* weight, c
 void conv2d_forward(float* out, const float* inp, const float* weight, const float* bias,
                     const ConvGeom& g, Activation act, cudaStream_t stream) {
     NvtxRange range("conv2d_forward");
-    check_geom(g, "conv2d_forward");
+    check_geometry(g, "conv2d_forward");
     if (g.out_numel() == 0) return;
     MINICNN_REQUIRE(g.h * g.w * g.c < (std::int64_t(1) << 31) &&
                         g.oh * g.ow * g.k < (std::int64_t(1) << 31) &&
@@ -477,7 +457,7 @@ void conv2d_forward(float* out, const float* inp, const float* weight, const flo
 void conv2d_backward_data(float* dinp, const float* dout, const float* weight, const ConvGeom& g,
                           cudaStream_t stream, const float* dout_a, Activation dout_act) {
     NvtxRange range("conv2d_backward_data");
-    check_geom(g, "conv2d_backward_data");
+    check_geometry(g, "conv2d_backward_data");
     // The kernel's offsets inside an image and into the filter are 32-bit.
     MINICNN_REQUIRE(g.h * g.w * g.c < (std::int64_t(1) << 31) &&
                         g.oh * g.ow * g.k < (std::int64_t(1) << 31) &&

@@ -1,6 +1,6 @@
 // cuda/conv2d_common.h — what the convolution's two kernel files (cuda/conv2d.cu: forward and
 // backward data; cuda/conv2d_filter.cu: backward filter) share: the block size and the launchers'
-// argument checks (defined in cuda/conv2d.cu).
+// argument checks beyond check_geometry (minicnn/geometry.h) (defined in cuda/conv2d.cu).
 #pragma once
 
 #include <cstdint>
@@ -12,8 +12,6 @@ namespace minicnn::cuda::conv {
 
 constexpr int kThreads = 256;
 
-// ArgumentError unless g is consistent (positive sizes, the output-size rule).
-void check_geom(const ConvGeom& g, const char* op);
 // The activation folded into dout: linear, relu, tanh or sigmoid, with its forward output given.
 void check_dout_act(const float* dout_a, Activation act, const char* op);
 // ArgumentError unless the grid fits one launch (x < 2^31, y <= 65535).

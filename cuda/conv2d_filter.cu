@@ -30,7 +30,6 @@ namespace minicnn::cuda {
 namespace {
 
 using conv::check_dout_act;
-using conv::check_geom;
 using conv::check_grid;
 using conv::kThreads;
 
@@ -215,7 +214,7 @@ Segments filter_segments(const ConvGeom& g) {
 }  // namespace
 
 std::size_t conv2d_backward_filter_workspace(const ConvGeom& g) {
-    check_geom(g, "conv2d_backward_filter_workspace");
+    check_geometry(g, "conv2d_backward_filter_workspace");
     const Segments seg = filter_segments(g);
     const std::int64_t R1 = std::int64_t(g.kh) * g.kw * g.c + 1;
     return sizeof(float) * std::size_t(seg.count * R1 * g.k);
@@ -225,7 +224,7 @@ void conv2d_backward_filter(float* dweight, float* dbias, const float* dout, con
                             const ConvGeom& g, void* workspace, cudaStream_t stream,
                             const float* dout_a, Activation dout_act) {
     NvtxRange range("conv2d_backward_filter");
-    check_geom(g, "conv2d_backward_filter");
+    check_geometry(g, "conv2d_backward_filter");
     check_dout_act(dout_a, dout_act, "conv2d_backward_filter");
     MINICNN_REQUIRE(workspace != nullptr, "conv2d_backward_filter: workspace is null; it must hold "
                                               << conv2d_backward_filter_workspace(g)

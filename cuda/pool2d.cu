@@ -144,22 +144,6 @@ __global__ void pool2d_backward_kernel(float* __restrict__ dinp,               /
 // Launchers
 // ---------------------------------------------------------------------------------------------
 
-void check_geom(const PoolGeom& g, const char* op) {
-    MINICNN_REQUIRE(g.n >= 0 && g.h > 0 && g.w > 0 && g.c > 0,
-                    op << ": expected positive sizes, got n=" << g.n << " h=" << g.h << " w=" << g.w
-                       << " c=" << g.c);
-    MINICNN_REQUIRE(g.kh > 0 && g.kw > 0 && g.sh > 0 && g.sw > 0,
-                    op << ": expected positive window and stride, got window (" << g.kh << ", "
-                       << g.kw << ") stride (" << g.sh << ", " << g.sw << ")");
-    const std::int64_t oh = (g.h - g.kh) / g.sh + 1;
-    const std::int64_t ow = (g.w - g.kw) / g.sw + 1;
-    MINICNN_REQUIRE(g.h >= g.kh && g.w >= g.kw && g.oh == oh && g.ow == ow,
-                    op << ": output size (" << g.oh << ", " << g.ow << ") does not match input ("
-                       << g.h << ", " << g.w << "), window (" << g.kh << ", " << g.kw
-                       << ") and stride (" << g.sh << ", " << g.sw << "); expected (" << oh << ", "
-                       << ow << ")");
-}
-
 // Blocks for a grid-stride loop over `total` elements (capped; the loop covers the rest).
 unsigned blocks_for(std::int64_t total) {
     return unsigned(std::max<std::int64_t>(
@@ -171,7 +155,7 @@ unsigned blocks_for(std::int64_t total) {
 void maxpool2d_forward(float* out, std::int32_t* mask, const float* inp, const PoolGeom& g,
                        cudaStream_t stream) {
     NvtxRange range("maxpool2d_forward");
-    check_geom(g, "maxpool2d_forward");
+    check_geometry(g, "maxpool2d_forward");
     const std::int64_t total = g.out_numel();
     if (total == 0) return;
     maxpool2d_forward_kernel<<<blocks_for(total), kThreads, 0, stream>>>(out, mask, inp, g);
@@ -180,7 +164,7 @@ void maxpool2d_forward(float* out, std::int32_t* mask, const float* inp, const P
 
 void avgpool2d_forward(float* out, const float* inp, const PoolGeom& g, cudaStream_t stream) {
     NvtxRange range("avgpool2d_forward");
-    check_geom(g, "avgpool2d_forward");
+    check_geometry(g, "avgpool2d_forward");
     const std::int64_t total = g.out_numel();
     if (total == 0) return;
     avgpool2d_forward_kernel<<<blocks_for(total), kThreads, 0, stream>>>(out, inp, g);
@@ -190,7 +174,7 @@ void avgpool2d_forward(float* out, const float* inp, const PoolGeom& g, cudaStre
 void maxpool2d_backward_mask(float* dinp, const float* dout, const std::int32_t* mask,
                              const PoolGeom& g, cudaStream_t stream) {
     NvtxRange range("maxpool2d_backward_mask");
-    check_geom(g, "maxpool2d_backward_mask");
+    check_geometry(g, "maxpool2d_backward_mask");
     const std::int64_t total = g.in_numel();
     if (total == 0) return;
     // A mask value outside [0, kh*kw) matches no cell: such a window's gradient is dropped, never
@@ -203,7 +187,7 @@ void maxpool2d_backward_mask(float* dinp, const float* dout, const std::int32_t*
 void maxpool2d_backward_allties(float* dinp, const float* dout, const float* inp, const PoolGeom& g,
                                 cudaStream_t stream) {
     NvtxRange range("maxpool2d_backward_allties");
-    check_geom(g, "maxpool2d_backward_allties");
+    check_geometry(g, "maxpool2d_backward_allties");
     const std::int64_t total = g.in_numel();
     if (total == 0) return;
     pool2d_backward_kernel<PoolBackward::allties>
@@ -213,7 +197,7 @@ void maxpool2d_backward_allties(float* dinp, const float* dout, const float* inp
 
 void avgpool2d_backward(float* dinp, const float* dout, const PoolGeom& g, cudaStream_t stream) {
     NvtxRange range("avgpool2d_backward");
-    check_geom(g, "avgpool2d_backward");
+    check_geometry(g, "avgpool2d_backward");
     const std::int64_t total = g.in_numel();
     if (total == 0) return;
     pool2d_backward_kernel<PoolBackward::avg>

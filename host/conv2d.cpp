@@ -46,25 +46,6 @@ void require_ptr(const void* p, bool needed, const char* op, const char* name) {
     MINICNN_REQUIRE(p != nullptr || !needed, op << ": " << name << " is a null pointer");
 }
 
-// The pointer-level functions trust the shapes (conv_geometry() validated them), but a hand-built
-// geometry that contradicts the output-size rule would read out of bounds: refuse it.
-void check_geom(const ConvGeom& g, const char* op) {
-    MINICNN_REQUIRE(g.n >= 0 && g.h > 0 && g.w > 0 && g.c > 0 && g.k > 0,
-                    op << ": expected positive sizes, got n=" << g.n << " h=" << g.h << " w=" << g.w
-                       << " c=" << g.c << " k=" << g.k);
-    MINICNN_REQUIRE(
-        g.kh > 0 && g.kw > 0 && g.sh > 0 && g.sw > 0 && g.ph >= 0 && g.pw >= 0,
-        op << ": expected positive kernel and stride and non-negative padding, got kernel (" << g.kh
-           << ", " << g.kw << ") stride (" << g.sh << ", " << g.sw << ") padding (" << g.ph << ", "
-           << g.pw << ")");
-    const std::int64_t oh = (g.h + 2 * g.ph - g.kh) / g.sh + 1;
-    const std::int64_t ow = (g.w + 2 * g.pw - g.kw) / g.sw + 1;
-    MINICNN_REQUIRE(g.h + 2 * g.ph >= g.kh && g.w + 2 * g.pw >= g.kw && g.oh == oh && g.ow == ow,
-                    op << ": output size (" << g.oh << ", " << g.ow << ") does not match input ("
-                       << g.h << ", " << g.w << "), kernel (" << g.kh << ", " << g.kw
-                       << "), stride and padding; expected (" << oh << ", " << ow << ")");
-}
-
 std::int64_t kdim(const ConvGeom& g) {
     return std::int64_t(g.kh) * g.kw * g.c;
 }
@@ -74,13 +55,6 @@ std::int64_t sub_images(const ConvGeom& g) {
         1, kMaxColsElements / std::max<std::int64_t>(1, g.oh * g.ow * kdim(g)));
 }
 
-// o (rows, k) += bias (k).
-template <class T>
-MINICNN_CLONES void add_bias(T* o, const T* bias, std::int64_t rows, std::int64_t k) {
-    for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t j = 0; j < k; ++j) o[r * k + j] += bias[j];
-}
-
 // o (rows, k) = oT (k, rows)^T (+ bias (k) when not null).
 template <class T>
 MINICNN_CLONES void transpose_add_bias(T* o, const T* oT, const T* bias, std::int64_t rows,
@@ -88,17 +62,6 @@ MINICNN_CLONES void transpose_add_bias(T* o, const T* oT, const T* bias, std::in
     for (std::int64_t r = 0; r < rows; ++r)
         for (std::int64_t j = 0; j < k; ++j)
             o[r * k + j] = oT[j * rows + r] + (bias ? bias[j] : T(0));
-}
-
-// sums[j] (+)= sum over rows of x (rows, cols), rows in order.
-template <class T>
-MINICNN_CLONES void column_sums(T* sums, const T* x, std::int64_t rows, std::int64_t cols,
-                                bool accumulate) {
-    if (!accumulate) std::fill(sums, sums + cols, T(0));
-    for (std::int64_t r = 0; r < rows; ++r) {
-        const T* row = x + r * cols;
-        for (std::int64_t j = 0; j < cols; ++j) sums[j] += row[j];
-    }
 }
 
 }  // namespace
@@ -130,7 +93,7 @@ void conv2d_reserve(Workspace<T>& ws, const ConvGeom& g) {
 template <class T>
 void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const ConvGeom& g,
                     Activation act, Workspace<T>& ws) {
-    check_geom(g, "conv2d_forward");
+    check_geometry(g, "conv2d_forward");
     for (const void* p : {(const void*)out, (const void*)inp, (const void*)weight})
         require_ptr(p, g.n > 0, "conv2d_forward", "out, inp or weight");
     if (g.n == 0) return;
@@ -155,7 +118,7 @@ void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const 
                 im2col_rows(s.cols.data(), img, s.pad.data(), images, g);
                 cpu_gemm::gemm(false, false, rows, g.k, kd, T(1), s.cols.data(), kd, weight, g.k,
                                T(0), o, g.k);
-                if (bias) add_bias(o, bias, rows, g.k);
+                if (bias) cpu_gemm::add_bias(o, bias, rows, g.k);
             }
             activation_rows(o, o, rows, g.k, act);
         }
@@ -165,7 +128,7 @@ void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const 
 template <class T>
 void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
                      const ConvGeom& g, Workspace<T>& ws) {
-    check_geom(g, "conv2d_backward");
+    check_geometry(g, "conv2d_backward");
     const bool want_w = dweight != nullptr || dbias != nullptr;
     if (g.n == 0) {  // no samples: zero gradients
         if (dweight) std::fill(dweight, dweight + g.weight_numel(), T(0));
@@ -212,7 +175,7 @@ void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
                     col2im_rows(dimg, s.dcols.data(), s.pad.data(), images, g);
                 }
             }
-            if (want_w) column_sums(pw + kd * g.k, dz, rows, g.k, b0 != first);
+            if (want_w) cpu_gemm::column_sums(pw + kd * g.k, dz, rows, g.k, b0 != first);
         }
     });
     if (want_w) reduce_partials(dweight, dbias, ws.partials.data(), chunks, kd * g.k, g.k);
@@ -229,7 +192,7 @@ void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const 
 
 template <class T>
 void conv2d_backward_data(T* dinp, const T* dout, const T* weight, const ConvGeom& g) {
-    check_geom(g, "conv2d_backward_data");
+    check_geometry(g, "conv2d_backward_data");
     for (const void* p : {(const void*)dinp, (const void*)dout, (const void*)weight})
         require_ptr(p, g.n > 0, "conv2d_backward_data", "dinp, dout or weight");
     Workspace<T> ws;
@@ -238,7 +201,7 @@ void conv2d_backward_data(T* dinp, const T* dout, const T* weight, const ConvGeo
 
 template <class T>
 void conv2d_backward_filter(T* dweight, T* dbias, const T* dout, const T* inp, const ConvGeom& g) {
-    check_geom(g, "conv2d_backward_filter");
+    check_geometry(g, "conv2d_backward_filter");
     for (const void* p : {(const void*)dweight, (const void*)dout, (const void*)inp})
         require_ptr(p, g.n > 0, "conv2d_backward_filter", "dweight, dout or inp");
     require_ptr(dweight, true, "conv2d_backward_filter", "dweight");

@@ -19,8 +19,7 @@ void dense_forward(float* out, const float* inp, const float* weight, const floa
         float* o = out + r0 * n_out;
         cpu_gemm::sgemm(false, false, r1 - r0, n_out, n_in, 1.0f, inp + r0 * n_in, n_in, weight,
                         n_out, 0.0f, o, n_out);
-        for (std::int64_t r = 0; r < r1 - r0; ++r)
-            for (std::int64_t j = 0; j < n_out; ++j) o[r * n_out + j] += bias[j];
+        cpu_gemm::add_bias(o, bias, r1 - r0, n_out);
         activation_rows(o, o, r1 - r0, n_out, act);
     });
 }
@@ -36,10 +35,7 @@ void dense_backward(float* dinp, float* dweight, float* dbias, const float* dz, 
         float* pw = ws.partials.data() + c * part;
         cpu_gemm::sgemm(true, false, n_in, n_out, r1 - r0, 1.0f, inp + r0 * n_in, n_in, dzc, n_out,
                         0.0f, pw, n_out);
-        float* sums = pw + n_in * n_out;  // column sums of dz, rows in order
-        std::fill(sums, sums + n_out, 0.0f);
-        for (std::int64_t r = 0; r < r1 - r0; ++r)
-            for (std::int64_t j = 0; j < n_out; ++j) sums[j] += dzc[r * n_out + j];
+        cpu_gemm::column_sums(pw + n_in * n_out, dzc, r1 - r0, n_out, false);
         if (dinp) {
             cpu_gemm::sgemm(false, true, r1 - r0, n_in, n_out, 1.0f, dzc, n_out, weight, n_out,
                             0.0f, dinp + r0 * n_in, n_in);

@@ -101,11 +101,7 @@ public:
     }
     void activation_backward(float* din, const float* dout, const float* out, std::int64_t rows,
                              std::int64_t cols, Activation act) override {
-        if (act == Activation::relu) {
-            cpu::train::relu_backward(din, dout, out, rows * cols);
-        } else {
-            cpu::activation_backward(din, dout, out, rows, cols, act);
-        }
+        cpu::activation_backward(din, dout, out, rows, cols, act);
     }
 
     void dense_forward(float* out, const float* inp, const float* weight, const float* bias,

@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "simd_clones.h"
+
 #if defined(MINICNN_HAVE_OPENBLAS)
 extern "C" {
 // Declared here rather than through <cblas.h>, whose Debian alternative may be the netlib one.
@@ -104,6 +106,29 @@ void dgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int6
     blocked_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #endif
 }
+
+// o (rows, k) += bias (k).
+template <class T>
+MINICNN_CLONES void add_bias(T* o, const T* bias, std::int64_t rows, std::int64_t k) {
+    for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t j = 0; j < k; ++j) o[r * k + j] += bias[j];
+}
+
+// sums[j] (+)= sum over rows of x (rows, cols), rows in order.
+template <class T>
+MINICNN_CLONES void column_sums(T* sums, const T* x, std::int64_t rows, std::int64_t cols,
+                                bool accumulate) {
+    if (!accumulate) std::fill(sums, sums + cols, T(0));
+    for (std::int64_t r = 0; r < rows; ++r) {
+        const T* row = x + r * cols;
+        for (std::int64_t j = 0; j < cols; ++j) sums[j] += row[j];
+    }
+}
+
+template void add_bias<float>(float*, const float*, std::int64_t, std::int64_t);
+template void add_bias<double>(double*, const double*, std::int64_t, std::int64_t);
+template void column_sums<float>(float*, const float*, std::int64_t, std::int64_t, bool);
+template void column_sums<double>(double*, const double*, std::int64_t, std::int64_t, bool);
 
 const char* sgemm_backend_name() {
 #if defined(MINICNN_HAVE_OPENBLAS)

@@ -36,6 +36,14 @@ void blocked_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, st
                   T alpha, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c,
                   std::int64_t ldc);
 
+// The GEMM epilogues of the convolution and dense layers (host/conv2d.cpp, host/dense.cpp):
+// o (rows, k) += bias (k); sums (cols) = (or += when accumulate) the column sums of x (rows, cols),
+// rows added in order.
+template <class T>
+void add_bias(T* o, const T* bias, std::int64_t rows, std::int64_t k);
+template <class T>
+void column_sums(T* sums, const T* x, std::int64_t rows, std::int64_t cols, bool accumulate);
+
 // "OpenBLAS" or "blocked loops".
 const char* sgemm_backend_name();
 // Pins the BLAS to one thread (no-op without OpenBLAS). Called by the CPU engine.

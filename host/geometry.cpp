@@ -128,4 +128,39 @@ PoolGeom pool_geometry(const Shape& a_prev, Window window, Stride stride, const 
     return g;
 }
 
+void check_geometry(const ConvGeom& g, const char* op) {
+    MINICNN_REQUIRE(g.n >= 0 && g.h > 0 && g.w > 0 && g.c > 0 && g.k > 0,
+                    op << ": expected positive sizes, got n=" << g.n << " h=" << g.h << " w=" << g.w
+                       << " c=" << g.c << " k=" << g.k);
+    MINICNN_REQUIRE(
+        g.kh > 0 && g.kw > 0 && g.sh > 0 && g.sw > 0 && g.ph >= 0 && g.pw >= 0,
+        op << ": expected positive kernel and stride and non-negative padding, got kernel (" << g.kh
+           << ", " << g.kw << ") stride (" << g.sh << ", " << g.sw << ") padding (" << g.ph << ", "
+           << g.pw << ")");
+    const std::int64_t oh = (g.h + 2 * std::int64_t(g.ph) - g.kh) / g.sh + 1;
+    const std::int64_t ow = (g.w + 2 * std::int64_t(g.pw) - g.kw) / g.sw + 1;
+    MINICNN_REQUIRE(g.h + 2 * std::int64_t(g.ph) >= g.kh && g.w + 2 * std::int64_t(g.pw) >= g.kw &&
+                        g.oh == oh && g.ow == ow,
+                    op << ": output size (" << g.oh << ", " << g.ow << ") does not match input ("
+                       << g.h << ", " << g.w << "), kernel (" << g.kh << ", " << g.kw
+                       << "), stride (" << g.sh << ", " << g.sw << ") and padding (" << g.ph << ", "
+                       << g.pw << "); expected (" << oh << ", " << ow << ")");
+}
+
+void check_geometry(const PoolGeom& g, const char* op) {
+    MINICNN_REQUIRE(g.n >= 0 && g.h > 0 && g.w > 0 && g.c > 0,
+                    op << ": expected positive sizes, got n=" << g.n << " h=" << g.h << " w=" << g.w
+                       << " c=" << g.c);
+    MINICNN_REQUIRE(g.kh > 0 && g.kw > 0 && g.sh > 0 && g.sw > 0,
+                    op << ": expected positive window and stride, got window (" << g.kh << ", "
+                       << g.kw << ") stride (" << g.sh << ", " << g.sw << ")");
+    const std::int64_t oh = (g.h - g.kh) / g.sh + 1;
+    const std::int64_t ow = (g.w - g.kw) / g.sw + 1;
+    MINICNN_REQUIRE(g.h >= g.kh && g.w >= g.kw && g.oh == oh && g.ow == ow,
+                    op << ": output size (" << g.oh << ", " << g.ow << ") does not match input ("
+                       << g.h << ", " << g.w << "), window (" << g.kh << ", " << g.kw
+                       << ") and stride (" << g.sh << ", " << g.sw << "); expected (" << oh << ", "
+                       << ow << ")");
+}
+
 }  // namespace minicnn

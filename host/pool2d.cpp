@@ -38,22 +38,6 @@ void require_ptr(const void* p, bool needed, const char* op, const char* name) {
     MINICNN_REQUIRE(p != nullptr || !needed, op << ": " << name << " is a null pointer");
 }
 
-void check_geom(const PoolGeom& g, const char* op) {
-    MINICNN_REQUIRE(g.n >= 0 && g.h > 0 && g.w > 0 && g.c > 0,
-                    op << ": expected positive sizes, got n=" << g.n << " h=" << g.h << " w=" << g.w
-                       << " c=" << g.c);
-    MINICNN_REQUIRE(g.kh > 0 && g.kw > 0 && g.sh > 0 && g.sw > 0,
-                    op << ": expected positive window and stride, got window (" << g.kh << ", "
-                       << g.kw << ") stride (" << g.sh << ", " << g.sw << ")");
-    const std::int64_t oh = (g.h - g.kh) / g.sh + 1;
-    const std::int64_t ow = (g.w - g.kw) / g.sw + 1;
-    MINICNN_REQUIRE(g.h >= g.kh && g.w >= g.kw && g.oh == oh && g.ow == ow,
-                    op << ": output size (" << g.oh << ", " << g.ow << ") does not match input ("
-                       << g.h << ", " << g.w << "), window (" << g.kh << ", " << g.kw
-                       << ") and stride (" << g.sh << ", " << g.sw << "); expected (" << oh << ", "
-                       << ow << ")");
-}
-
 // fn(bi) for every output row bi = n * oh + i, in fixed blocks of rows.
 template <class F>
 void for_rows(const PoolGeom& g, F&& fn) {
@@ -306,7 +290,7 @@ MINICNN_CLONES void avgpool_backward_image(T* dinp, const T* dout, const PoolGeo
 template <class T>
 void maxpool2d_forward(T* out, std::int32_t* mask, const T* inp, const PoolGeom& g) {
     // out (n, oh, ow, c); mask (n, oh, ow, c) or null; inp (n, h, w, c)
-    check_geom(g, "maxpool2d_forward");
+    check_geometry(g, "maxpool2d_forward");
     for (const void* p : {(const void*)out, (const void*)inp})
         require_ptr(p, g.n > 0, "maxpool2d_forward", "out or inp");
     for_rows(g, [&](std::int64_t bi) { maxpool_row(out, mask, inp, g, bi); });
@@ -315,7 +299,7 @@ void maxpool2d_forward(T* out, std::int32_t* mask, const T* inp, const PoolGeom&
 template <class T>
 void avgpool2d_forward(T* out, const T* inp, const PoolGeom& g) {
     // out (n, oh, ow, c); inp (n, h, w, c)
-    check_geom(g, "avgpool2d_forward");
+    check_geometry(g, "avgpool2d_forward");
     for (const void* p : {(const void*)out, (const void*)inp})
         require_ptr(p, g.n > 0, "avgpool2d_forward", "out or inp");
     for_rows(g, [&](std::int64_t bi) { avgpool_row(out, inp, g, bi); });
@@ -324,7 +308,7 @@ void avgpool2d_forward(T* out, const T* inp, const PoolGeom& g) {
 template <class T>
 void maxpool2d_backward_mask(T* dinp, const T* dout, const std::int32_t* mask, const PoolGeom& g) {
     // dinp (n, h, w, c); dout (n, oh, ow, c); mask (n, oh, ow, c) in [0, kh*kw)
-    check_geom(g, "maxpool2d_backward_mask");
+    check_geometry(g, "maxpool2d_backward_mask");
     for (const void* p : {(const void*)dinp, (const void*)dout, (const void*)mask})
         require_ptr(p, g.n > 0, "maxpool2d_backward_mask", "dinp, dout or mask");
     // A mask value out of range would write outside its window: the first one is reported.
@@ -345,7 +329,7 @@ void maxpool2d_backward_mask(T* dinp, const T* dout, const std::int32_t* mask, c
 template <class T>
 void maxpool2d_backward_allties(T* dinp, const T* dout, const T* inp, const PoolGeom& g) {
     // dinp (n, h, w, c); dout (n, oh, ow, c); inp (n, h, w, c)
-    check_geom(g, "maxpool2d_backward_allties");
+    check_geometry(g, "maxpool2d_backward_allties");
     for (const void* p : {(const void*)dinp, (const void*)dout, (const void*)inp})
         require_ptr(p, g.n > 0, "maxpool2d_backward_allties", "dinp, dout or inp");
     for_images(g, [&](std::int64_t n) {
@@ -358,7 +342,7 @@ void maxpool2d_backward_allties(T* dinp, const T* dout, const T* inp, const Pool
 template <class T>
 void avgpool2d_backward(T* dinp, const T* dout, const PoolGeom& g) {
     // dinp (n, h, w, c); dout (n, oh, ow, c)
-    check_geom(g, "avgpool2d_backward");
+    check_geometry(g, "avgpool2d_backward");
     for (const void* p : {(const void*)dinp, (const void*)dout})
         require_ptr(p, g.n > 0, "avgpool2d_backward", "dinp or dout");
     for_images(g, [&](std::int64_t n) { avgpool_backward_image(dinp, dout, g, n); });

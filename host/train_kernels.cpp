@@ -15,11 +15,6 @@ namespace minicnn::cpu::train {
 
 namespace {
 
-MINICNN_CLONES void relu_backward_range(float* din, const float* dout, const float* out,
-                                        std::int64_t n) {
-    for (std::int64_t i = 0; i < n; ++i) din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-}
-
 // One Adam update of n parameters (the formula of minicnn/engine.h, lr_t bias-corrected).
 MINICNN_CLONES void adam_range(float* params, const float* grads, float* m, float* v,
                                std::int64_t n, float lr_t, float b1, float b2, float eps) {
@@ -34,12 +29,6 @@ MINICNN_CLONES void adam_range(float* params, const float* grads, float* m, floa
 }
 
 }  // namespace
-
-void relu_backward(float* din, const float* dout, const float* out, std::int64_t n) {
-    parallel_range(n, [&](std::int64_t i0, std::int64_t i1) {
-        relu_backward_range(din + i0, dout + i0, out + i0, i1 - i0);
-    });
-}
 
 void softmax_xent(float* dlogits, Metrics* metrics, const float* probs, const std::int32_t* labels,
                   std::int64_t n, std::int64_t classes, std::int64_t mean_over, StepCounters* step,

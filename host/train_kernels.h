@@ -8,13 +8,11 @@
 
 namespace minicnn::cpu::train {
 
-// din = dout where out > 0, else 0 (din may alias dout); n values.
-void relu_backward(float* din, const float* dout, const float* out, std::int64_t n);
 // The fused softmax + cross-entropy of Engine::softmax_xent (metrics accumulate, in sample order),
 // counting the training step in `step` when it is not null.
 void softmax_xent(float* dlogits, Metrics* metrics, const float* probs, const std::int32_t* labels,
-                  std::int64_t n, std::int64_t classes, std::int64_t mean_over,
-                  StepCounters* step, std::int64_t cursor_advance);
+                  std::int64_t n, std::int64_t classes, std::int64_t mean_over, StepCounters* step,
+                  std::int64_t cursor_advance);
 // One Adam update over n parameters, t = counters->step (already counted).
 void adam_update(float* params, const float* grads, float* m, float* v, std::int64_t n,
                  const AdamConfig& cfg, const StepCounters* counters);

@@ -3,7 +3,7 @@
 // conv_geometry() and pool_geometry() turn user shapes into a ConvGeom / PoolGeom: the output-size
 // rules ('same' with an even kernel gives one more row, 'same' with stride 2 keeps the size, ...) are
 // written there once. Every backend (CPU, CUDA) and every layer takes the resulting geometry; the
-// pointer-level CPU functions re-check a hand-built geometry against the same rule before reading.
+// pointer-level functions of both backends re-check a hand-built one with check_geometry().
 #pragma once
 
 #include <cstdint>
@@ -81,5 +81,12 @@ ConvGeom conv_geometry(const Shape& a_prev, const Shape& weight, Padding padding
                        const char* op);
 // Validates A_prev (m, h, w, c), the window and the stride.
 PoolGeom pool_geometry(const Shape& a_prev, Window window, Stride stride, const char* op);
+
+// Checks a geometry built by hand (not by conv_geometry / pool_geometry) before pointer-level code
+// (minicnn/cpu_backend.h, minicnn/cuda_backend.h) reads through it: positive sizes, kernel or
+// window and stride, non-negative padding, and the output size the rules give. ArgumentError
+// naming `op` and what was found otherwise.
+void check_geometry(const ConvGeom& g, const char* op);
+void check_geometry(const PoolGeom& g, const char* op);
 
 }  // namespace minicnn
