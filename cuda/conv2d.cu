@@ -26,6 +26,11 @@
 //   - the weights weight[a0.., q0.., c0.., k0..k0+KG) (zero for k >= K).
 // then every thread accumulates its PPT outputs from shared memory. Bias and activation are applied
 // in the epilogue (softmax, which needs all channels of a pixel, runs as a second kernel).
+// conv2d_maxpool_forward runs the same kernel with a max-pooling epilogue: the tile's activations
+// go to shared memory and each pooled pixel's window is scanned there (window_max,
+// cuda/pool_math.cuh), so only the pooled output and its mask are written. The tile must be whole,
+// non-overlapping pooling windows (checked on the host); the accumulation is the same code with
+// the same tile and chunks, so the result is bit for bit that of conv2d_forward + maxpool2d_forward.
 // The tile shape is chosen per output shape on the host (the candidate whose tiles cover the fewest
 // pixels beyond the output: LeNet's 28x28 by 14x14 tiles, 10x10 by one 10x10 tile); a tile need
 // not fill every pixel slot of its last round. Offsets inside an image are 32-bit (checked on the
@@ -51,6 +56,7 @@
 #include "minicnn/cuda_backend.h"
 #include "minicnn/error.h"
 #include "nvtx_range.h"
+#include "pool_math.cuh"
 
 namespace minicnn::cuda {
 
@@ -104,7 +110,10 @@ __global__ void __launch_bounds__(kThreads)
                           const float* __restrict__ weight,  // (kh, kw, c, k)
                           const float* __restrict__ bias,    // (k)
                           const ConvGeom g, const Activation act, const int AR, const int AQ,
-                          const int CC, const int in_tile_floats) {
+                          const int CC, const int in_tile_floats,
+                          float* __restrict__ pooled,       // (n, poh, pow, k) or null
+                          std::int32_t* __restrict__ mask,  // (n, poh, pow, k) or null
+                          const PoolGeom pg) {
     constexpr int P = TH * TW;
     constexpr int PSTEP = kThreads / KG;          // pixel slots
     constexpr int PPT = (P + PSTEP - 1) / PSTEP;  // pixels per thread (the last may be absent)
@@ -197,14 +206,50 @@ __global__ void __launch_bounds__(kThreads)
     }
 
     const int k = k0 + kk;
-    if (k >= K) return;
-    const float bk = bias[k];
+    if (pooled == nullptr) {
+        if (k >= K) return;
+        const float bk = bias[k];
+#pragma unroll
+        for (int m = 0; m < PPT; ++m) {
+            const int pix = pslot + m * PSTEP;
+            if (P % PSTEP != 0 && pix >= P) break;
+            const int oy = oy0 + pix / TW, ox = ox0 + pix % TW;
+            if (oy < OH && ox < OW) oimg[(oy * OW + ox) * K + k] = act_forward(acc[m] + bk, act);
+        }
+        return;
+    }
+
+    // Max-pooling epilogue (conv2d_maxpool_forward): the tile's activations go to shared memory
+    // (pixel, channel), then each (pooled pixel, channel) of the tile takes its window's first
+    // maximum there. The host checked that the tile is whole windows (TH % pg.sh == 0, pg.kh <=
+    // pg.sh, and likewise across), so no window straddles two blocks.
+    const float bk = k < K ? bias[k] : 0.0f;
+    __syncthreads();    // every thread is done reading the last chunk
+    float* a_s = smem;  // (TH * TW, KG)
 #pragma unroll
     for (int m = 0; m < PPT; ++m) {
         const int pix = pslot + m * PSTEP;
         if (P % PSTEP != 0 && pix >= P) break;
-        const int oy = oy0 + pix / TW, ox = ox0 + pix % TW;
-        if (oy < OH && ox < OW) oimg[(oy * OW + ox) * K + k] = act_forward(acc[m] + bk, act);
+        a_s[pix * KG + kk] = act_forward(acc[m] + bk, act);
+    }
+    __syncthreads();
+    const int psh = pg.sh, psw = pg.sw;
+    const int pth = TH / psh, ptw = TW / psw;  // pooled pixels of the tile
+    const int pi0 = oy0 / psh, pj0 = ox0 / psw;
+    const int POH = int(pg.oh), POW = int(pg.ow);
+    float* pimg = pooled + bimg * (std::int64_t(POH) * POW * K);  // (poh, pow, k)
+    std::int32_t* mimg = mask ? mask + bimg * (std::int64_t(POH) * POW * K) : nullptr;
+    for (int e = tid; e < pth * ptw * KG; e += kThreads) {
+        const int k2 = e % KG, pp = e / KG;
+        const int pi = pp / ptw, pj = pp % ptw;
+        if (pi0 + pi >= POH || pj0 + pj >= POW || k0 + k2 >= K) continue;
+        float best;
+        std::int32_t pos;
+        window_max(a_s + (pi * psh * TW + pj * psw) * KG + k2, TW * KG, KG, pg.kh, pg.kw, best,
+                   pos);
+        const int o = ((pi0 + pi) * POW + pj0 + pj) * K + k0 + k2;
+        pimg[o] = best;
+        if (mimg) mimg[o] = pos;
     }
 }
 
@@ -375,24 +420,70 @@ Chunks choose_chunks(int kh, int kw, std::int64_t channels, int group, HaloFloat
     return {1, 1, 1};
 }
 
+// The forward kernel's tile for an output shape: TH x TW pixels x KG channels. The candidate whose
+// tiles cover the fewest pixels beyond the output (LeNet: 28x28 by 14x14, 10x10 by 10x10: no
+// waste), the larger tile on a tie.
+struct ForwardTile {
+    int th, tw, kg;
+};
+
+ForwardTile forward_tile(const ConvGeom& g) {
+    auto covered = [&](std::int64_t th, std::int64_t tw) {
+        return ((g.oh + th - 1) / th) * th * ((g.ow + tw - 1) / tw) * tw;
+    };
+    if (g.k == 1) return {16, 16, 1};
+    if (g.k <= 8)
+        return covered(14, 14) < covered(8, 16) ? ForwardTile{14, 14, 8} : ForwardTile{8, 16, 8};
+    return covered(10, 10) < covered(8, 8) ? ForwardTile{10, 10, 16} : ForwardTile{8, 8, 16};
+}
+
+// pooled == nullptr: out (n, oh, ow, k); else pooled and mask through the max-pooling epilogue.
 template <int TH, int TW, int KG>
 void launch_forward(float* out, const float* inp, const float* weight, const float* bias,
-                    const ConvGeom& g, Activation act, cudaStream_t stream) {
+                    const ConvGeom& g, Activation act, float* pooled, std::int32_t* mask,
+                    const PoolGeom& pg, cudaStream_t stream) {
     auto rows = [&](int ar) { return std::int64_t(TH - 1) * std::min(g.sh, ar) + ar; };
     auto cols = [&](int aq) { return std::int64_t(TW - 1) * std::min(g.sw, aq) + aq; };
     const Chunks ch = choose_chunks(g.kh, g.kw, g.c, KG, [&](int ar, int aq, std::int64_t cc) {
         return rows(ar) * cols(aq) * cc;
     });
-    // The kernel lays out each chunk with its actual sizes; the first chunk is the largest.
+    // The kernel lays out each chunk with its actual sizes; the first chunk is the largest. The
+    // pooling epilogue reuses the shared memory for the tile's TH*TW*KG activations.
     const int in_tile_floats = int(rows(ch.ar) * cols(ch.aq) * ch.cc);
-    const std::size_t smem =
-        sizeof(float) * (std::size_t(in_tile_floats) + std::size_t(ch.ar) * ch.aq * ch.cc * KG);
+    std::size_t floats = std::size_t(in_tile_floats) + std::size_t(ch.ar) * ch.aq * ch.cc * KG;
+    if (pooled) floats = std::max(floats, std::size_t(TH) * TW * KG);
     const std::int64_t gx = g.n * ((g.oh + TH - 1) / TH) * ((g.ow + TW - 1) / TW);
     const std::int64_t gy = (g.k + KG - 1) / KG;
-    check_grid(gx, gy, "conv2d_forward");
-    conv2d_forward_kernel<TH, TW, KG><<<dim3(unsigned(gx), unsigned(gy)), kThreads, smem, stream>>>(
-        out, inp, weight, bias, g, act, ch.ar, ch.aq, ch.cc, in_tile_floats);
+    check_grid(gx, gy, pooled ? "conv2d_maxpool_forward" : "conv2d_forward");
+    conv2d_forward_kernel<TH, TW, KG>
+        <<<dim3(unsigned(gx), unsigned(gy)), kThreads, sizeof(float) * floats, stream>>>(
+            out, inp, weight, bias, g, act, ch.ar, ch.aq, ch.cc, in_tile_floats, pooled, mask, pg);
     MINICNN_CUDA_CHECK_LAUNCH();
+}
+
+void launch_forward(float* out, const float* inp, const float* weight, const float* bias,
+                    const ConvGeom& g, Activation act, float* pooled, std::int32_t* mask,
+                    const PoolGeom& pg, cudaStream_t stream) {
+    const ForwardTile t = forward_tile(g);
+    if (t.kg == 1)
+        launch_forward<16, 16, 1>(out, inp, weight, bias, g, act, pooled, mask, pg, stream);
+    else if (t.kg == 8 && t.th == 14)
+        launch_forward<14, 14, 8>(out, inp, weight, bias, g, act, pooled, mask, pg, stream);
+    else if (t.kg == 8)
+        launch_forward<8, 16, 8>(out, inp, weight, bias, g, act, pooled, mask, pg, stream);
+    else if (t.th == 10)
+        launch_forward<10, 10, 16>(out, inp, weight, bias, g, act, pooled, mask, pg, stream);
+    else
+        launch_forward<8, 8, 16>(out, inp, weight, bias, g, act, pooled, mask, pg, stream);
+}
+
+// The forward kernel's offsets inside an image and into the filter are 32-bit.
+void check_forward_32bit(const ConvGeom& g, const char* op) {
+    MINICNN_REQUIRE(g.h * g.w * g.c < (std::int64_t(1) << 31) &&
+                        g.oh * g.ow * g.k < (std::int64_t(1) << 31) &&
+                        g.weight_numel() < (std::int64_t(1) << 31),
+                    op << ": one image (" << g.h << "x" << g.w << "x" << g.c << " -> " << g.oh
+                       << "x" << g.ow << "x" << g.k << ") or the filter is beyond 32-bit indexing");
 }
 
 template <int TH, int TW, int CG>
@@ -424,34 +515,47 @@ void conv2d_forward(float* out, const float* inp, const float* weight, const flo
     NvtxRange range("conv2d_forward");
     check_geometry(g, "conv2d_forward");
     if (g.out_numel() == 0) return;
-    MINICNN_REQUIRE(g.h * g.w * g.c < (std::int64_t(1) << 31) &&
-                        g.oh * g.ow * g.k < (std::int64_t(1) << 31) &&
-                        g.weight_numel() < (std::int64_t(1) << 31),
-                    "conv2d_forward: one image (" << g.h << "x" << g.w << "x" << g.c << " -> "
-                                                  << g.oh << "x" << g.ow << "x" << g.k
-                                                  << ") or the filter is beyond 32-bit indexing");
+    check_forward_32bit(g, "conv2d_forward");
     const Activation fused = act == Activation::softmax ? Activation::linear : act;
-    // Tile shape per output shape: the candidate whose tiles cover the fewest pixels beyond the
-    // output (LeNet: 28x28 by 14x14, 10x10 by 10x10: no waste), the larger tile on a tie.
-    auto covered = [&](std::int64_t th, std::int64_t tw) {
-        return ((g.oh + th - 1) / th) * th * ((g.ow + tw - 1) / tw) * tw;
-    };
-    if (g.k == 1) {
-        launch_forward<16, 16, 1>(out, inp, weight, bias, g, fused, stream);
-    } else if (g.k <= 8) {
-        if (covered(14, 14) < covered(8, 16))
-            launch_forward<14, 14, 8>(out, inp, weight, bias, g, fused, stream);
-        else
-            launch_forward<8, 16, 8>(out, inp, weight, bias, g, fused, stream);
-    } else {
-        if (covered(10, 10) < covered(8, 8))
-            launch_forward<10, 10, 16>(out, inp, weight, bias, g, fused, stream);
-        else
-            launch_forward<8, 8, 16>(out, inp, weight, bias, g, fused, stream);
-    }
+    launch_forward(out, inp, weight, bias, g, fused, nullptr, nullptr, PoolGeom{}, stream);
     // Softmax over the channel axis of each output pixel, in place.
     if (act == Activation::softmax)
         activation_forward(out, out, g.n * g.oh * g.ow, g.k, Activation::softmax, stream);
+}
+
+namespace {
+
+// Why conv2d_maxpool_forward cannot run these shapes in one kernel, or "" when it can.
+std::string why_not_fusable(const ConvGeom& g, Activation act, const PoolGeom& pool) {
+    std::string why = conv_maxpool_unfusable(g, act, pool);
+    if (!why.empty()) return why;
+    const ForwardTile t = forward_tile(g);
+    if (t.th % pool.sh != 0 || t.tw % pool.sw != 0)
+        return "the forward tile (" + std::to_string(t.th) + "x" + std::to_string(t.tw) +
+               ") is not whole pooling windows";
+    return "";
+}
+
+}  // namespace
+
+bool conv2d_maxpool_fusable(const ConvGeom& g, Activation act, const PoolGeom& pool) {
+    return why_not_fusable(g, act, pool).empty();
+}
+
+void conv2d_maxpool_forward(float* pooled, std::int32_t* mask, const float* inp,
+                            const float* weight, const float* bias, const ConvGeom& g,
+                            Activation act, const PoolGeom& pool, cudaStream_t stream) {
+    NvtxRange range("conv2d_maxpool_forward");
+    check_geometry(g, "conv2d_maxpool_forward");
+    check_geometry(pool, "conv2d_maxpool_forward");
+    const std::string why = why_not_fusable(g, act, pool);
+    MINICNN_REQUIRE(why.empty(), "conv2d_maxpool_forward: cannot fuse convolution "
+                                     << g.kh << "x" << g.kw << " -> " << g.oh << "x" << g.ow << "x"
+                                     << g.k << " with max pooling " << pool.kh << "x" << pool.kw
+                                     << " stride " << pool.sh << "x" << pool.sw << ": " << why);
+    if (pool.out_numel() == 0) return;
+    check_forward_32bit(g, "conv2d_maxpool_forward");
+    launch_forward(nullptr, inp, weight, bias, g, act, pooled, mask, pool, stream);
 }
 
 void conv2d_backward_data(float* dinp, const float* dout, const float* weight, const ConvGeom& g,

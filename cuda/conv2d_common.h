@@ -1,6 +1,7 @@
 // cuda/conv2d_common.h — what the convolution's two kernel files (cuda/conv2d.cu: forward and
 // backward data; cuda/conv2d_filter.cu: backward filter) share: the block size and the launchers'
-// argument checks beyond check_geometry (minicnn/geometry.h) (defined in cuda/conv2d.cu).
+// argument checks beyond check_geometry (minicnn/geometry.h) (defined in cuda/conv2d.cu; the
+// max-pooling backward of cuda/pool2d.cu uses check_dout_act as well).
 #pragma once
 
 #include <cstdint>

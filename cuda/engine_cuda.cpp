@@ -10,8 +10,10 @@
 // GEMM, bias, activation, softmax — and one backward — act', dweight, dbias, dinp); the kernels of
 // cuda/train_kernels.cu hold the fused softmax + cross-entropy with its metrics, Adam, the batch
 // gather, the step counters and the epoch permutation. An activation's backward is folded into the
-// backward kernels of its layer (conv2d_backward_act, dense_backward_act), so a LeNet-5 training
-// step is 20 device operations (CudaEngine.DeviceOperationsPerTrainingStep counts them).
+// backward kernels of its layer (conv2d_backward_act, dense_backward_act), and a convolution
+// followed by max pooling runs as one kernel (conv2d_maxpool_forward: the convolution's output
+// never reaches memory; its backward folds act' into the pooling backward), so a LeNet-5 training
+// step is 18 device operations (CudaEngine.DeviceOperationsPerTrainingStep counts them).
 //
 // Memory: scratch (the convolution's filter-gradient workspace) is sized by reserve_conv before
 // training; an operation that would need more throws ArgumentError instead of allocating (the loss
@@ -224,6 +226,26 @@ public:
                             const PoolGeom& g) override {
         cuda::DeviceGuard guard(ctx_.device());
         cuda::maxpool2d_backward_mask(dinp, dout, mask, g, ctx_.stream());
+    }
+    // One kernel (the forward kernel's pooling epilogue) wherever its tile is whole pooling
+    // windows: conv_out is then not written. Otherwise the two operations.
+    void conv2d_maxpool_forward(float* conv_out, float* pooled, std::int32_t* mask,
+                                const float* inp, const float* weight, const float* bias,
+                                const ConvGeom& g, Activation act, const PoolGeom& pool) override {
+        if (!cuda::conv2d_maxpool_fusable(g, act, pool)) {
+            return Engine::conv2d_maxpool_forward(conv_out, pooled, mask, inp, weight, bias, g, act,
+                                                  pool);
+        }
+        cuda::DeviceGuard guard(ctx_.device());
+        cuda::conv2d_maxpool_forward(pooled, mask, inp, weight, bias, g, act, pool, ctx_.stream());
+    }
+    // act' applied where the pooling backward reads dy: one kernel.
+    void maxpool2d_backward_act(float* dz, float* dy, const std::int32_t* mask, const float* pooled,
+                                Activation act, const PoolGeom& pool) override {
+        const std::string why = maxpool_act_unfoldable(act, pool);
+        MINICNN_REQUIRE(why.empty(), "maxpool2d_backward_act: " << why);
+        cuda::DeviceGuard guard(ctx_.device());
+        cuda::maxpool2d_backward_mask(dz, dy, mask, pool, ctx_.stream(), pooled, act);
     }
     void avgpool2d_forward(float* out, const float* inp, const PoolGeom& g) override {
         cuda::DeviceGuard guard(ctx_.device());

@@ -4,10 +4,12 @@
 //   max forward      out[n,i,j,c]  = max_{a<kh, q<kw} inp[n, i*sh+a, j*sw+q, c]
 //                    mask[n,i,j,c] = a*kw + q of the FIRST maximum in row-major window order: start
 //                                    from cell (0, 0), replace only on strict > (the CPU rule, so
-//                                    masks compare exactly)
+//                                    masks compare exactly; window_max in pool_math.cuh)
 //   avg forward      out = window sum in row-major order / (kh*kw)
 //   backward (mask)      dinp[n,y,x,c] = sum of dout[n,i,j,c] over windows (i, j) containing (y, x)
-//                                        whose mask names (y - i*sh, x - j*sw)
+//                                        whose mask names (y - i*sh, x - j*sw); with an activation
+//                                        folded in (dout_act), dout[o] is first multiplied by
+//                                        act'(dout_a[o]) as it is read (activation_math.cuh)
 //   backward (all ties)  ... over windows whose maximum (recomputed from inp) equals inp[n,y,x,c]
 //   backward (avg)       ... of dout[n,i,j,c] / (kh*kw) over every window containing (y, x)
 //
@@ -23,10 +25,13 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "activation_math.cuh"
+#include "conv2d_common.h"
 #include "cuda_check.h"
 #include "minicnn/cuda_backend.h"
 #include "minicnn/error.h"
 #include "nvtx_range.h"
+#include "pool_math.cuh"
 
 namespace minicnn::cuda {
 
@@ -52,17 +57,9 @@ __global__ void maxpool2d_forward_kernel(float* __restrict__ out,          // (n
         t /= g.ow;
         const std::int64_t i = t % g.oh, n = t / g.oh;
         const float* base = inp + ((n * g.h + i * g.sh) * g.w + j * g.sw) * g.c + c;  // cell (0, 0)
-        float best = base[0];
-        std::int32_t pos = 0;
-        for (int a = 0; a < g.kh; ++a) {
-            for (int q = 0; q < g.kw; ++q) {
-                const float v = base[(std::int64_t(a) * g.w + q) * g.c];
-                if (v > best) {
-                    best = v;
-                    pos = a * g.kw + q;
-                }
-            }
-        }
+        float best;
+        std::int32_t pos;
+        window_max(base, g.w * g.c, g.c, g.kh, g.kw, best, pos);
         out[o] = best;
         if (mask != nullptr) mask[o] = pos;
     }
@@ -97,7 +94,8 @@ __global__ void pool2d_backward_kernel(float* __restrict__ dinp,               /
                                        const float* __restrict__ dout,         // (n, oh, ow, c)
                                        const std::int32_t* __restrict__ mask,  // (n, oh, ow, c)
                                        const float* __restrict__ inp,          // (n, h, w, c)
-                                       const PoolGeom g) {
+                                       const float* __restrict__ dout_a,       // (n, oh, ow, c)
+                                       const Activation dout_act, const PoolGeom g) {
     const std::int64_t total = g.n * g.h * g.w * g.c;
     const float area = float(g.kh * g.kw);
     for (std::int64_t e = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
@@ -120,7 +118,7 @@ __global__ void pool2d_backward_kernel(float* __restrict__ dinp,               /
                 const std::int64_t o = ((n * g.oh + i) * g.ow + j) * g.c + c;
                 const int a = int(y - i * g.sh), q = int(x - j * g.sw);  // position in the window
                 if (kMode == PoolBackward::mask) {
-                    if (mask[o] == a * g.kw + q) acc += dout[o];
+                    if (mask[o] == a * g.kw + q) acc += load_dz(dout, dout_a, dout_act, o);
                 } else if (kMode == PoolBackward::avg) {
                     acc += dout[o] / area;
                 } else {
@@ -172,15 +170,17 @@ void avgpool2d_forward(float* out, const float* inp, const PoolGeom& g, cudaStre
 }
 
 void maxpool2d_backward_mask(float* dinp, const float* dout, const std::int32_t* mask,
-                             const PoolGeom& g, cudaStream_t stream) {
+                             const PoolGeom& g, cudaStream_t stream, const float* dout_a,
+                             Activation dout_act) {
     NvtxRange range("maxpool2d_backward_mask");
     check_geometry(g, "maxpool2d_backward_mask");
+    conv::check_dout_act(dout_a, dout_act, "maxpool2d_backward_mask");
     const std::int64_t total = g.in_numel();
     if (total == 0) return;
     // A mask value outside [0, kh*kw) matches no cell: such a window's gradient is dropped, never
     // written out of bounds. (The functional API rejects such masks before getting here.)
-    pool2d_backward_kernel<PoolBackward::mask>
-        <<<blocks_for(total), kThreads, 0, stream>>>(dinp, dout, mask, nullptr, g);
+    pool2d_backward_kernel<PoolBackward::mask><<<blocks_for(total), kThreads, 0, stream>>>(
+        dinp, dout, mask, nullptr, dout_a, dout_act, g);
     MINICNN_CUDA_CHECK_LAUNCH();
 }
 
@@ -190,8 +190,8 @@ void maxpool2d_backward_allties(float* dinp, const float* dout, const float* inp
     check_geometry(g, "maxpool2d_backward_allties");
     const std::int64_t total = g.in_numel();
     if (total == 0) return;
-    pool2d_backward_kernel<PoolBackward::allties>
-        <<<blocks_for(total), kThreads, 0, stream>>>(dinp, dout, nullptr, inp, g);
+    pool2d_backward_kernel<PoolBackward::allties><<<blocks_for(total), kThreads, 0, stream>>>(
+        dinp, dout, nullptr, inp, nullptr, Activation::linear, g);
     MINICNN_CUDA_CHECK_LAUNCH();
 }
 
@@ -200,8 +200,8 @@ void avgpool2d_backward(float* dinp, const float* dout, const PoolGeom& g, cudaS
     check_geometry(g, "avgpool2d_backward");
     const std::int64_t total = g.in_numel();
     if (total == 0) return;
-    pool2d_backward_kernel<PoolBackward::avg>
-        <<<blocks_for(total), kThreads, 0, stream>>>(dinp, dout, nullptr, nullptr, g);
+    pool2d_backward_kernel<PoolBackward::avg><<<blocks_for(total), kThreads, 0, stream>>>(
+        dinp, dout, nullptr, nullptr, nullptr, Activation::linear, g);
     MINICNN_CUDA_CHECK_LAUNCH();
 }
 

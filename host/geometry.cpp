@@ -1,6 +1,7 @@
 // host/geometry.cpp — docs/operations.md's padding and output-size rules, and the validation of every shape,
 // in one place for all backends.
 #include "minicnn/geometry.h"
+#include "minicnn/ops.h"
 
 #include <limits>
 #include <sstream>
@@ -161,6 +162,27 @@ void check_geometry(const PoolGeom& g, const char* op) {
                        << g.h << ", " << g.w << "), window (" << g.kh << ", " << g.kw
                        << ") and stride (" << g.sh << ", " << g.sw << "); expected (" << oh << ", "
                        << ow << ")");
+}
+
+std::string maxpool_act_unfoldable(Activation act, const PoolGeom& pool) {
+    if (act == Activation::softmax) return "the activation is softmax (it needs whole pixels)";
+    if (pool.kh > pool.sh || pool.kw > pool.sw) {
+        return "the pooling windows overlap (window " + std::to_string(pool.kh) + "x" +
+               std::to_string(pool.kw) + ", stride " + std::to_string(pool.sh) + "x" +
+               std::to_string(pool.sw) + ")";
+    }
+    return "";
+}
+
+std::string conv_maxpool_unfusable(const ConvGeom& conv, Activation act, const PoolGeom& pool) {
+    if (pool.n != conv.n || pool.h != conv.oh || pool.w != conv.ow || pool.c != conv.k) {
+        std::ostringstream os;
+        os << "the pooling's input (" << pool.n << ", " << pool.h << ", " << pool.w << ", "
+           << pool.c << ") is not the convolution's output (" << conv.n << ", " << conv.oh << ", "
+           << conv.ow << ", " << conv.k << ")";
+        return os.str();
+    }
+    return maxpool_act_unfoldable(act, pool);
 }
 
 }  // namespace minicnn

@@ -185,6 +185,21 @@ LayerContext Conv2D::forward(Engine& engine, const float* inp, float* out, std::
     return {inp, out, nullptr, n};
 }
 
+bool Conv2D::fuses_with(const Layer& next) const {
+    const auto* pool = dynamic_cast<const Pool2D*>(&next);
+    if (pool == nullptr || pool->mode() != PoolMode::max) return false;
+    return conv_maxpool_unfusable(geometry(1), act_, pool->geometry(1)).empty();
+}
+
+LayerContext Conv2D::forward_pooled(Engine& engine, const Pool2D& pool, const float* inp,
+                                    float* conv_out, float* pooled, std::int32_t* mask,
+                                    std::int64_t n) const {
+    const ConvGeom g = geometry(n);
+    engine.conv2d_maxpool_forward(conv_out, pooled, mask, inp, params_, params_ + g.weight_numel(),
+                                  g, act_, pool.geometry(n));
+    return {inp, conv_out, nullptr, n};
+}
+
 void Conv2D::backward(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
                       float* dinp) const {
     const ConvGeom g = geometry(ctx.n);
@@ -236,6 +251,13 @@ void Pool2D::backward(Engine& engine, const LayerContext& ctx, float* dout, bool
     } else {
         engine.avgpool2d_backward(dinp, dout, g);
     }
+}
+
+void Pool2D::backward_act(Engine& engine, const LayerContext& ctx, float* dout, Activation act,
+                          float* dinp) const {
+    MINICNN_REQUIRE(mode_ == PoolMode::max && dinp != nullptr,
+                    type() << "::backward_act: only a max pooling with an input gradient");
+    engine.maxpool2d_backward_act(dinp, dout, ctx.mask, ctx.out, act, geometry(ctx.n));
 }
 
 // ---- Flatten

@@ -202,6 +202,13 @@ void Trainer::setup(std::int64_t batch) {
         model_->layer(i).bind(params_.data() + model_->param_offset(i),
                               grads_.data() + model_->param_offset(i));
     }
+    const std::size_t count = model_->size();
+    fused_.assign(count, 0);
+    for (std::size_t i = 0; i + 1 < count; ++i) {
+        const auto* conv = dynamic_cast<const Conv2D*>(&model_->layer(i));
+        fused_[i] =
+            conv != nullptr && conv->fuses_with(model_->layer(i + 1)) && (i == 0 || !fused_[i - 1]);
+    }
     if (batch <= batch_) return;
     // The graphs recorded the old workspace and engine scratch. (The layers' parameter views need
     // no such care: they are re-bound above to this trainer's arenas, which never move.)
@@ -230,7 +237,16 @@ void Trainer::setup(std::int64_t batch) {
 const float* Trainer::forward(const float* x, std::int64_t n) {
     const float* cur = x;
     for (std::size_t i = 0; i < model_->size(); ++i) {
-        ctx_[i] = model_->layer(i).forward(*engine_, cur, acts_[i].data(), masks_[i].data(), n);
+        if (fused_[i]) {  // convolution + max pooling in one operation
+            const auto& pool = static_cast<const Pool2D&>(model_->layer(i + 1));
+            ctx_[i] = static_cast<const Conv2D&>(model_->layer(i))
+                          .forward_pooled(*engine_, pool, cur, acts_[i].data(), acts_[i + 1].data(),
+                                          masks_[i + 1].data(), n);
+            ++i;
+            ctx_[i] = {ctx_[i - 1].out, acts_[i].data(), masks_[i].data(), n};
+        } else {
+            ctx_[i] = model_->layer(i).forward(*engine_, cur, acts_[i].data(), masks_[i].data(), n);
+        }
         cur = ctx_[i].out;
     }
     return cur;
@@ -296,11 +312,19 @@ void Trainer::run_step(const StepSource& global_src, std::int64_t global, bool u
 void Trainer::backward(std::int64_t) {
     float* dout = grad_a_.data();
     float* other = grad_b_.data();
+    bool dout_is_dz = true;  // dlogits
     for (std::size_t i = model_->size(); i-- > 0;) {
         // A reshape (Flatten): its input gradient is dout itself, passed on without a copy.
         if (i + 1 < model_->size() && model_->layer(i).backward_is_view()) continue;
         float* dinp = i == 0 ? nullptr : other;
-        model_->layer(i).backward(*engine_, ctx_[i], dout, i + 1 == model_->size(), dinp);
+        if (i > 0 && fused_[i - 1]) {  // the pooling of a fused pair hands the convolution dz
+            static_cast<const Pool2D&>(model_->layer(i))
+                .backward_act(*engine_, ctx_[i], dout, model_->layer(i - 1).activation(), dinp);
+            dout_is_dz = true;
+        } else {
+            model_->layer(i).backward(*engine_, ctx_[i], dout, dout_is_dz, dinp);
+            dout_is_dz = false;
+        }
         std::swap(dout, other);
     }
 }

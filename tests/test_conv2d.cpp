@@ -10,8 +10,9 @@
 // to cover the GPU's float32 rounding: |got - ref| <= atol + rtol |ref| with atol = 1e-6 * L, L the
 // reduction length (kh*kw*c forward, kh*kw*k backward data, n*oh*ow backward filter). An indexing
 // error gives differences of order 1. Every case also runs twice on the GPU and must be
-// bit-identical (the second run passes dbias = null, which must not change dweight). Without a GPU
-// every test skips and says why.
+// bit-identical (the second run passes dbias = null, which must not change dweight). The
+// convolution fused with max pooling (conv2d_maxpool_forward) is checked bit for bit against the
+// two kernels it replaces. Without a GPU every test skips and says why.
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -231,6 +232,106 @@ TEST_F(CudaConv2d, FunctionalApiOnCallerContext) {
     const Tensor a2 =
         conv_forward(x, w, b, Activation::tanh, Padding::valid(), {2, 1}, Device::cuda(0));
     EXPECT_TRUE(test::all_equal(a1.data<float>(), a2.data<float>(), std::size_t(a1.numel())));
+}
+
+// Convolution + activation + max pooling in one kernel (cuda::conv2d_maxpool_forward) against
+// the two kernels it replaces, and its backward (the mask pooling backward with act' folded in)
+// against the pooling backward followed by activation_backward on the convolution's output: both
+// bit for bit, masks included. The shapes cover LeNet's two pairs, every forward tile (16x16 for
+// one filter, 14x14 and 8x16 for up to 8, 10x10 and 8x8 beyond), a partial last tile, conv output
+// rows and columns no window covers, pooling windows with gaps between them (stride > window), a
+// 1x2 window, a strided convolution, channel chunks (c > 64), and every elementwise activation.
+struct FusedCase {
+    ConvCase conv;
+    int pkh, pkw, psh, psw;
+};
+
+TEST_F(CudaConv2d, ConvMaxPoolInOneKernelIsBitIdenticalToTwoKernels) {
+    const Padding same = Padding::same(), valid = Padding::valid();
+    const std::vector<FusedCase> cases = {
+        {{37, 28, 28, 1, 6, 5, 5, 1, 1, same, Activation::relu}, 2, 2, 2, 2},    // LeNet C1+S2
+        {{37, 14, 14, 6, 16, 5, 5, 1, 1, valid, Activation::relu}, 2, 2, 2, 2},  // LeNet C3+S4
+        {{3, 20, 20, 2, 1, 3, 3, 1, 1, same, Activation::tanh}, 2, 2, 2, 2},     // 16x16, partial
+        {{5, 9, 9, 3, 4, 3, 3, 1, 1, valid, Activation::sigmoid}, 2, 2, 2, 2},   // 7x7: uncovered
+        {{4, 16, 16, 5, 12, 3, 3, 1, 1, same, Activation::linear}, 2, 2, 4, 4},  // 8x8, gaps
+        {{3, 15, 15, 2, 8, 3, 3, 2, 2, same, Activation::relu}, 1, 2, 1, 2},     // 8x16, 1x2
+        {{2, 6, 6, 70, 9, 3, 3, 1, 1, same, Activation::relu}, 2, 2, 2, 2},      // channel chunks
+    };
+    const cudaStream_t s = ctx_->stream();
+    std::uint32_t seed = 900;
+    for (const FusedCase& fc : cases) {
+        const ConvCase& t = fc.conv;
+        SCOPED_TRACE(describe(t) + " pool " + std::to_string(fc.pkh) + "x" +
+                     std::to_string(fc.pkw) + " stride " + std::to_string(fc.psh) + "x" +
+                     std::to_string(fc.psw));
+        const ConvGeom g = conv_geometry({t.n, t.h, t.w, t.c}, {t.kh, t.kw, t.c, t.k}, t.pad,
+                                         {t.sh, t.sw}, "test");
+        const PoolGeom pg =
+            pool_geometry(g.out_shape(), {fc.pkh, fc.pkw}, {fc.psh, fc.psw}, "test");
+        ASSERT_TRUE(cuda::conv2d_maxpool_fusable(g, t.act, pg));
+        auto d_x = test::to_device(test::random_vector<float>(std::size_t(g.in_numel()), seed), s);
+        auto d_w =
+            test::to_device(test::random_vector<float>(std::size_t(g.weight_numel()), seed + 1), s);
+        auto d_b = test::to_device(test::random_vector<float>(std::size_t(g.k), seed + 2), s);
+        auto d_dy =
+            test::to_device(test::random_vector<float>(std::size_t(pg.out_numel()), seed + 3), s);
+        seed += 10;
+        const std::size_t np = std::size_t(pg.out_numel()), nc = std::size_t(g.out_numel());
+        cuda::DeviceBuffer<float> conv(nc), pooled2(np), pooled1(np), dconv(nc), dz2(nc), dz1(nc);
+        cuda::DeviceBuffer<std::int32_t> mask2(np), mask1(np);
+        for (auto* b : {&pooled1, &dz1})  // poison: a skipped element is caught
+            MINICNN_CUDA_CHECK(cudaMemsetAsync(b->data(), 0xff, b->bytes(), s));
+        MINICNN_CUDA_CHECK(cudaMemsetAsync(mask1.data(), 0xff, mask1.bytes(), s));
+
+        // Two kernels, then one.
+        cuda::conv2d_forward(conv.data(), d_x.data(), d_w.data(), d_b.data(), g, t.act, s);
+        cuda::maxpool2d_forward(pooled2.data(), mask2.data(), conv.data(), pg, s);
+        cuda::conv2d_maxpool_forward(pooled1.data(), mask1.data(), d_x.data(), d_w.data(),
+                                     d_b.data(), g, t.act, pg, s);
+        EXPECT_TRUE(
+            test::all_equal(test::to_host(pooled1, s), test::to_host(pooled2, s), pg.out_shape()))
+            << "pooled output";
+        EXPECT_TRUE(
+            test::all_equal(test::to_host(mask1, s), test::to_host(mask2, s), pg.out_shape()))
+            << "mask";
+
+        // Backward: pooling backward, then act' from the convolution's output; against act'
+        // from the pooled value folded into the pooling backward.
+        cuda::maxpool2d_backward_mask(dconv.data(), d_dy.data(), mask2.data(), pg, s);
+        cuda::activation_backward(dz2.data(), dconv.data(), conv.data(), g.n * g.oh * g.ow, g.k,
+                                  t.act, s);
+        cuda::maxpool2d_backward_mask(dz1.data(), d_dy.data(), mask1.data(), pg, s, pooled1.data(),
+                                      t.act);
+        EXPECT_TRUE(test::all_equal(test::to_host(dz1, s), test::to_host(dz2, s), g.out_shape()))
+            << "dz";
+    }
+}
+
+// What cannot run in one kernel is refused with the reason, never run wrongly.
+TEST_F(CudaConv2d, ConvMaxPoolInOneKernelRefusesWhatItCannotFuse) {
+    const ConvGeom g = conv_geometry({2, 28, 28, 1}, {5, 5, 1, 6}, Padding::same(), {1, 1}, "t");
+    const auto refusal = [&](const PoolGeom& pg, Activation act) -> std::string {
+        EXPECT_FALSE(cuda::conv2d_maxpool_fusable(g, act, pg));
+        try {
+            cuda::conv2d_maxpool_forward(nullptr, nullptr, nullptr, nullptr, nullptr, g, act, pg,
+                                         ctx_->stream());
+        } catch (const ArgumentError& e) {
+            return e.what();
+        }
+        return "no error";
+    };
+    const PoolGeom p2 = pool_geometry(g.out_shape(), {2, 2}, {2, 2}, "t");
+    EXPECT_NE(refusal(p2, Activation::softmax).find("softmax"), std::string::npos);
+    EXPECT_NE(refusal(pool_geometry(g.out_shape(), {2, 2}, {1, 1}, "t"), Activation::relu)
+                  .find("overlap"),
+              std::string::npos);
+    // 28x28 runs in 14x14 tiles: 3x3 windows of stride 3 would straddle two tiles.
+    EXPECT_NE(refusal(pool_geometry(g.out_shape(), {3, 3}, {3, 3}, "t"), Activation::relu)
+                  .find("not whole pooling windows"),
+              std::string::npos);
+    const PoolGeom other = pool_geometry({2, 26, 26, 6}, {2, 2}, {2, 2}, "t");
+    EXPECT_NE(refusal(other, Activation::relu).find("is not the convolution's output"),
+              std::string::npos);
 }
 
 #else  // !MINICNN_WITH_CUDA

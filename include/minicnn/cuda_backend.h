@@ -16,6 +16,16 @@ namespace minicnn::cuda {
 // cuda/conv2d.cu — direct tiled convolution (no im2col).
 void conv2d_forward(float* out, const float* inp, const float* weight, const float* bias,
                     const ConvGeom& g, Activation act, cudaStream_t stream);
+// Convolution, activation and max pooling in one kernel (the forward kernel with a pooling
+// epilogue): pooled (n, poh, pow, k) and mask (n, poh, pow, k) as maxpool2d_forward(pool,
+// conv2d_forward(inp)) would write them, bit for bit, without the convolution's output ever
+// reaching memory. `pool` pools the convolution's output (pool.h == g.oh, ...). Only where
+// conv2d_maxpool_fusable says so (else ArgumentError): an activation other than softmax, pooling
+// windows that do not overlap (stride >= window), and a forward tile that is whole windows.
+bool conv2d_maxpool_fusable(const ConvGeom& g, Activation act, const PoolGeom& pool);
+void conv2d_maxpool_forward(float* pooled, std::int32_t* mask, const float* inp,
+                            const float* weight, const float* bias, const ConvGeom& g,
+                            Activation act, const PoolGeom& pool, cudaStream_t stream);
 // For both backward passes, dout is the gradient with respect to the pre-activation, or, when
 // dout_act is not linear, with respect to the forward output dout_a = act(z) (n, oh, ow, k), and
 // the activation's derivative is applied as dout is read (no separate activation_backward).
@@ -33,8 +43,13 @@ void conv2d_backward_filter(float* dweight, float* dbias, const float* dout, con
 void maxpool2d_forward(float* out, std::int32_t* mask, const float* inp, const PoolGeom& g,
                        cudaStream_t stream);
 void avgpool2d_forward(float* out, const float* inp, const PoolGeom& g, cudaStream_t stream);
+// With dout_act not linear, dout is the gradient with respect to the pooled output dout_a of
+// act(z) and dinp becomes the gradient with respect to z: act' (from the pooled value, which is
+// act(z) at the window's argmax) is applied as dout is read. Exact only for windows that do not
+// overlap (conv2d_maxpool_forward's backward).
 void maxpool2d_backward_mask(float* dinp, const float* dout, const std::int32_t* mask,
-                             const PoolGeom& g, cudaStream_t stream);
+                             const PoolGeom& g, cudaStream_t stream, const float* dout_a = nullptr,
+                             Activation dout_act = Activation::linear);
 void maxpool2d_backward_allties(float* dinp, const float* dout, const float* inp, const PoolGeom& g,
                                 cudaStream_t stream);
 void avgpool2d_backward(float* dinp, const float* dout, const PoolGeom& g, cudaStream_t stream);

@@ -148,6 +148,35 @@ public:
                                    const PoolGeom& g) = 0;
     virtual void maxpool2d_backward(float* dinp, const float* dout, const std::int32_t* mask,
                                     const PoolGeom& g) = 0;
+    // A convolution and the max pooling of its output in one operation: pooled (n, poh, pow, k)
+    // and mask exactly as conv2d_forward(conv_out, ...) then maxpool2d_forward(pooled, mask,
+    // conv_out, pool) give them. Only for pooling windows that do not overlap (pool stride >=
+    // window) and an activation other than softmax (ArgumentError otherwise). conv_out (n, oh,
+    // ow, k) is scratch that an engine may leave unwritten: the CUDA engine runs one kernel that
+    // pools in its epilogue, so the convolution's output never reaches memory. This default runs
+    // the two operations.
+    virtual void conv2d_maxpool_forward(float* conv_out, float* pooled, std::int32_t* mask,
+                                        const float* inp, const float* weight, const float* bias,
+                                        const ConvGeom& g, Activation act, const PoolGeom& pool) {
+        const std::string why = conv_maxpool_unfusable(g, act, pool);
+        MINICNN_REQUIRE(why.empty(), "conv2d_maxpool_forward: " << why);
+        conv2d_forward(conv_out, inp, weight, bias, g, act);
+        maxpool2d_forward(pooled, mask, conv_out, pool);
+    }
+    // Its backward: dz (n, oh, ow, k), the gradient with respect to the convolution's
+    // pre-activation z, from dy, the gradient with respect to `pooled`. act' is computed from the
+    // pooled value, which is act(z) at the window's argmax; with windows that do not overlap, dz is
+    // then bit for bit what maxpool2d_backward followed by act' on the convolution's output
+    // gives. dy may be overwritten. This default forms act'(pooled) * dy in place, then runs
+    // maxpool2d_backward; the CUDA engine applies act' as its pooling backward reads dy.
+    virtual void maxpool2d_backward_act(float* dz, float* dy, const std::int32_t* mask,
+                                        const float* pooled, Activation act, const PoolGeom& pool) {
+        const std::string why = maxpool_act_unfoldable(act, pool);
+        MINICNN_REQUIRE(why.empty(), "maxpool2d_backward_act: " << why);
+        if (act != Activation::linear)
+            activation_backward(dy, dy, pooled, pool.n * pool.oh * pool.ow, pool.c, act);
+        maxpool2d_backward(dz, dy, mask, pool);
+    }
     virtual void avgpool2d_forward(float* out, const float* inp, const PoolGeom& g) = 0;
     virtual void avgpool2d_backward(float* dinp, const float* dout, const PoolGeom& g) = 0;
 

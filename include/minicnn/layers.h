@@ -113,6 +113,18 @@ public:
                   float* dinp) const override;
     ConvGeom geometry(std::int64_t n) const;
 
+    // Whether `next` is a max pooling that forward_pooled can run together with this convolution:
+    // it pools this layer's output in windows that do not overlap, and the activation is
+    // elementwise (not softmax).
+    bool fuses_with(const Layer& next) const;
+    // This convolution and the max pooling `pool` after it as one engine operation
+    // (Engine::conv2d_maxpool_forward): pooled and mask as pool.forward(forward(...)) would give
+    // them; conv_out may be left unwritten. Returns this layer's context. Its backward is then
+    // pool.backward_act (which hands back dz) followed by backward with dout_is_dz.
+    LayerContext forward_pooled(Engine& engine, const class Pool2D& pool, const float* inp,
+                                float* conv_out, float* pooled, std::int32_t* mask,
+                                std::int64_t n) const;
+
 protected:
     Shape do_build(const Shape& input_shape) override;
 
@@ -139,6 +151,12 @@ public:
     void backward(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
                   float* dinp) const override;
     PoolGeom geometry(std::int64_t n) const;
+    PoolMode mode() const { return mode_; }
+    // The backward of a max pooling that pools act(z) (after Conv2D::forward_pooled): dinp is the
+    // gradient with respect to z, act' taken from the pooled output
+    // (Engine::maxpool2d_backward_act). dout may be overwritten.
+    void backward_act(Engine& engine, const LayerContext& ctx, float* dout, Activation act,
+                      float* dinp) const;
 
 protected:
     Shape do_build(const Shape& input_shape) override;

@@ -24,6 +24,14 @@ enum class PoolMode { max, avg };
 PoolMode parse_pool_mode(const std::string& s);  // "max" or "avg"
 const char* pool_mode_name(PoolMode m);
 
+// Why an activation cannot be folded through max pooling (pool(act(z)), its backward taking act'
+// from the pooled value), or "" when it can: the windows must not overlap (stride >= window) and
+// the activation must be elementwise (not softmax). With `conv` also given: why the pooling cannot
+// be fused into that convolution's forward, or "" (its input must be the convolution's output).
+// Used by Engine::conv2d_maxpool_forward / maxpool2d_backward_act and the CUDA launchers.
+std::string maxpool_act_unfoldable(Activation act, const PoolGeom& pool);
+std::string conv_maxpool_unfusable(const ConvGeom& conv, Activation act, const PoolGeom& pool);
+
 // How pool_backward routes a max window's gradient.
 enum class MaxTie {
     all_ties,  // the exercise's rule: every cell equal to the window maximum gets the full gradient

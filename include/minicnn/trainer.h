@@ -235,6 +235,9 @@ private:
     std::vector<EngineBuffer<float>> acts_;
     std::vector<EngineBuffer<std::int32_t>> masks_;
     std::vector<LayerContext> ctx_;
+    // fused_[i]: layer i is a Conv2D that runs together with the max pooling after it
+    // (Conv2D::forward_pooled; backward Pool2D::backward_act, then the Conv2D's with dz).
+    std::vector<char> fused_;
     EngineBuffer<float> grad_a_, grad_b_;
     int epochs_done_ = 0;
     std::uint64_t seed_ = 1;
