@@ -4,7 +4,8 @@
 // the backward-data kernel, strides 1-3 (and 5), even kernels, "same" / "valid" /
 // explicit padding, batch 1 and 257, and the shapes that force each chunking path of the tiled
 // kernels (channel chunks, kernel-row chunks, kernel-column chunks, the compressed halo of a stride
-// larger than the kernel). Plus 40 random shapes from a fixed seed.
+// larger than the kernel), and the stride-1 strip kernel, forward and backward data (both tiles,
+// 3 and 5 kernel columns, partial tiles, channel and kernel-row chunks). Plus 40 random shapes from a fixed seed.
 //
 // The reference is the CPU backend in float64 on the same float32 inputs, so the tolerance only has
 // to cover the GPU's float32 rounding: |got - ref| <= atol + rtol |ref| with atol = 1e-6 * L, L the
@@ -72,6 +73,16 @@ std::vector<ConvCase> fixed_cases() {
         {2, 28, 28, 5, 7, 5, 5, 2, 2, Padding::same(), A::relu},    // 6-channel group, stride 2
         {2, 14, 28, 3, 12, 3, 3, 1, 2, Padding::valid(), A::tanh},  // 4-channel group, mixed stride
         {2, 10, 20, 7, 20, 3, 3, 1, 1, Padding::same(), A::relu},   // 8-channel group, 10x10 tiles
+        // The stride-1 strip kernel (14x14x8 and 10x10x16 tiles, 3 or 5 kernel columns):
+        {2, 27, 27, 3, 6, 5, 5, 1, 1, Padding::same(), A::relu},    // 14x14, 5 cols, partial tiles
+        {2, 27, 27, 2, 8, 3, 3, 1, 1, Padding::same(), A::tanh},    // 14x14, 3 cols
+        {2, 23, 23, 6, 16, 5, 5, 1, 1, Padding::valid(), A::relu},  // 10x10, 5 cols, 19x19 out
+        {1, 10, 10, 20, 20, 3, 3, 1, 1, Padding::same(), A::sigmoid},   // 10x10, 3 cols, k > 16
+        {1, 14, 14, 70, 6, 5, 5, 1, 1, Padding::same(), A::relu},       // strip, channel chunks
+        {1, 227, 28, 1, 6, 200, 5, 1, 1, Padding::valid(), A::linear},  // strip, kernel-row chunks
+        // Backward data through the strip kernel (stride 1, c <= 8 or a 10x10 input):
+        {1, 14, 14, 6, 70, 5, 5, 1, 1, Padding::same(), A::relu},       // dout-channel chunks
+        {1, 228, 28, 3, 2, 200, 5, 1, 1, Padding::valid(), A::linear},  // kernel-row chunks
     };
 }
 
@@ -235,12 +246,13 @@ TEST_F(CudaConv2d, FunctionalApiOnCallerContext) {
 }
 
 // Convolution + activation + max pooling in one kernel (cuda::conv2d_maxpool_forward) against
-// the two kernels it replaces, and its backward (the mask pooling backward with act' folded in)
-// against the pooling backward followed by activation_backward on the convolution's output: both
-// bit for bit, masks included. The shapes cover LeNet's two pairs, every forward tile (16x16 for
+// the two kernels it replaces, bit for bit, masks included; and its backward (the mask pooling
+// backward with act' folded in) against the pooling backward followed by activation_backward on
+// the convolution's output: the same values (a zero's sign aside, see below). The shapes cover LeNet's two pairs, every forward tile (16x16 for
 // one filter, 14x14 and 8x16 for up to 8, 10x10 and 8x8 beyond), a partial last tile, conv output
 // rows and columns no window covers, pooling windows with gaps between them (stride > window), a
-// 1x2 window, a strided convolution, channel chunks (c > 64), and every elementwise activation.
+// 1x2 window, a strided convolution, channel chunks (c > 64), the stride-1 strip kernel (LeNet's
+// pairs, 3x3 kernels, channel chunks), and every elementwise activation.
 struct FusedCase {
     ConvCase conv;
     int pkh, pkw, psh, psw;
@@ -256,6 +268,8 @@ TEST_F(CudaConv2d, ConvMaxPoolInOneKernelIsBitIdenticalToTwoKernels) {
         {{4, 16, 16, 5, 12, 3, 3, 1, 1, same, Activation::linear}, 2, 2, 4, 4},  // 8x8, gaps
         {{3, 15, 15, 2, 8, 3, 3, 2, 2, same, Activation::relu}, 1, 2, 1, 2},     // 8x16, 1x2
         {{2, 6, 6, 70, 9, 3, 3, 1, 1, same, Activation::relu}, 2, 2, 2, 2},      // channel chunks
+        {{2, 10, 10, 4, 20, 3, 3, 1, 1, same, Activation::tanh}, 2, 2, 2, 2},    // strip 10x10, 3x3
+        {{2, 28, 28, 40, 5, 3, 3, 1, 1, same, Activation::sigmoid}, 2, 2, 2, 2},  // strip, chunks
     };
     const cudaStream_t s = ctx_->stream();
     std::uint32_t seed = 900;
@@ -296,13 +310,16 @@ TEST_F(CudaConv2d, ConvMaxPoolInOneKernelIsBitIdenticalToTwoKernels) {
             << "mask";
 
         // Backward: pooling backward, then act' from the convolution's output; against act'
-        // from the pooled value folded into the pooling backward.
+        // from the pooled value folded into the pooling backward. Equal values (tolerance 0),
+        // not bits: where act' is 0 (a saturated sigmoid) and dy < 0 the product is -0, which the
+        // fused kernel adds to its +0 accumulator (+0) and the two kernels keep (-0).
         cuda::maxpool2d_backward_mask(dconv.data(), d_dy.data(), mask2.data(), pg, s);
         cuda::activation_backward(dz2.data(), dconv.data(), conv.data(), g.n * g.oh * g.ow, g.k,
                                   t.act, s);
         cuda::maxpool2d_backward_mask(dz1.data(), d_dy.data(), mask1.data(), pg, s, pooled1.data(),
                                       t.act);
-        EXPECT_TRUE(test::all_equal(test::to_host(dz1, s), test::to_host(dz2, s), g.out_shape()))
+        EXPECT_TRUE(
+            test::all_close(test::to_host(dz1, s), test::to_host(dz2, s), 0.0, 0.0, g.out_shape()))
             << "dz";
     }
 }
