@@ -27,10 +27,10 @@
 // then every thread accumulates its PPT outputs from shared memory. Bias and activation are applied
 // in the epilogue (softmax, which needs all channels of a pixel, runs as a second kernel).
 // At stride 1 with 3 or 5 kernel columns and LeNet's two tiles (14x14x8, 10x10x16) the forward
-// runs conv2d_forward_strip_kernel instead: the same tile and chunks (the input tile staged
-// channel-planar), but each thread owns R consecutive pixels of a row and slides the kernel along
-// inputs held in registers (about 0.46 shared loads per FMA at 5 columns instead of 1.14; see the
-// kernel).
+// runs conv2d_forward_strip_kernel (cuda/conv2d_strip.cu) instead: the same tile and chunks (the
+// input tile staged channel-planar), but each thread owns R consecutive pixels of a row and
+// slides the kernel along inputs held in registers (about 0.46 shared loads per FMA at 5 columns
+// instead of 1.14; see the kernel).
 // conv2d_maxpool_forward runs the kernel conv2d_forward would, with a max-pooling epilogue: the
 // tile's activations go to shared memory and each pooled pixel's window is scanned there
 // (window_max, cuda/pool_math.cuh), so only the pooled output and its mask are written. The tile
@@ -47,6 +47,9 @@
 // cover its pixels (i in [ceil((y0+ph-a_max)/sh), floor((y0+TH-1+ph-a0)/sh)]) and the weights.
 // A thread adds weight * dout only where y+ph-a is a multiple of sh (and x+pw-q of sw); rows
 // outside [0, oh) are staged as zeros, so no other test is needed.
+//
+// At stride 1 (padding below the kernel size) backward data runs the strip kernel over dout with
+// the weights rotated by 180 degrees where its tiles apply (cuda/conv2d_strip.cu).
 //
 // Backward filter: cuda/conv2d_filter.cu.
 //
@@ -81,18 +84,30 @@ void check_grid(std::int64_t x, std::int64_t y, const char* op) {
                        << ") exceeds (2^31-1, 65535)");
 }
 
+ForwardTile forward_tile(const ConvGeom& g) {
+    auto covered = [&](std::int64_t th, std::int64_t tw) {
+        return ((g.oh + th - 1) / th) * th * ((g.ow + tw - 1) / tw) * tw;
+    };
+    if (g.k == 1) return {16, 16, 1};
+    if (g.k <= 8)
+        return covered(14, 14) < covered(8, 16) ? ForwardTile{14, 14, 8} : ForwardTile{8, 16, 8};
+    return covered(10, 10) < covered(8, 8) ? ForwardTile{10, 10, 16} : ForwardTile{8, 8, 16};
+}
+
 }  // namespace conv
 
 namespace {
 
 using conv::check_dout_act;
 using conv::check_grid;
+using conv::choose_chunks;
+using conv::Chunks;
+using conv::forward_tile;
+using conv::ForwardTile;
+using conv::kSmemFloats;
 using conv::kThreads;
-
-// Shared memory per block for the staged chunk: 32 KiB, below the 48 KiB that needs no opt-in, and
-// small enough for several resident blocks per SM. A constant (not a device query) so that the
-// chunking, and with it the summation order, is the same on every GPU.
-constexpr int kSmemFloats = 8192;
+using conv::launch_strip;
+using conv::StripArgs;
 
 __host__ __device__ inline std::int64_t floor_div(std::int64_t a, std::int64_t b) {
     // b > 0
@@ -105,35 +120,6 @@ __host__ __device__ inline std::int64_t ceil_div(std::int64_t a, std::int64_t b)
 // ---------------------------------------------------------------------------------------------
 // Kernels
 // ---------------------------------------------------------------------------------------------
-
-// The max-pooling epilogue of both forward kernels (conv2d_maxpool_forward), once the block's
-// activations a_s (TH * TW pixels, KG channels) are in shared memory and visible to every thread:
-// each (pooled pixel, channel) of the tile takes its window's first maximum there (window_max). The
-// host checked that the tile is whole windows (TH % pg.sh == 0, pg.kh <= pg.sh, and likewise
-// across), so no window straddles two blocks. Threads tid, tid + nthreads, ... share the work.
-template <int TH, int TW, int KG>
-__device__ void pool_tile(float* __restrict__ pooled, std::int32_t* __restrict__ mask,
-                          const float* a_s, const PoolGeom& pg, std::int64_t bimg, int oy0, int ox0,
-                          int k0, int K, int tid, int nthreads) {
-    const int psh = pg.sh, psw = pg.sw;
-    const int pth = TH / psh, ptw = TW / psw;  // pooled pixels of the tile
-    const int pi0 = oy0 / psh, pj0 = ox0 / psw;
-    const int POH = int(pg.oh), POW = int(pg.ow);
-    float* pimg = pooled + bimg * (std::int64_t(POH) * POW * K);  // (poh, pow, k)
-    std::int32_t* mimg = mask ? mask + bimg * (std::int64_t(POH) * POW * K) : nullptr;
-    for (int e = tid; e < pth * ptw * KG; e += nthreads) {
-        const int k2 = e % KG, pp = e / KG;
-        const int pi = pp / ptw, pj = pp % ptw;
-        if (pi0 + pi >= POH || pj0 + pj >= POW || k0 + k2 >= K) continue;
-        float best;
-        std::int32_t pos;
-        window_max(a_s + (pi * psh * TW + pj * psw) * KG + k2, TW * KG, KG, pg.kh, pg.kw, best,
-                   pos);
-        const int o = ((pi0 + pi) * POW + pj0 + pj) * K + k0 + k2;
-        pimg[o] = best;
-        if (mimg) mimg[o] = pos;
-    }
-}
 
 // One block: TH x TW output pixels of image n, output channels [k0, k0 + KG). See the file comment.
 // TH x TW need not be a multiple of the pixel slots (14 x 14 over 32 slots: 7 pixels per thread,
@@ -267,157 +253,6 @@ __global__ void __launch_bounds__(kThreads)
     }
     __syncthreads();
     pool_tile<TH, TW, KG>(pooled, mask, a_s, pg, bimg, oy0, ox0, k0, K, tid, kThreads);
-}
-
-// The stride-1 forward for kernels KW columns wide (LeNet's 5x5; also 3x3): the same tile,
-// staging and epilogue as conv2d_forward_kernel, but each thread owns a strip of R consecutive
-// output pixels of one tile row (and one channel), so its inner loop slides a window along a row
-// held in registers. Per (kernel row a, channel cc) a thread loads the R + KW - 1 inputs of its
-// strip once and the KW weights of its channel one at a time, and does R * KW multiply-adds:
-// (R + 2 KW - 1) shared loads for R * KW FMAs (16 for 35 at R = 7, KW = 5), where
-// conv2d_forward_kernel loads one input per FMA. The input tile is staged channel-planar, (ccn,
-// rows, COLS), so the strip's inputs are consecutive floats at offsets known at compile time.
-// The block has STRIPS * KG threads (rounded up to whole warps; the extra threads only stage).
-// Reduction order per output: kernel-row chunks, channel chunks, then a, cc, q.
-template <int TH, int TW, int KG, int KW, int R>
-struct StripShape {
-    static constexpr int strips = TH * (TW / R);
-    static constexpr int threads = (strips * KG + 31) / 32 * 32;
-    static_assert(TW % R == 0, "strips must tile a row");
-    static_assert(threads <= 1024, "too many threads for a block");
-};
-
-//
-// With kData the kernel is a stride-1 backward data pass, written as the forward convolution of
-// dout (g.c = the layer's k channels, padding kh-1-ph, kw-1-pw) with the weights rotated by 180
-// degrees and transposed (g.k = the layer's c channels): dinp[y, x, c] = sum over (a, q, k) of
-// dout[y + a - (kh-1-ph), x + q - (kw-1-pw), k] * weight[kh-1-a, kw-1-q, c, k]; `weight` is
-// still the layer's (kh, kw, c, k) array, read rotated. inp_a / inp_act fold an activation's
-// derivative into the loads of dout (load_dz); bias is null and act linear.
-template <int TH, int TW, int KG, int KW, int R, bool kData>
-__global__ void __launch_bounds__(StripShape<TH, TW, KG, KW, R>::threads)
-    conv2d_forward_strip_kernel(float* __restrict__ out,          // (n, oh, ow, k)
-                                const float* __restrict__ inp,    // (n, h, w, c)
-                                const float* __restrict__ inp_a,  // (n, h, w, c) or null
-                                const Activation inp_act,
-                                const float* __restrict__ weight,  // (kh, kw, c, k)
-                                const float* __restrict__ bias,    // (k) or null
-                                const ConvGeom g, const Activation act, const int AR, const int CC,
-                                const int in_tile_floats,
-                                float* __restrict__ pooled,       // (n, poh, pow, k) or null
-                                std::int32_t* __restrict__ mask,  // (n, poh, pow, k) or null
-                                const PoolGeom pg) {
-    using S = StripShape<TH, TW, KG, KW, R>;
-    constexpr int NT = S::threads;
-    constexpr int COLS = TW + KW - 1;  // staged input columns (stride 1)
-    constexpr int SPR = TW / R;        // strips per tile row
-
-    extern __shared__ float smem[];
-    float* in_s = smem;                  // (ccn, rows, COLS) of this chunk
-    float* w_s = smem + in_tile_floats;  // (arn, KW, ccn, KG)
-
-    const int tid = threadIdx.x;
-    const int kk = tid % KG;
-    const int strip = tid / KG;
-    const bool computes = strip < S::strips;
-    const int sy = strip / SPR, sx0 = (strip % SPR) * R;  // the strip's first pixel in the tile
-
-    const int H = int(g.h), W = int(g.w), C = int(g.c), K = int(g.k);
-    const int OH = int(g.oh), OW = int(g.ow);
-    const int tiles_w = (OW + TW - 1) / TW;
-    const int tiles_h = (OH + TH - 1) / TH;
-    const std::int64_t bimg = std::int64_t(blockIdx.x) / (std::int64_t(tiles_w) * tiles_h);
-    const int bt = int(std::int64_t(blockIdx.x) - bimg * tiles_w * tiles_h);
-    const int oy0 = (bt / tiles_w) * TH, ox0 = (bt % tiles_w) * TW;
-    const float* img = inp + bimg * (std::int64_t(H) * W * C);  // (h, w, c)
-    const float* aimg = inp_a ? inp_a + bimg * (std::int64_t(H) * W * C) : nullptr;
-    float* oimg = out + bimg * (std::int64_t(OH) * OW * K);  // (oh, ow, k)
-    const int k0 = int(blockIdx.y) * KG;
-
-    float acc[R];
-#pragma unroll
-    for (int r = 0; r < R; ++r) acc[r] = 0.0f;
-
-    for (int a0 = 0; a0 < g.kh; a0 += AR) {
-        const int arn = min(AR, g.kh - a0);
-        const int rows = TH - 1 + arn;
-        for (int c0 = 0; c0 < C; c0 += CC) {
-            const int ccn = min(CC, C - c0);
-            __syncthreads();  // every thread is done reading the previous chunk
-            // Input halo: read channel fastest (coalesced), stored channel-planar.
-            const int in_count = rows * COLS * ccn;
-            const int gy0 = oy0 - g.ph + a0, gx0 = ox0 - g.pw;
-            for (int e = tid; e < in_count; e += NT) {
-                const int cc = e % ccn;
-                const int rs = e / ccn;
-                const int col = rs % COLS, r = rs / COLS;
-                const int gy = gy0 + r, gx = gx0 + col;
-                in_s[(cc * rows + r) * COLS + col] =
-                    gy >= 0 && gy < H && gx >= 0 && gx < W
-                        ? load_dz(img, aimg, inp_act, (gy * W + gx) * C + c0 + cc)
-                        : 0.0f;
-            }
-            // Weights of the chunk, output channel fastest (coalesced along k).
-            const int w_count = arn * KW * ccn * KG;
-            for (int e = tid; e < w_count; e += NT) {
-                const int k2 = e % KG;
-                int t = e / KG;
-                const int cc = t % ccn;
-                t /= ccn;
-                const int q = t % KW, a = t / KW;
-                float v = 0.0f;
-                if (k0 + k2 < K) {
-                    v = kData ? weight[(((g.kh - 1 - a0 - a) * KW + KW - 1 - q) * K + k0 + k2) * C +
-                                       c0 + cc]
-                              : weight[(((a0 + a) * KW + q) * C + c0 + cc) * K + k0 + k2];
-                }
-                w_s[e] = v;
-            }
-            __syncthreads();
-
-            if (computes) {
-                for (int a = 0; a < arn; ++a) {
-                    for (int cc = 0; cc < ccn; ++cc) {
-                        const float* row = in_s + (cc * rows + sy + a) * COLS + sx0;
-                        float x[R + KW - 1];
-#pragma unroll
-                        for (int i = 0; i < R + KW - 1; ++i) x[i] = row[i];
-                        const float* wp = w_s + (a * KW * ccn + cc) * KG + kk;
-#pragma unroll
-                        for (int q = 0; q < KW; ++q) {
-                            const float wv = wp[q * ccn * KG];
-#pragma unroll
-                            for (int r = 0; r < R; ++r) acc[r] += x[r + q] * wv;
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    const int k = k0 + kk;
-    if (pooled == nullptr) {
-        if (!computes || k >= K) return;
-        const int oy = oy0 + sy;
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-            const int ox = ox0 + sx0 + r;
-            if (oy < OH && ox < OW)
-                oimg[(oy * OW + ox) * K + k] = bias ? act_forward(acc[r] + bias[k], act) : acc[r];
-        }
-        return;
-    }
-    // Max-pooling epilogue: as conv2d_forward_kernel's.
-    const float bk = k < K ? bias[k] : 0.0f;
-    __syncthreads();    // every thread is done reading the last chunk
-    float* a_s = smem;  // (TH * TW, KG)
-    if (computes) {
-#pragma unroll
-        for (int r = 0; r < R; ++r)
-            a_s[(sy * TW + sx0 + r) * KG + kk] = act_forward(acc[r] + bk, act);
-    }
-    __syncthreads();
-    pool_tile<TH, TW, KG>(pooled, mask, a_s, pg, bimg, oy0, ox0, k0, K, tid, NT);
 }
 
 // One block: TH x TW input pixels of image n, input channels [c0, c0 + CG). See the file comment.
@@ -556,54 +391,6 @@ __global__ void __launch_bounds__(kThreads)
 // Launchers
 // ---------------------------------------------------------------------------------------------
 
-// Chunk sizes of the (kernel row, kernel column, channel) reduction such that
-// halo(AR, AQ, CC) + AR*AQ*CC*G floats fit in kSmemFloats. `halo` gives the staged-tile floats.
-struct Chunks {
-    int ar, aq, cc;
-};
-
-template <class HaloFloats>
-Chunks choose_chunks(int kh, int kw, std::int64_t channels, int group, HaloFloats halo) {
-    auto fits = [&](int ar, int aq, std::int64_t cc) {
-        return halo(ar, aq, cc) + std::int64_t(ar) * aq * cc * group <= kSmemFloats;
-    };
-    // Largest channel chunk with the whole kernel (at most 64 channels at a time), split evenly.
-    std::int64_t cmax = 0;
-    for (std::int64_t cc = std::min<std::int64_t>(channels, 64); cc >= 1; --cc)
-        if (fits(kh, kw, cc)) {
-            cmax = cc;
-            break;
-        }
-    if (cmax > 0) {
-        const std::int64_t chunks = (channels + cmax - 1) / cmax;
-        return {kh, kw, int((channels + chunks - 1) / chunks)};
-    }
-    // A large kernel: one channel at a time, as many whole kernel rows as fit ...
-    for (int ar = kh - 1; ar >= 1; --ar)
-        if (fits(ar, kw, 1)) return {ar, kw, 1};
-    // ... or, for a very wide one, part of a row. (1, 1, 1) always fits.
-    for (int aq = kw - 1; aq >= 1; --aq)
-        if (fits(1, aq, 1)) return {1, aq, 1};
-    return {1, 1, 1};
-}
-
-// The forward kernel's tile for an output shape: TH x TW pixels x KG channels. The candidate whose
-// tiles cover the fewest pixels beyond the output (LeNet: 28x28 by 14x14, 10x10 by 10x10: no
-// waste), the larger tile on a tie.
-struct ForwardTile {
-    int th, tw, kg;
-};
-
-ForwardTile forward_tile(const ConvGeom& g) {
-    auto covered = [&](std::int64_t th, std::int64_t tw) {
-        return ((g.oh + th - 1) / th) * th * ((g.ow + tw - 1) / tw) * tw;
-    };
-    if (g.k == 1) return {16, 16, 1};
-    if (g.k <= 8)
-        return covered(14, 14) < covered(8, 16) ? ForwardTile{14, 14, 8} : ForwardTile{8, 16, 8};
-    return covered(10, 10) < covered(8, 8) ? ForwardTile{10, 10, 16} : ForwardTile{8, 8, 16};
-}
-
 // pooled == nullptr: out (n, oh, ow, k); else pooled and mask through the max-pooling epilogue.
 template <int TH, int TW, int KG>
 void launch_forward(float* out, const float* inp, const float* weight, const float* bias,
@@ -628,71 +415,13 @@ void launch_forward(float* out, const float* inp, const float* weight, const flo
     MINICNN_CUDA_CHECK_LAUNCH();
 }
 
-// What the strip kernel computes (see conv2d_forward_strip_kernel): a forward convolution, pooled
-// or not, or (data) a stride-1 backward data pass as a forward convolution of dout.
-struct StripArgs {
-    float* out;
-    const float* inp;
-    const float* inp_a;
-    Activation inp_act;
-    const float* weight;
-    const float* bias;
-    ConvGeom g;  // the forward convolution the kernel runs
-    Activation act;
-    float* pooled;
-    std::int32_t* mask;
-    PoolGeom pg;
-};
-
-// The strip kernel for stride 1 and a KW-column kernel whose columns fit one chunk; false (nothing
-// launched) when the chunking would split the kernel's columns.
-template <int TH, int TW, int KG, int KW, int R, bool kData>
-bool launch_strip(const StripArgs& s, cudaStream_t stream) {
-    constexpr int COLS = TW + KW - 1;
-    const ConvGeom& g = s.g;
-    const Chunks ch = choose_chunks(g.kh, KW, g.c, KG, [&](int ar, int aq, std::int64_t cc) {
-        return std::int64_t(TH - 1 + ar) * (TW - 1 + aq) * cc;
-    });
-    if (ch.aq != KW) return false;
-    const int in_tile_floats = (TH - 1 + ch.ar) * COLS * ch.cc;
-    std::size_t floats = std::size_t(in_tile_floats) + std::size_t(ch.ar) * KW * ch.cc * KG;
-    if (s.pooled) floats = std::max(floats, std::size_t(TH) * TW * KG);
-    const std::int64_t gx = g.n * ((g.oh + TH - 1) / TH) * ((g.ow + TW - 1) / TW);
-    const std::int64_t gy = (g.k + KG - 1) / KG;
-    check_grid(
-        gx, gy,
-        kData ? "conv2d_backward_data" : (s.pooled ? "conv2d_maxpool_forward" : "conv2d_forward"));
-    conv2d_forward_strip_kernel<TH, TW, KG, KW, R, kData>
-        <<<dim3(unsigned(gx), unsigned(gy)), StripShape<TH, TW, KG, KW, R>::threads,
-           sizeof(float) * floats, stream>>>(s.out, s.inp, s.inp_a, s.inp_act, s.weight, s.bias, g,
-                                             s.act, ch.ar, ch.cc, in_tile_floats, s.pooled, s.mask,
-                                             s.pg);
-    MINICNN_CUDA_CHECK_LAUNCH();
-    return true;
-}
-
-// The strip kernel where it applies (stride 1, a 3- or 5-column kernel, the 14x14x8 and 10x10x16
-// tiles of forward_tile: LeNet's two convolutions); false (nothing launched) elsewhere.
-template <bool kData>
-bool launch_strip(const StripArgs& s, cudaStream_t stream) {
-    const ConvGeom& g = s.g;
-    const ForwardTile t = forward_tile(g);
-    if (g.sh != 1 || g.sw != 1 || (g.kw != 3 && g.kw != 5) || (t.th != 14 && t.th != 10))
-        return false;
-    if (t.th == 14)
-        return g.kw == 5 ? launch_strip<14, 14, 8, 5, 7, kData>(s, stream)
-                         : launch_strip<14, 14, 8, 3, 7, kData>(s, stream);
-    return g.kw == 5 ? launch_strip<10, 10, 16, 5, 5, kData>(s, stream)
-                     : launch_strip<10, 10, 16, 3, 5, kData>(s, stream);
-}
-
 // The strip kernel where it applies, else conv2d_forward_kernel with the tile of forward_tile.
 void launch_forward(float* out, const float* inp, const float* weight, const float* bias,
                     const ConvGeom& g, Activation act, float* pooled, std::int32_t* mask,
                     const PoolGeom& pg, cudaStream_t stream) {
     const StripArgs sa{out,    inp,  nullptr, Activation::linear, weight, bias, g, act,
                        pooled, mask, pg};
-    if (launch_strip<false>(sa, stream)) return;
+    if (launch_strip(sa, false, stream)) return;
     const ForwardTile t = forward_tile(g);
     if (t.kg == 1)
         launch_forward<16, 16, 1>(out, inp, weight, bias, g, act, pooled, mask, pg, stream);
@@ -818,7 +547,7 @@ void conv2d_backward_data(float* dinp, const float* dout, const float* weight, c
         const StripArgs sa{dinp,    dout,    dout_a,    dout_act,
                            weight,  nullptr, f,         Activation::linear,
                            nullptr, nullptr, PoolGeom{}};
-        if (launch_strip<true>(sa, stream)) return;
+        if (launch_strip(sa, true, stream)) return;
     }
     // Channel group that fits the channel count (4, 6 or 8 up to 8 channels: LeNet's 6 fill every
     // slot), then the tile shape whose tiles cover the fewest pixels beyond the input.

@@ -1,6 +1,7 @@
 // cuda/pool_math.cuh — the max-pooling window scan as a device function, the one definition of the
-// first-maximum rule on the GPU: cuda/pool2d.cu (max pooling) and cuda/conv2d.cu (the forward
-// kernel's fused max-pooling epilogue, conv2d_maxpool_forward). CPU twin: host/pool2d.cpp.
+// first-maximum rule on the GPU: cuda/pool2d.cu (max pooling) and, through pool_tile, the fused
+// max-pooling epilogue of the forward kernels (cuda/conv2d.cu, cuda/conv2d_strip.cu:
+// conv2d_maxpool_forward). CPU twin: host/pool2d.cpp.
 //
 //   best = the window's maximum; pos = a*kw + q of its FIRST occurrence in row-major window order:
 //   start from cell (0, 0), replace only on strict > (so a NaN in cell (0, 0) stays the result,
@@ -10,6 +11,8 @@
 #include <cstdint>
 
 #include <cuda_runtime.h>
+
+#include "minicnn/geometry.h"
 
 namespace minicnn::cuda {
 
@@ -27,6 +30,35 @@ __device__ inline void window_max(const float* base, std::int64_t row_stride,
                 pos = a * kw + q;
             }
         }
+    }
+}
+
+// The max-pooling epilogue of both forward kernels (conv2d_maxpool_forward), once the block's
+// activations a_s (TH * TW pixels, KG channels) are in shared memory and visible to every thread:
+// each (pooled pixel, channel) of the tile takes its window's first maximum there (window_max). The
+// host checked that the tile is whole windows (TH % pg.sh == 0, pg.kh <= pg.sh, and likewise
+// across), so no window straddles two blocks. Threads tid, tid + nthreads, ... share the work.
+template <int TH, int TW, int KG>
+__device__ void pool_tile(float* __restrict__ pooled, std::int32_t* __restrict__ mask,
+                          const float* a_s, const PoolGeom& pg, std::int64_t bimg, int oy0, int ox0,
+                          int k0, int K, int tid, int nthreads) {
+    const int psh = pg.sh, psw = pg.sw;
+    const int pth = TH / psh, ptw = TW / psw;  // pooled pixels of the tile
+    const int pi0 = oy0 / psh, pj0 = ox0 / psw;
+    const int POH = int(pg.oh), POW = int(pg.ow);
+    float* pimg = pooled + bimg * (std::int64_t(POH) * POW * K);  // (poh, pow, k)
+    std::int32_t* mimg = mask ? mask + bimg * (std::int64_t(POH) * POW * K) : nullptr;
+    for (int e = tid; e < pth * ptw * KG; e += nthreads) {
+        const int k2 = e % KG, pp = e / KG;
+        const int pi = pp / ptw, pj = pp % ptw;
+        if (pi0 + pi >= POH || pj0 + pj >= POW || k0 + k2 >= K) continue;
+        float best;
+        std::int32_t pos;
+        window_max(a_s + (pi * psh * TW + pj * psw) * KG + k2, TW * KG, KG, pg.kh, pg.kw, best,
+                   pos);
+        const int o = ((pi0 + pi) * POW + pj0 + pj) * K + k0 + k2;
+        pimg[o] = best;
+        if (mimg) mimg[o] = pos;
     }
 }
 
