@@ -10,7 +10,7 @@
 // tile for one segment, KT = 8, 16 or 32 by the number of output channels; it stages 64
 // positions at a time of Apatch and dout in shared memory (each staging thread keeps one tile row
 // and walks positions with an incremental (n, i, j) cursor: no division in the loop); each thread
-// sums 2 x 2 entries over its slice of the positions, the slices are added in slice order, and the
+// sums 4 x 4 entries over its slice of the positions, the slices are added in slice order, and the
 // tile goes to workspace[s][r][k]. Pass 2: one warp per (r, k), many blocks: lane l adds segments
 // l, l+32, ... in order, then a fixed shuffle tree. No atomics anywhere: every sum has a fixed
 // order, so results are bit-identical run to run. Indices are 32-bit where the host has checked
@@ -40,9 +40,11 @@ constexpr int kWarp = 32;
 // Pass 1. Block (r tile, k tile, segment s): workspace[s][r][k] = sum over the positions p of
 // segment s of Apatch[p][r] * dout[p][k]; row r == R (= kh*kw*c) is the bias row (Apatch = 1).
 // The block's 32 x KT tile (KT = 8, 16 or 32: the smallest that covers k, so conv1's 6 channels
-// fill 75% of it, not 19%) is split into 2 x 2 entries per thread: E = 8 * KT thread groups; the
-// 256 / E groups of threads ("slices") take every (256/E)-th staged position, and the slices'
-// sums are added in slice order at the end. Staging: thread t always stages tile row t % 32 (its
+// fill 75% of it, not 19%) is split into 4 x 4 entries per thread (rows 4 tr.., channels 4 tk..):
+// E = 2 * KT thread groups; the 256 / E groups of threads ("slices") take every (256/E)-th staged
+// position, and the slices' sums are added in slice order at the end. Per position a thread reads
+// its 4 Apatch and 4 dout values as two 16-byte shared loads (the tiles are 16-byte aligned) and
+// does 16 FMAs. Staging: thread t always stages tile row t % 32 (its
 // (a, q, c) is decoded once) for positions t / 32 + 8 m, walked with an (n, i, j) cursor that is
 // advanced by additions: no division or remainder after the block's first lines. Offsets inside
 // an image are 32-bit (the host checks that an image's input and output fit); the image base is a
@@ -55,15 +57,15 @@ __global__ void __launch_bounds__(kThreads) conv2d_backward_filter_partial_kerne
     const float* __restrict__ dout_a,  // (n, oh, ow, k) / null
     const Activation dout_act, const ConvGeom g, const int seg_len, const int tiles_r,
     const int tiles_k) {
-    constexpr int KH = KT / 2;                 // thread groups along k
-    constexpr int E = (kFiltRT / 2) * KH;      // thread groups (2 x 2 entries each)
+    constexpr int KQ = KT / 4;                 // thread groups along k
+    constexpr int E = (kFiltRT / 4) * KQ;      // thread groups (4 x 4 entries each)
     constexpr int PS = kThreads / E;           // position slices
     constexpr int ASTEP = kThreads / kFiltRT;  // positions between a thread's staged Apatch values
     constexpr int DSTEP = kThreads / KT;       // ... and dout values
     static_assert(kThreads % E == 0 && kFiltPC % PS == 0, "tile must split evenly");
-    __shared__ float a_s[kFiltPC][kFiltRT];             // Apatch of the staged positions
-    __shared__ float d_s[kFiltPC][KT];                  // dout of the staged positions
-    __shared__ float red_s[PS > 1 ? PS - 1 : 1][4][E];  // slices 1.. for the final sum
+    __shared__ __align__(16) float a_s[kFiltPC][kFiltRT];  // Apatch of the staged positions
+    __shared__ __align__(16) float d_s[kFiltPC][KT];       // dout of the staged positions
+    __shared__ float red_s[PS > 1 ? PS - 1 : 1][16][E];    // slices 1.. for the final sum
 
     const int C = int(g.c), K = int(g.k), H = int(g.h), W = int(g.w);
     const int OH = int(g.oh), OW = int(g.ow);
@@ -101,10 +103,12 @@ __global__ void __launch_bounds__(kThreads) conv2d_backward_filter_partial_kerne
     int dp = p_begin + tid / KT;
     std::int64_t didx = std::int64_t(dp) * K + k0 + kd;
 
-    // Compute: this thread's 2 x 2 entries and position slice.
+    // Compute: this thread's 4 x 4 entries (rows 4 tr.., channels 4 tk..) and position slice.
     const int grp = tid % E, slice = tid / E;
-    const int tr = grp / KH, tk = grp % KH;
-    float acc[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
+    const int tr = grp / KQ, tk = grp % KQ;
+    float acc[4][4];
+#pragma unroll
+    for (int u = 0; u < 16; ++u) acc[u / 4][u % 4] = 0.0f;
 
     for (int pc = p_begin; pc < p_end; pc += kFiltPC) {
         __syncthreads();  // previous step fully read
@@ -139,14 +143,20 @@ __global__ void __launch_bounds__(kThreads) conv2d_backward_filter_partial_kerne
             didx += std::int64_t(DSTEP) * K;
         }
         __syncthreads();
-#pragma unroll 8
+#pragma unroll 4
         for (int pp = slice; pp < kFiltPC; pp += PS) {
-            const float x0 = a_s[pp][tr], x1 = a_s[pp][tr + 16];
-            const float d0 = d_s[pp][tk], d1 = d_s[pp][tk + KH];
-            acc[0][0] += x0 * d0;
-            acc[0][1] += x0 * d1;
-            acc[1][0] += x1 * d0;
-            acc[1][1] += x1 * d1;
+            // 8 shared loads (two 16-byte vectors where the compiler proves the alignment) for
+            // 16 FMAs.
+            float x[4], d[4];
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+                x[u] = a_s[pp][4 * tr + u];
+                d[u] = d_s[pp][4 * tk + u];
+            }
+#pragma unroll
+            for (int u = 0; u < 4; ++u)
+#pragma unroll
+                for (int v = 0; v < 4; ++v) acc[u][v] += x[u] * d[v];
         }
     }
 
@@ -154,21 +164,20 @@ __global__ void __launch_bounds__(kThreads) conv2d_backward_filter_partial_kerne
     if (PS > 1) {
         if (slice > 0) {
 #pragma unroll
-            for (int u = 0; u < 4; ++u) red_s[slice - 1][u][grp] = acc[u / 2][u % 2];
+            for (int u = 0; u < 16; ++u) red_s[slice - 1][u][grp] = acc[u / 4][u % 4];
         }
         __syncthreads();
         if (slice > 0) return;
-#pragma unroll
         for (int s2 = 0; s2 < PS - 1; ++s2)
 #pragma unroll
-            for (int u = 0; u < 4; ++u) acc[u / 2][u % 2] += red_s[s2][u][grp];
+            for (int u = 0; u < 16; ++u) acc[u / 4][u % 4] += red_s[s2][u][grp];
     }
     float* wseg = workspace + std::int64_t(seg) * (R + 1) * K;
 #pragma unroll
-    for (int u = 0; u < 2; ++u) {
+    for (int u = 0; u < 4; ++u) {
 #pragma unroll
-        for (int v = 0; v < 2; ++v) {
-            const int rw = r0 + tr + 16 * u, kw = k0 + tk + KH * v;
+        for (int v = 0; v < 4; ++v) {
+            const int rw = r0 + 4 * tr + u, kw = k0 + 4 * tk + v;
             if (rw < R + 1 && kw < K) wseg[rw * K + kw] = acc[u][v];
         }
     }

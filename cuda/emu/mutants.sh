@@ -23,7 +23,7 @@ out-of-bounds shared|conv2d_filter.cu|CudaConv2d.FixedShapesMatchCpu|red_s[slice
 uninitialized read|conv2d.cu|CudaConv2d.FixedShapesMatchCpu|for (int e = tid; e < in_count; e += kThreads) {|for (int e = tid; e < in_count - 1; e += kThreads) {
 shared-memory race|conv2d.cu|CudaConv2d.FixedShapesMatchCpu|* C + c0 + cc) * K + k];\n                    w_s[e] = v;\n                }\n                __syncthreads();|* C + c0 + cc) * K + k];\n                    w_s[e] = v;\n                }
 global write conflict|activation.cu|CudaActivation.ForwardAndBackwardMatchCpu|        out[e] = act_forward(in[e], act);|        out[e / 2 * 2] = act_forward(in[e], act);
-barrier divergence|conv2d_filter.cu|CudaConv2d.FixedShapesMatchCpu|    const int tr = grp / KH, tk = grp % KH;|    const int tr = grp / KH, tk = grp % KH;\n    if (tid == 255) return;
+barrier divergence|conv2d_filter.cu|CudaConv2d.FixedShapesMatchCpu|    const int tr = grp / KQ, tk = grp % KQ;|    const int tr = grp / KQ, tk = grp % KQ;\n    if (tid == 255) return;
 shared-memory race|conv2d.cu|CudaConv2d.ConvMaxPoolInOneKernelIsBitIdenticalToTwoKernels|        a_s[pix * KG + kk] = act_forward(acc[m] + bk, act);\n    }\n    __syncthreads();|        a_s[pix * KG + kk] = act_forward(acc[m] + bk, act);\n    }
 shared-memory race|conv2d_strip.cu|CudaConv2d.FixedShapesMatchCpu|            __syncthreads();  // every thread is done reading the previous chunk|            // (barrier removed)
 block-order dependence|pool2d.cu|CudaPool2d.FixedShapesMatchCpuExactly|        out[o] = sum / area;|        out[o] = sum / area + (o >= 256 ? 0.0f * out[o - 256] : 0.0f);
