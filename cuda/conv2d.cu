@@ -49,7 +49,9 @@
 // outside [0, oh) are staged as zeros, so no other test is needed.
 //
 // At stride 1 (padding below the kernel size) backward data runs the strip kernel over dout with
-// the weights rotated by 180 degrees where its tiles apply (cuda/conv2d_strip.cu).
+// the weights rotated by 180 degrees where its tiles apply (cuda/conv2d_strip.cu);
+// conv2d_backward_data_unpool runs it with an unpooling epilogue that writes, instead of dinp,
+// the gradient before the max pooling that produced this convolution's input.
 //
 // Backward filter: cuda/conv2d_filter.cu.
 //
@@ -516,39 +518,60 @@ void conv2d_maxpool_forward(float* pooled, std::int32_t* mask, const float* inp,
     launch_forward(nullptr, inp, weight, bias, g, act, pooled, mask, pool, stream);
 }
 
-void conv2d_backward_data(float* dinp, const float* dout, const float* weight, const ConvGeom& g,
-                          cudaStream_t stream, const float* dout_a, Activation dout_act) {
-    NvtxRange range("conv2d_backward_data");
-    check_geometry(g, "conv2d_backward_data");
-    // The kernel's offsets inside an image and into the filter are 32-bit.
+namespace {
+
+// The checks both backward-data launchers make: geometry, 32-bit offsets, the folded activation.
+void check_backward_data(const ConvGeom& g, const float* dout_a, Activation dout_act,
+                         const char* op) {
+    check_geometry(g, op);
+    // The kernels' offsets inside an image and into the filter are 32-bit.
     MINICNN_REQUIRE(g.h * g.w * g.c < (std::int64_t(1) << 31) &&
                         g.oh * g.ow * g.k < (std::int64_t(1) << 31) &&
                         g.weight_numel() < (std::int64_t(1) << 31) &&
                         g.h + g.ph + g.kh < (std::int64_t(1) << 31) &&
                         g.w + g.pw + g.kw < (std::int64_t(1) << 31),
-                    "conv2d_backward_data: one image (" << g.h << "x" << g.w << "x" << g.c << " -> "
-                                                        << g.oh << "x" << g.ow << "x" << g.k
-                                                        << ") or the filter is beyond 32-bit "
-                                                           "indexing");
-    check_dout_act(dout_a, dout_act, "conv2d_backward_data");
+                    op << ": one image (" << g.h << "x" << g.w << "x" << g.c << " -> " << g.oh
+                       << "x" << g.ow << "x" << g.k << ") or the filter is beyond 32-bit indexing");
+    check_dout_act(dout_a, dout_act, op);
+}
+
+// Backward data through the strip kernel: at stride 1 with padding below the kernel size, the
+// forward convolution of dout with the weights rotated (conv2d_forward_strip_kernel, kData), where
+// its tiles apply; false, launching nothing, elsewhere. `sa` brings out, inp (dout), inp_a,
+// inp_act, weight and the unpooling fields; the rest is set here from the layer's geometry g.
+bool backward_data_strip(StripArgs sa, const ConvGeom& g, cudaStream_t stream) {
+    if (g.sh != 1 || g.sw != 1 || g.ph > g.kh - 1 || g.pw > g.kw - 1) return false;
+    ConvGeom f = g;  // the forward convolution: dout (n, oh, ow, k) -> dinp (n, h, w, c)
+    f.h = g.oh;
+    f.w = g.ow;
+    f.c = g.k;
+    f.k = g.c;
+    f.ph = g.kh - 1 - g.ph;
+    f.pw = g.kw - 1 - g.pw;
+    f.oh = g.h;
+    f.ow = g.w;
+    sa.g = f;
+    sa.bias = nullptr;
+    sa.act = Activation::linear;
+    sa.pooled = nullptr;
+    sa.mask = nullptr;
+    return launch_strip(sa, true, stream);
+}
+
+}  // namespace
+
+void conv2d_backward_data(float* dinp, const float* dout, const float* weight, const ConvGeom& g,
+                          cudaStream_t stream, const float* dout_a, Activation dout_act) {
+    NvtxRange range("conv2d_backward_data");
+    check_backward_data(g, dout_a, dout_act, "conv2d_backward_data");
     if (g.in_numel() == 0) return;
-    // Stride 1 with padding below the kernel size: the forward strip kernel over dout with the
-    // weights rotated (conv2d_forward_strip_kernel, kData), where its tiles apply.
-    if (g.sh == 1 && g.sw == 1 && g.ph <= g.kh - 1 && g.pw <= g.kw - 1) {
-        ConvGeom f = g;  // the forward convolution: dout (n, oh, ow, k) -> dinp (n, h, w, c)
-        f.h = g.oh;
-        f.w = g.ow;
-        f.c = g.k;
-        f.k = g.c;
-        f.ph = g.kh - 1 - g.ph;
-        f.pw = g.kw - 1 - g.pw;
-        f.oh = g.h;
-        f.ow = g.w;
-        const StripArgs sa{dinp,    dout,    dout_a,    dout_act,
-                           weight,  nullptr, f,         Activation::linear,
-                           nullptr, nullptr, PoolGeom{}};
-        if (launch_strip(sa, true, stream)) return;
-    }
+    StripArgs sa{};
+    sa.out = dinp;
+    sa.inp = dout;
+    sa.inp_a = dout_a;
+    sa.inp_act = dout_act;
+    sa.weight = weight;
+    if (backward_data_strip(sa, g, stream)) return;
     // Channel group that fits the channel count (4, 6 or 8 up to 8 channels: LeNet's 6 fill every
     // slot), then the tile shape whose tiles cover the fewest pixels beyond the input.
     auto covered = [&](std::int64_t th, std::int64_t tw) {
@@ -568,6 +591,35 @@ void conv2d_backward_data(float* dinp, const float* dout, const float* weight, c
             : launch_backward_data<8, 16, 8>(dinp, dout, weight, dout_a, dout_act, g, stream);
     else
         launch_backward_data<8, 8, 16>(dinp, dout, weight, dout_a, dout_act, g, stream);
+}
+
+bool conv2d_backward_data_unpool(float* dz_prev, const float* dout, const float* weight,
+                                 const ConvGeom& g, cudaStream_t stream, const float* dout_a,
+                                 Activation dout_act, const std::int32_t* mask, const float* pooled,
+                                 Activation pooled_act, const PoolGeom& pool) {
+    NvtxRange range("conv2d_backward_data_unpool");
+    check_backward_data(g, dout_a, dout_act, "conv2d_backward_data_unpool");
+    check_geometry(pool, "conv2d_backward_data_unpool");
+    const std::string why = maxpool_conv_unfusable(pool, pooled_act, g);
+    MINICNN_REQUIRE(why.empty(), "conv2d_backward_data_unpool: " << why);
+    MINICNN_REQUIRE(mask != nullptr && pooled != nullptr,
+                    "conv2d_backward_data_unpool: the pooling's mask and output are required");
+    MINICNN_REQUIRE(pool.h * pool.w * pool.c < (std::int64_t(1) << 31),
+                    "conv2d_backward_data_unpool: one image of the pooling's input ("
+                        << pool.h << "x" << pool.w << "x" << pool.c
+                        << ") is beyond 32-bit indexing");
+    if (g.in_numel() == 0) return true;
+    StripArgs sa{};
+    sa.out = dz_prev;
+    sa.inp = dout;
+    sa.inp_a = dout_a;
+    sa.inp_act = dout_act;
+    sa.weight = weight;
+    sa.unpool_mask = mask;
+    sa.unpool_pooled = pooled;
+    sa.unpool_act = pooled_act;
+    sa.upg = pool;
+    return backward_data_strip(sa, g, stream);
 }
 
 }  // namespace minicnn::cuda

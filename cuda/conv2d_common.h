@@ -82,6 +82,13 @@ struct StripArgs {
     float* pooled;  // null: out; else pooled and mask through the max-pooling epilogue
     std::int32_t* mask;
     PoolGeom pg;
+    // data only: with unpool_mask not null, out is the gradient with respect to the pre-activation
+    // of the layer before the max pooling `upg` that produced the convolution's input
+    // (unpool_pooled, activation unpool_act): the unpooling epilogue.
+    const std::int32_t* unpool_mask = nullptr;
+    const float* unpool_pooled = nullptr;
+    Activation unpool_act = Activation::linear;
+    PoolGeom upg{};
 };
 
 // Launches the strip kernel where it applies (stride 1, a 3- or 5-column kernel, the 14x14x8 and

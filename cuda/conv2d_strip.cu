@@ -1,9 +1,9 @@
 // cuda/conv2d_strip.cu — the stride-1 strip kernel: LeNet's convolutions forward (with bias, the
 // activation and, for conv2d_maxpool_forward, max pooling fused) and backward data, for 3- and
 // 5-column kernels on the 14x14x8 and 10x10x16 tiles of forward_tile. Launched by cuda/conv2d.cu
-// (conv2d_forward, conv2d_maxpool_forward, conv2d_backward_data) through conv::launch_strip;
-// the other shapes run that file's general kernels. CPU twin: host/conv2d.cpp. Test:
-// tests/test_conv2d.cpp (its fixed shapes name the strip cases).
+// (conv2d_forward, conv2d_maxpool_forward, conv2d_backward_data, conv2d_backward_data_unpool)
+// through conv::launch_strip; the other shapes run that file's general kernels. CPU twin:
+// host/conv2d.cpp. Test: tests/test_conv2d.cpp (its fixed shapes name the strip cases).
 //
 // Formulas and layouts as in cuda/conv2d.cu. Tiles, chunks and staging follow that file's forward
 // kernel; what differs is described at the kernel.
@@ -56,7 +56,10 @@ __global__ void __launch_bounds__(StripShape<TH, TW, KG, KW, R>::threads)
                                 const int in_tile_floats,
                                 float* __restrict__ pooled,       // (n, poh, pow, k) or null
                                 std::int32_t* __restrict__ mask,  // (n, poh, pow, k) or null
-                                const PoolGeom pg) {
+                                const PoolGeom pg,
+                                const std::int32_t* __restrict__ unpool_mask,  // (n, oh, ow, k)
+                                const float* __restrict__ unpool_pooled,       // (n, oh, ow, k)
+                                const Activation unpool_act, const PoolGeom upg) {
     using S = StripShape<TH, TW, KG, KW, R>;
     constexpr int NT = S::threads;
     constexpr int COLS = TW + KW - 1;  // staged input columns (stride 1)
@@ -146,6 +149,39 @@ __global__ void __launch_bounds__(StripShape<TH, TW, KG, KW, R>::threads)
     }
 
     const int k = k0 + kk;
+    if (kData && unpool_mask != nullptr) {
+        // Unpooling epilogue (conv2d_backward_data_unpool): this output is the gradient with
+        // respect to the output of a max pooling upg (non-overlapping windows, checked on the
+        // host) of act(z); write the gradient with respect to z instead, as
+        // maxpool2d_backward_mask with act' folded in would: each pooled pixel (oy, ox) owns the
+        // cells [oy*sh, (oy+1)*sh) x [ox*sw, (ox+1)*sw) of z (the last row and column of pooled
+        // pixels also the cells past them, which no window reaches); the cell its mask names gets
+        // 0 + act'(pooled) * gradient, every other one 0.
+        if (!computes || k >= K) return;
+        const int oy = oy0 + sy;
+        if (oy >= OH) return;
+        const int ZH = int(upg.h), ZW = int(upg.w);
+        const std::int64_t pimg = bimg * (std::int64_t(OH) * OW * K);
+        float* zimg = out + bimg * (std::int64_t(ZH) * ZW * K);  // (h, w, k) of z
+        const int y_lo = oy * upg.sh, y_hi = oy + 1 == OH ? ZH : min(ZH, y_lo + upg.sh);
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const int ox = ox0 + sx0 + r;
+            if (ox >= OW) break;
+            const int o = (oy * OW + ox) * K + k;
+            const float v = 0.0f + act_backward(acc[r], unpool_pooled[pimg + o], unpool_act);
+            const int pos = unpool_mask[pimg + o];
+            const int x_lo = ox * upg.sw, x_hi = ox + 1 == OW ? ZW : min(ZW, x_lo + upg.sw);
+            for (int y = y_lo; y < y_hi; ++y) {
+                for (int x = x_lo; x < x_hi; ++x) {
+                    const int a = y - y_lo, q = x - x_lo;
+                    zimg[(y * ZW + x) * K + k] =
+                        a < upg.kh && q < upg.kw && a * upg.kw + q == pos ? v : 0.0f;
+                }
+            }
+        }
+        return;
+    }
     if (pooled == nullptr) {
         if (!computes || k >= K) return;
         const int oy = oy0 + sy;
@@ -196,7 +232,8 @@ bool launch_strip(const StripArgs& s, cudaStream_t stream) {
         <<<dim3(unsigned(gx), unsigned(gy)), StripShape<TH, TW, KG, KW, R>::threads,
            sizeof(float) * floats, stream>>>(s.out, s.inp, s.inp_a, s.inp_act, s.weight, s.bias, g,
                                              s.act, ch.ar, ch.cc, in_tile_floats, s.pooled, s.mask,
-                                             s.pg);
+                                             s.pg, s.unpool_mask, s.unpool_pooled, s.unpool_act,
+                                             s.upg);
     MINICNN_CUDA_CHECK_LAUNCH();
     return true;
 }

@@ -12,8 +12,10 @@
 // gather, the step counters and the epoch permutation. An activation's backward is folded into the
 // backward kernels of its layer (conv2d_backward_act, dense_backward_act), and a convolution
 // followed by max pooling runs as one kernel (conv2d_maxpool_forward: the convolution's output
-// never reaches memory; its backward folds act' into the pooling backward), so a LeNet-5 training
-// step is 18 device operations (CudaEngine.DeviceOperationsPerTrainingStep counts them).
+// never reaches memory; its backward folds act' into the pooling backward), and a convolution
+// whose input comes from such a pooling runs its backward data and that pooling's backward as one
+// kernel (conv2d_backward_act_unpool), so a LeNet-5 training step is 17 device operations
+// (CudaEngine.DeviceOperationsPerTrainingStep counts them).
 //
 // Memory: scratch (the convolution's filter-gradient workspace) is sized by reserve_conv before
 // training; an operation that would need more throws ArgumentError instead of allocating (the loss
@@ -203,14 +205,39 @@ public:
             return Engine::conv2d_backward_act(dinp, dweight, dbias, dy, out, act, inp, weight, g);
         conv_backward(dinp, dweight, dbias, dy, out, act, inp, weight, g);
     }
-    void conv_backward(float* dinp, float* dweight, float* dbias, const float* dy, const float* out,
-                       Activation act, const float* inp, const float* weight, const ConvGeom& g) {
+    // The backward data and the unpooling in one kernel (cuda::conv2d_backward_data_unpool) where
+    // the strip kernel applies; otherwise the default's two operations.
+    void conv2d_backward_act_unpool(float* dz_prev, float* scratch, float* dweight, float* dbias,
+                                    float* dy, const float* out, Activation act, const float* inp,
+                                    const float* weight, const ConvGeom& g,
+                                    const std::int32_t* mask, Activation prev_act,
+                                    const PoolGeom& pool) override {
+        const std::string why = maxpool_conv_unfusable(pool, prev_act, g);
+        MINICNN_REQUIRE(why.empty(), "conv2d_backward_act_unpool: " << why);
+        if (act != Activation::softmax) {
+            check_filter_workspace(g);
+            cuda::DeviceGuard guard(ctx_.device());
+            if (cuda::conv2d_backward_data_unpool(dz_prev, dy, weight, g, ctx_.stream(), out, act,
+                                                  mask, inp, prev_act, pool)) {
+                cuda::conv2d_backward_filter(dweight, dbias, dy, inp, g, workspace_.data(),
+                                             ctx_.stream(), out, act);
+                return;
+            }
+        }
+        Engine::conv2d_backward_act_unpool(dz_prev, scratch, dweight, dbias, dy, out, act, inp,
+                                           weight, g, mask, prev_act, pool);
+    }
+    void check_filter_workspace(const ConvGeom& g) const {
         const std::size_t ws = cuda::conv2d_backward_filter_workspace(g);
         MINICNN_REQUIRE(ws <= workspace_.size(),
                         "conv2d_backward: the filter-gradient workspace holds "
                             << workspace_.size() << " bytes (reserve_conv), this shape (n " << g.n
                             << ", " << g.h << "x" << g.w << "x" << g.c << " -> " << g.k
                             << " filters) needs " << ws << " bytes");
+    }
+    void conv_backward(float* dinp, float* dweight, float* dbias, const float* dy, const float* out,
+                       Activation act, const float* inp, const float* weight, const ConvGeom& g) {
+        check_filter_workspace(g);
         cuda::DeviceGuard guard(ctx_.device());
         if (dinp) cuda::conv2d_backward_data(dinp, dy, weight, g, ctx_.stream(), out, act);
         cuda::conv2d_backward_filter(dweight, dbias, dy, inp, g, workspace_.data(), ctx_.stream(),

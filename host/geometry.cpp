@@ -174,6 +174,17 @@ std::string maxpool_act_unfoldable(Activation act, const PoolGeom& pool) {
     return "";
 }
 
+std::string maxpool_conv_unfusable(const PoolGeom& pool, Activation act, const ConvGeom& conv) {
+    if (pool.n != conv.n || pool.oh != conv.h || pool.ow != conv.w || pool.c != conv.c) {
+        std::ostringstream os;
+        os << "the pooling's output (" << pool.n << ", " << pool.oh << ", " << pool.ow << ", "
+           << pool.c << ") is not the convolution's input (" << conv.n << ", " << conv.h << ", "
+           << conv.w << ", " << conv.c << ")";
+        return os.str();
+    }
+    return maxpool_act_unfoldable(act, pool);
+}
+
 std::string conv_maxpool_unfusable(const ConvGeom& conv, Activation act, const PoolGeom& pool) {
     if (pool.n != conv.n || pool.h != conv.oh || pool.w != conv.ow || pool.c != conv.k) {
         std::ostringstream os;

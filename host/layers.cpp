@@ -200,6 +200,15 @@ LayerContext Conv2D::forward_pooled(Engine& engine, const Pool2D& pool, const fl
     return {inp, conv_out, nullptr, n};
 }
 
+void Conv2D::backward_unpool(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
+                             const Pool2D& pool, const LayerContext& pool_ctx, Activation prev_act,
+                             float* dz_prev, float* scratch) const {
+    const ConvGeom g = geometry(ctx.n);
+    engine.conv2d_backward_act_unpool(dz_prev, scratch, grads_, grads_ + g.weight_numel(), dout,
+                                      ctx.out, dout_is_dz ? Activation::linear : act_, ctx.inp,
+                                      params_, g, pool_ctx.mask, prev_act, pool.geometry(ctx.n));
+}
+
 void Conv2D::backward(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
                       float* dinp) const {
     const ConvGeom g = geometry(ctx.n);

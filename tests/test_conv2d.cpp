@@ -14,6 +14,7 @@
 // bit-identical (the second run passes dbias = null, which must not change dweight). The
 // convolution fused with max pooling (conv2d_maxpool_forward) is checked bit for bit against the
 // two kernels it replaces. Without a GPU every test skips and says why.
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -322,6 +323,78 @@ TEST_F(CudaConv2d, ConvMaxPoolInOneKernelIsBitIdenticalToTwoKernels) {
             test::all_close(test::to_host(dz1, s), test::to_host(dz2, s), 0.0, 0.0, g.out_shape()))
             << "dz";
     }
+}
+
+// A convolution's backward data and the backward of the max pooling that produced its input in
+// one kernel (cuda::conv2d_backward_data_unpool) against the two kernels it replaces
+// (conv2d_backward_data, then maxpool2d_backward_mask with act' folded in), bit for bit: LeNet's
+// conv2 after pool1, pooling windows with gaps (stride 3 > window 2), rows and columns of the
+// pooling's input no window covers, the 10x10 tile, and every elementwise activation on both
+// sides. Where the strip kernel does not apply (stride 2) it launches nothing and says so.
+TEST_F(CudaConv2d, BackwardDataUnpoolInOneKernelIsBitIdenticalToTwoKernels) {
+    struct Case {
+        std::int64_t n, zh, c;  // the pooling's input (n, zh, zh, c)
+        int pk, ps;             // pooling window and stride
+        std::int64_t k;         // the convolution: c -> k channels, kernel kw x kw, padding
+        int kw;
+        Padding pad;
+        Activation act, prev_act;
+    };
+    const Padding same = Padding::same(), valid = Padding::valid();
+    using A = Activation;
+    const std::vector<Case> cases = {
+        {7, 28, 6, 2, 2, 16, 5, valid, A::relu, A::relu},    // LeNet: pool1, then conv2
+        {2, 43, 6, 2, 3, 16, 3, same, A::tanh, A::sigmoid},  // gaps between windows
+        {3, 29, 4, 2, 2, 7, 5, same, A::linear, A::linear},  // an uncovered row and column
+        {2, 20, 12, 2, 2, 5, 3, same, A::sigmoid, A::tanh},  // 10x10 tile (c > 8)
+    };
+    const cudaStream_t s = ctx_->stream();
+    std::uint32_t seed = 700;
+    for (const Case& t : cases) {
+        const PoolGeom pg = pool_geometry({t.n, t.zh, t.zh, t.c}, {t.pk, t.pk}, {t.ps, t.ps}, "t");
+        const ConvGeom g =
+            conv_geometry(pg.out_shape(), {t.kw, t.kw, t.c, t.k}, t.pad, {1, 1}, "t");
+        SCOPED_TRACE("pooling input " + std::to_string(t.zh) + "x" + std::to_string(t.zh) + "x" +
+                     std::to_string(t.c) + ", window " + std::to_string(t.pk) + " stride " +
+                     std::to_string(t.ps) + "; " + activation_name(t.prev_act) + " then " +
+                     activation_name(t.act));
+        auto z = test::random_vector<float>(std::size_t(pg.in_numel()), seed);
+        if (t.prev_act == A::relu)
+            for (float& v : z) v = v > 0.0f ? v : 0.0f;  // ties at 0
+        auto d_z = test::to_device(z, s);
+        auto d_w =
+            test::to_device(test::random_vector<float>(std::size_t(g.weight_numel()), seed + 1), s);
+        auto d_dout =
+            test::to_device(test::random_vector<float>(std::size_t(g.out_numel()), seed + 2), s);
+        auto d_out = test::to_device(
+            test::random_vector<float>(std::size_t(g.out_numel()), seed + 3, 0.0, 1.0), s);
+        seed += 10;
+        cuda::DeviceBuffer<float> pooled(std::size_t(pg.out_numel())),
+            dinp(std::size_t(g.in_numel())), dz2(std::size_t(pg.in_numel())),
+            dz1(std::size_t(pg.in_numel()));
+        cuda::DeviceBuffer<std::int32_t> mask(std::size_t(pg.out_numel()));
+        MINICNN_CUDA_CHECK(cudaMemsetAsync(dz1.data(), 0xff, dz1.bytes(), s));  // poison
+        cuda::maxpool2d_forward(pooled.data(), mask.data(), d_z.data(), pg, s);
+
+        cuda::conv2d_backward_data(dinp.data(), d_dout.data(), d_w.data(), g, s, d_out.data(),
+                                   t.act);
+        cuda::maxpool2d_backward_mask(dz2.data(), dinp.data(), mask.data(), pg, s, pooled.data(),
+                                      t.prev_act);
+        ASSERT_TRUE(cuda::conv2d_backward_data_unpool(dz1.data(), d_dout.data(), d_w.data(), g, s,
+                                                      d_out.data(), t.act, mask.data(),
+                                                      pooled.data(), t.prev_act, pg));
+        EXPECT_TRUE(test::all_equal(test::to_host(dz1, s), test::to_host(dz2, s), pg.in_shape()));
+    }
+    // Stride 2: no strip kernel; nothing is launched (the poisoned output stays as it was).
+    const PoolGeom pg = pool_geometry({2, 28, 28, 6}, {2, 2}, {2, 2}, "t");
+    const ConvGeom g2 = conv_geometry(pg.out_shape(), {3, 3, 6, 8}, same, {2, 2}, "t");
+    cuda::DeviceBuffer<float> dz(std::size_t(pg.in_numel())), any(std::size_t(pg.out_numel()));
+    cuda::DeviceBuffer<std::int32_t> mask(std::size_t(pg.out_numel()));
+    MINICNN_CUDA_CHECK(cudaMemsetAsync(dz.data(), 0xff, dz.bytes(), s));
+    EXPECT_FALSE(cuda::conv2d_backward_data_unpool(dz.data(), any.data(), any.data(), g2, s,
+                                                   nullptr, A::linear, mask.data(), any.data(),
+                                                   A::relu, pg));
+    for (float v : test::to_host(dz, s)) ASSERT_TRUE(std::isnan(v)) << "written without a launch";
 }
 
 // What cannot run in one kernel is refused with the reason, never run wrongly.

@@ -32,6 +32,17 @@ void conv2d_maxpool_forward(float* pooled, std::int32_t* mask, const float* inp,
 void conv2d_backward_data(float* dinp, const float* dout, const float* weight, const ConvGeom& g,
                           cudaStream_t stream, const float* dout_a = nullptr,
                           Activation dout_act = Activation::linear);
+// conv2d_backward_data followed by maxpool2d_backward_mask (act' folded in) of the max pooling
+// `pool` that produced this convolution's input (its mask, its output `pooled` = the
+// convolution's input, the activation pooled_act before it; windows that do not overlap), in one
+// kernel: dz_prev (n, pool.h, pool.w, c), the gradient with respect to the pre-activation of the
+// layer before the pooling, without the convolution's input gradient reaching memory. Bit for bit
+// what the two launchers give. Where the one-kernel path (the stride-1 strip kernel) does not
+// apply it launches nothing and returns false; the caller then runs the two launchers.
+bool conv2d_backward_data_unpool(float* dz_prev, const float* dout, const float* weight,
+                                 const ConvGeom& g, cudaStream_t stream, const float* dout_a,
+                                 Activation dout_act, const std::int32_t* mask, const float* pooled,
+                                 Activation pooled_act, const PoolGeom& pool);
 // dbias may be null. `workspace` must hold conv2d_backward_filter_workspace(g) bytes (may be 0).
 std::size_t conv2d_backward_filter_workspace(const ConvGeom& g);
 void conv2d_backward_filter(float* dweight, float* dbias, const float* dout, const float* inp,

@@ -177,6 +177,23 @@ public:
             activation_backward(dy, dy, pooled, pool.n * pool.oh * pool.ow, pool.c, act);
         maxpool2d_backward(dz, dy, mask, pool);
     }
+    // conv2d_backward_act, then maxpool2d_backward_act of the max pooling `pool` that produced
+    // this convolution's input (inp is that pooling's output, mask its mask, prev_act the
+    // activation it pooled; windows that do not overlap): dz_prev (n, pool.h, pool.w, c), the
+    // gradient with respect to the pre-activation of the layer before the pooling. This default
+    // runs the two, with the convolution's input gradient in scratch (n, h, w, c) between them;
+    // the CUDA engine runs the backward data and the unpooling as one kernel where it can, leaving
+    // scratch unwritten. dz_prev, scratch and dy must not alias. dy may be overwritten.
+    virtual void conv2d_backward_act_unpool(float* dz_prev, float* scratch, float* dweight,
+                                            float* dbias, float* dy, const float* out,
+                                            Activation act, const float* inp, const float* weight,
+                                            const ConvGeom& g, const std::int32_t* mask,
+                                            Activation prev_act, const PoolGeom& pool) {
+        const std::string why = maxpool_conv_unfusable(pool, prev_act, g);
+        MINICNN_REQUIRE(why.empty(), "conv2d_backward_act_unpool: " << why);
+        conv2d_backward_act(scratch, dweight, dbias, dy, out, act, inp, weight, g);
+        maxpool2d_backward_act(dz_prev, scratch, mask, inp, prev_act, pool);
+    }
     virtual void avgpool2d_forward(float* out, const float* inp, const PoolGeom& g) = 0;
     virtual void avgpool2d_backward(float* dinp, const float* dout, const PoolGeom& g) = 0;
 

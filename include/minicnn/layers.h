@@ -124,6 +124,14 @@ public:
     LayerContext forward_pooled(Engine& engine, const class Pool2D& pool, const float* inp,
                                 float* conv_out, float* pooled, std::int32_t* mask,
                                 std::int64_t n) const;
+    // backward, with the backward of the max pooling `pool` that produced this layer's input
+    // (after a forward_pooled pair; pool_ctx its context, prev_act the activation of the layer
+    // before it) as one engine operation (Engine::conv2d_backward_act_unpool): dz_prev is the
+    // gradient with respect to that layer's pre-activation; scratch (n, input shape) may be used
+    // on the way. dout, dz_prev and scratch must not alias.
+    void backward_unpool(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
+                         const class Pool2D& pool, const LayerContext& pool_ctx,
+                         Activation prev_act, float* dz_prev, float* scratch) const;
 
 protected:
     Shape do_build(const Shape& input_shape) override;

@@ -31,6 +31,9 @@ const char* pool_mode_name(PoolMode m);
 // Used by Engine::conv2d_maxpool_forward / maxpool2d_backward_act and the CUDA launchers.
 std::string maxpool_act_unfoldable(Activation act, const PoolGeom& pool);
 std::string conv_maxpool_unfusable(const ConvGeom& conv, Activation act, const PoolGeom& pool);
+// The same for a max pooling whose output is the input of `conv` (its backward folded into that
+// convolution's backward data: Engine::conv2d_backward_act_unpool).
+std::string maxpool_conv_unfusable(const PoolGeom& pool, Activation act, const ConvGeom& conv);
 
 // How pool_backward routes a max window's gradient.
 enum class MaxTie {
