@@ -152,12 +152,9 @@ __global__ void __launch_bounds__(kThreads)
 
     const int H = int(g.h), W = int(g.w), C = int(g.c), K = int(g.k);
     const int OH = int(g.oh), OW = int(g.ow);
-    const int tiles_w = (OW + TW - 1) / TW;
-    const int tiles_h = (OH + TH - 1) / TH;
-    // Once per block: which image and tile (blockIdx.x may exceed 2^31 / tiles: 64-bit image).
-    const std::int64_t bimg = std::int64_t(blockIdx.x) / (std::int64_t(tiles_w) * tiles_h);
-    const int bt = int(std::int64_t(blockIdx.x) - bimg * tiles_w * tiles_h);
-    const int oy0 = (bt / tiles_w) * TH, ox0 = (bt % tiles_w) * TW;
+    const conv::TileOrigin to = conv::tile_origin(TH, TW, OH, OW);
+    const std::int64_t bimg = to.image;
+    const int oy0 = to.y0, ox0 = to.x0;
     const float* img = inp + bimg * (std::int64_t(H) * W * C);  // (h, w, c)
     float* oimg = out + bimg * (std::int64_t(OH) * OW * K);     // (oh, ow, k)
     const int k0 = int(blockIdx.y) * KG;
@@ -284,11 +281,9 @@ __global__ void __launch_bounds__(kThreads)
 
     const int H = int(g.h), W = int(g.w), C = int(g.c), K = int(g.k);
     const int OH = int(g.oh), OW = int(g.ow);
-    const int tiles_w = (W + TW - 1) / TW;
-    const int tiles_h = (H + TH - 1) / TH;
-    const std::int64_t bimg = std::int64_t(blockIdx.x) / (std::int64_t(tiles_w) * tiles_h);
-    const int bt = int(std::int64_t(blockIdx.x) - bimg * tiles_w * tiles_h);
-    const int y0 = (bt / tiles_w) * TH, x0 = (bt % tiles_w) * TW;
+    const conv::TileOrigin to = conv::tile_origin(TH, TW, H, W);
+    const std::int64_t bimg = to.image;
+    const int y0 = to.y0, x0 = to.x0;
     const std::int64_t oimg = bimg * (std::int64_t(OH) * OW * K);  // dout / dout_a image base
     float* dimg = dinp + bimg * (std::int64_t(H) * W * C);         // (h, w, c)
     const int cbase = int(blockIdx.y) * CG;
@@ -537,10 +532,24 @@ void check_backward_data(const ConvGeom& g, const float* dout_a, Activation dout
 
 // Backward data through the strip kernel: at stride 1 with padding below the kernel size, the
 // forward convolution of dout with the weights rotated (conv2d_forward_strip_kernel, kData), where
-// its tiles apply; false, launching nothing, elsewhere. `sa` brings out, inp (dout), inp_a,
-// inp_act, weight and the unpooling fields; the rest is set here from the layer's geometry g.
-bool backward_data_strip(StripArgs sa, const ConvGeom& g, cudaStream_t stream) {
+// its tiles apply; false, launching nothing, elsewhere. With unpool_mask, the unpooling epilogue
+// (conv2d_backward_data_unpool): out is then the gradient before the pooling upg.
+bool backward_data_strip(float* out, const float* dout, const float* weight, const float* dout_a,
+                         Activation dout_act, const ConvGeom& g, cudaStream_t stream,
+                         const std::int32_t* unpool_mask = nullptr,
+                         const float* unpool_pooled = nullptr,
+                         Activation unpool_act = Activation::linear, const PoolGeom& upg = {}) {
     if (g.sh != 1 || g.sw != 1 || g.ph > g.kh - 1 || g.pw > g.kw - 1) return false;
+    StripArgs sa{};
+    sa.out = out;
+    sa.inp = dout;
+    sa.inp_a = dout_a;
+    sa.inp_act = dout_act;
+    sa.weight = weight;
+    sa.unpool_mask = unpool_mask;
+    sa.unpool_pooled = unpool_pooled;
+    sa.unpool_act = unpool_act;
+    sa.upg = upg;
     ConvGeom f = g;  // the forward convolution: dout (n, oh, ow, k) -> dinp (n, h, w, c)
     f.h = g.oh;
     f.w = g.ow;
@@ -565,13 +574,7 @@ void conv2d_backward_data(float* dinp, const float* dout, const float* weight, c
     NvtxRange range("conv2d_backward_data");
     check_backward_data(g, dout_a, dout_act, "conv2d_backward_data");
     if (g.in_numel() == 0) return;
-    StripArgs sa{};
-    sa.out = dinp;
-    sa.inp = dout;
-    sa.inp_a = dout_a;
-    sa.inp_act = dout_act;
-    sa.weight = weight;
-    if (backward_data_strip(sa, g, stream)) return;
+    if (backward_data_strip(dinp, dout, weight, dout_a, dout_act, g, stream)) return;
     // Channel group that fits the channel count (4, 6 or 8 up to 8 channels: LeNet's 6 fill every
     // slot), then the tile shape whose tiles cover the fewest pixels beyond the input.
     auto covered = [&](std::int64_t th, std::int64_t tw) {
@@ -609,17 +612,8 @@ bool conv2d_backward_data_unpool(float* dz_prev, const float* dout, const float*
                         << pool.h << "x" << pool.w << "x" << pool.c
                         << ") is beyond 32-bit indexing");
     if (g.in_numel() == 0) return true;
-    StripArgs sa{};
-    sa.out = dz_prev;
-    sa.inp = dout;
-    sa.inp_a = dout_a;
-    sa.inp_act = dout_act;
-    sa.weight = weight;
-    sa.unpool_mask = mask;
-    sa.unpool_pooled = pooled;
-    sa.unpool_act = pooled_act;
-    sa.upg = pool;
-    return backward_data_strip(sa, g, stream);
+    return backward_data_strip(dz_prev, dout, weight, dout_a, dout_act, g, stream, mask, pooled,
+                               pooled_act, pool);
 }
 
 }  // namespace minicnn::cuda

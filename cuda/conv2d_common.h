@@ -59,6 +59,20 @@ Chunks choose_chunks(int kh, int kw, std::int64_t channels, int group, HaloFloat
     return {1, 1, 1};
 }
 
+// Which image and tile a block owns (the forward kernels: a tile of the output; backward data: of
+// the input): blockIdx.x folds (image, tile row, tile column) over th x tw tiles of an oh x ow
+// plane (blockIdx.x may exceed 2^31 / tiles: the image is 64-bit). Computed once per block.
+struct TileOrigin {
+    std::int64_t image;
+    int y0, x0;
+};
+__device__ inline TileOrigin tile_origin(int th, int tw, int oh, int ow) {
+    const int tiles_w = (ow + tw - 1) / tw, tiles_h = (oh + th - 1) / th;
+    const std::int64_t image = std::int64_t(blockIdx.x) / (std::int64_t(tiles_w) * tiles_h);
+    const int t = int(std::int64_t(blockIdx.x) - image * tiles_w * tiles_h);
+    return {image, (t / tiles_w) * th, (t % tiles_w) * tw};
+}
+
 // The forward kernel's tile for an output shape: TH x TW pixels x KG channels. The candidate whose
 // tiles cover the fewest pixels beyond the output (LeNet: 28x28 by 14x14, 10x10 by 10x10: no
 // waste), the larger tile on a tie.

@@ -77,11 +77,9 @@ __global__ void __launch_bounds__(StripShape<TH, TW, KG, KW, R>::threads)
 
     const int H = int(g.h), W = int(g.w), C = int(g.c), K = int(g.k);
     const int OH = int(g.oh), OW = int(g.ow);
-    const int tiles_w = (OW + TW - 1) / TW;
-    const int tiles_h = (OH + TH - 1) / TH;
-    const std::int64_t bimg = std::int64_t(blockIdx.x) / (std::int64_t(tiles_w) * tiles_h);
-    const int bt = int(std::int64_t(blockIdx.x) - bimg * tiles_w * tiles_h);
-    const int oy0 = (bt / tiles_w) * TH, ox0 = (bt % tiles_w) * TW;
+    const TileOrigin to = tile_origin(TH, TW, OH, OW);
+    const std::int64_t bimg = to.image;
+    const int oy0 = to.y0, ox0 = to.x0;
     const float* img = inp + bimg * (std::int64_t(H) * W * C);  // (h, w, c)
     const float* aimg = inp_a ? inp_a + bimg * (std::int64_t(H) * W * C) : nullptr;
     float* oimg = out + bimg * (std::int64_t(OH) * OW * K);  // (oh, ow, k)
