@@ -1,7 +1,8 @@
 // cuda/dense.cu — dense (fully connected) layers of the CUDA training engine as small tiled SGEMMs
 // with their elementwise work fused in, so a layer is one launch forward and one backward.
-// CPU twin: the dense loops of host/engine_cpu.cpp. Test: tests/test_engine_cuda.cpp (dense layers
-// against the CPU engine; one LeNet-5 step; the device-operation count).
+// CPU twin: host/dense.cpp. Test: tests/test_engine_cuda.cpp (dense layers against the CPU
+// engine; one LeNet-5 step; the device-operation count), tests/test_engine_cuda_fused.cpp (the
+// unpooling backward against the two operations it replaces).
 //
 //   forward   out (n, n_out)     = act(inp (n, n_in) @ weight (n_in, n_out) + bias (n_out))
 //             softmax in the epilogue when n_out <= 32 (one tile holds whole rows), else a second
@@ -11,6 +12,12 @@
 //             dinp (n, n_in)        = dz weight^T
 //             in one launch: blocks [0, B0) compute [dweight; dbias] as one product whose extra
 //             row of inp^T is ones, blocks [B0, B0 + B1) compute dinp.
+//   backward_unpool  the same, but when inp is the (flattened) output of a max pooling of act(z)
+//             with windows that do not overlap, the dinp blocks write dz_prev, the gradient with
+//             respect to z, instead of dinp: maxpool2d_backward_mask with act' folded in, in the
+//             epilogue (each pooled element owns the cells of its stride-sized block of z, the
+//             last row and column of pooled pixels also the cells past them; the cell its mask
+//             names gets 0 + act'(pooled) * dinp, every other one 0).
 //
 // Tiling. C (M, N) = sum_k A(m, k) B(k, n): a block of 256 threads owns a 32 x 32 tile of C; thread
 // t owns rows t/16 + {0, 16} and columns t%16 + {0, 16}. K is walked in chunks of 32 staged in shared
@@ -18,6 +25,7 @@
 // are read through strides (element (m, k) of A at m*sm + k*sk), which covers the transposes.
 // Indices are 32-bit: the launchers check that every matrix has fewer than 2^31 elements.
 #include <cstdint>
+#include <string>
 
 #include "activation_math.cuh"
 #include "cuda_check.h"
@@ -55,7 +63,33 @@ struct Job {
     const float* bias;  // (N) or null
     Activation act;     // epilogue activation (softmax: whole rows in one tile)
     int tiles_n;
+    // The unpooling epilogue (backward_unpool): with umask not null, element (m, n) of C is the
+    // gradient of pooled element n of sample m (pool: NHWC, flattened), and c is dz_prev (M, h,
+    // w, c) of the pooling's input.
+    const std::int32_t* umask;
+    const float* upooled;
+    Activation uact;
+    PoolGeom pool;
 };
+
+// The unpooling epilogue of one element (see Job).
+__device__ inline void unpool_store(const Job& J, int m, int n, float z) {
+    const PoolGeom& p = J.pool;
+    const int C = int(p.c), POW = int(p.ow), POH = int(p.oh), ZH = int(p.h), ZW = int(p.w);
+    const int ch = n % C, px = (n / C) % POW, py = n / (C * POW);
+    const std::int64_t o = std::int64_t(m) * J.N + n;
+    const float v = 0.0f + act_backward(z, J.upooled[o], J.uact);
+    const int pos = J.umask[o];
+    const int y_lo = py * p.sh, y_hi = py + 1 == POH ? ZH : min(ZH, y_lo + p.sh);
+    const int x_lo = px * p.sw, x_hi = px + 1 == POW ? ZW : min(ZW, x_lo + p.sw);
+    float* zimg = J.c + std::int64_t(m) * ZH * ZW * C;
+    for (int y = y_lo; y < y_hi; ++y) {
+        for (int x = x_lo; x < x_hi; ++x) {
+            const int a = y - y_lo, q = x - x_lo;
+            zimg[(y * ZW + x) * C + ch] = a < p.kh && q < p.kw && a * p.kw + q == pos ? v : 0.0f;
+        }
+    }
+}
 
 __device__ inline float load(const Operand& o, int r, int k) {
     if (r == o.ones_row) return 1.0f;
@@ -128,6 +162,8 @@ __device__ __forceinline__ void gemm_tile(const Job& J, const int b, float (&a_s
             const float z = acc[u][v] + (J.bias ? J.bias[n] : 0.0f);
             if (J.last_row && m == J.M - 1) {
                 J.last_row[n] = z;
+            } else if (J.umask) {
+                unpool_store(J, m, n, z);
             } else {
                 J.c[m * J.ldc + n] = act_forward(z, J.act);
             }
@@ -193,17 +229,19 @@ void forward(float* out, const float* inp, const float* weight, const float* bia
     if (!fused_softmax) bias_softmax_forward(out, out, bias, n, n_out, stream);
 }
 
-void backward(float* dinp, float* dweight, float* dbias, const float* dy, const float* out,
-              Activation act, const float* inp, const float* weight, std::int64_t n,
-              std::int64_t n_in, std::int64_t n_out, cudaStream_t stream) {
-    NvtxRange range("dense_backward");
-    check_sizes(n, n_in, n_out, "dense_backward");
+namespace {
+
+// The two products of a dense layer's backward (see the file comment); d writes dinp.
+void backward_jobs(Job& w, Job& d, float* dinp, float* dweight, float* dbias, const float* dy,
+                   const float* out, Activation act, const float* inp, const float* weight,
+                   std::int64_t n, std::int64_t n_in, std::int64_t n_out, const char* op) {
+    check_sizes(n, n_in, n_out, op);
     MINICNN_REQUIRE(act != Activation::softmax && (act == Activation::linear || out != nullptr),
-                    "dense_backward: the activation folded into dy must be linear, relu, tanh or "
-                    "sigmoid with its forward output given, got "
-                        << activation_name(act));
+                    op << ": the activation folded into dy must be linear, relu, tanh or "
+                          "sigmoid with its forward output given, got "
+                       << activation_name(act));
     // [dweight; dbias] (n_in + 1, n_out) = [inp^T; ones] (n_in + 1, n) dz (n, n_out).
-    Job w{};
+    w = Job{};
     w.A = Operand{inp, nullptr, Activation::linear, 1, int(n_in), dbias ? int(n_in) : -1};
     w.B = Operand{dy, out, act, 1, int(n_out), -1};  // dz(k = sample, o)
     w.M = int(n_in) + (dbias ? 1 : 0);
@@ -212,11 +250,10 @@ void backward(float* dinp, float* dweight, float* dbias, const float* dy, const 
     w.c = dweight;
     w.ldc = int(n_out);
     w.last_row = dbias;
-    w.bias = nullptr;
     w.act = Activation::linear;
     w.tiles_n = tiles(w.N);
     // dinp (n, n_in) = dz (n, n_out) weight^T.
-    Job d{};
+    d = Job{};
     d.A = Operand{dy, out, act, int(n_out), 1, -1};                         // dz(i, k = o)
     d.B = Operand{weight, nullptr, Activation::linear, int(n_out), 1, -1};  // weight(r, o)
     d.M = int(n);
@@ -224,11 +261,42 @@ void backward(float* dinp, float* dweight, float* dbias, const float* dy, const 
     d.K = int(n_out);
     d.c = dinp;
     d.ldc = int(n_in);
-    d.last_row = nullptr;
-    d.bias = nullptr;
     d.act = Activation::linear;
     d.tiles_n = tiles(d.N);
+}
+
+}  // namespace
+
+void backward(float* dinp, float* dweight, float* dbias, const float* dy, const float* out,
+              Activation act, const float* inp, const float* weight, std::int64_t n,
+              std::int64_t n_in, std::int64_t n_out, cudaStream_t stream) {
+    NvtxRange range("dense_backward");
+    Job w, d;
+    backward_jobs(w, d, dinp, dweight, dbias, dy, out, act, inp, weight, n, n_in, n_out,
+                  "dense_backward");
     launch(w, dinp && n > 0 ? &d : nullptr, stream);
+}
+
+void backward_unpool(float* dz_prev, float* dweight, float* dbias, const float* dy,
+                     const float* out, Activation act, const float* inp, const float* weight,
+                     std::int64_t n, std::int64_t n_in, std::int64_t n_out,
+                     const std::int32_t* mask, Activation prev_act, const PoolGeom& pool,
+                     cudaStream_t stream) {
+    NvtxRange range("dense_backward_unpool");
+    check_geometry(pool, "dense_backward_unpool");
+    const std::string why = maxpool_dense_unfusable(pool, prev_act, n, n_in);
+    MINICNN_REQUIRE(why.empty(), "dense_backward_unpool: " << why);
+    MINICNN_REQUIRE(mask != nullptr && pool.in_numel() < (std::int64_t(1) << 31),
+                    "dense_backward_unpool: the mask is null or the pooling's input ("
+                        << pool.in_numel() << " elements) is beyond 32-bit indexing");
+    Job w, d;
+    backward_jobs(w, d, dz_prev, dweight, dbias, dy, out, act, inp, weight, n, n_in, n_out,
+                  "dense_backward_unpool");
+    d.umask = mask;
+    d.upooled = inp;  // the layer's input is the pooled output
+    d.uact = prev_act;
+    d.pool = pool;
+    launch(w, n > 0 ? &d : nullptr, stream);
 }
 
 }  // namespace minicnn::cuda::dense

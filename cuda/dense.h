@@ -21,5 +21,14 @@ void forward(float* out, const float* inp, const float* weight, const float* bia
 void backward(float* dinp, float* dweight, float* dbias, const float* dy, const float* out,
               Activation act, const float* inp, const float* weight, std::int64_t n,
               std::int64_t n_in, std::int64_t n_out, cudaStream_t stream);
+// The same when inp is the (flattened, NHWC) output of the max pooling `pool` (windows that do not
+// overlap) of act(z), prev_act being that activation: instead of dinp it writes dz_prev (pool.n,
+// pool.h, pool.w, pool.c), the gradient with respect to z, as maxpool2d_backward_mask with act'
+// folded in would from dinp, bit for bit. Still one launch.
+void backward_unpool(float* dz_prev, float* dweight, float* dbias, const float* dy,
+                     const float* out, Activation act, const float* inp, const float* weight,
+                     std::int64_t n, std::int64_t n_in, std::int64_t n_out,
+                     const std::int32_t* mask, Activation prev_act, const PoolGeom& pool,
+                     cudaStream_t stream);
 
 }  // namespace minicnn::cuda::dense

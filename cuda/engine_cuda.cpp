@@ -12,10 +12,11 @@
 // gather, the step counters and the epoch permutation. An activation's backward is folded into the
 // backward kernels of its layer (conv2d_backward_act, dense_backward_act), and a convolution
 // followed by max pooling runs as one kernel (conv2d_maxpool_forward: the convolution's output
-// never reaches memory; its backward folds act' into the pooling backward), and a convolution
-// whose input comes from such a pooling runs its backward data and that pooling's backward as one
-// kernel (conv2d_backward_act_unpool), so a LeNet-5 training step is 17 device operations
-// (CudaEngine.DeviceOperationsPerTrainingStep counts them).
+// never reaches memory; its backward folds act' into the pooling backward), and a convolution or
+// dense layer whose input comes from such a pooling runs that pooling's backward in the epilogue
+// of its own backward kernel (conv2d_backward_act_unpool, dense_backward_act_unpool), so a
+// LeNet-5 training step is 16 device operations (CudaEngine.DeviceOperationsPerTrainingStep counts
+// them).
 //
 // Memory: scratch (the convolution's filter-gradient workspace) is sized by reserve_conv before
 // training; an operation that would need more throws ArgumentError instead of allocating (the loss
@@ -308,6 +309,20 @@ public:
                               n_in, n_out, ctx_.stream());
     }
     // act' is applied where the one backward kernel reads dy.
+    // The unpooling in the epilogue of the dense backward's dinp blocks: still one launch.
+    void dense_backward_act_unpool(float* dz_prev, float* scratch, float* dweight, float* dbias,
+                                   float* dy, const float* out, Activation act, const float* inp,
+                                   const float* weight, std::int64_t n, std::int64_t n_in,
+                                   std::int64_t n_out, const std::int32_t* mask,
+                                   Activation prev_act, const PoolGeom& pool) override {
+        if (act == Activation::softmax)
+            return Engine::dense_backward_act_unpool(dz_prev, scratch, dweight, dbias, dy, out, act,
+                                                     inp, weight, n, n_in, n_out, mask, prev_act,
+                                                     pool);
+        cuda::DeviceGuard guard(ctx_.device());
+        cuda::dense::backward_unpool(dz_prev, dweight, dbias, dy, out, act, inp, weight, n, n_in,
+                                     n_out, mask, prev_act, pool, ctx_.stream());
+    }
     void dense_backward_act(float* dinp, float* dweight, float* dbias, float* dy, const float* out,
                             Activation act, const float* inp, const float* weight, std::int64_t n,
                             std::int64_t n_in, std::int64_t n_out) override {

@@ -185,6 +185,17 @@ std::string maxpool_conv_unfusable(const PoolGeom& pool, Activation act, const C
     return maxpool_act_unfoldable(act, pool);
 }
 
+std::string maxpool_dense_unfusable(const PoolGeom& pool, Activation act, std::int64_t n,
+                                    std::int64_t n_in) {
+    if (pool.n != n || pool.oh * pool.ow * pool.c != n_in) {
+        std::ostringstream os;
+        os << "the pooling's output (" << pool.n << ", " << pool.oh << ", " << pool.ow << ", "
+           << pool.c << ") is not the dense layer's input (" << n << ", " << n_in << ")";
+        return os.str();
+    }
+    return maxpool_act_unfoldable(act, pool);
+}
+
 std::string conv_maxpool_unfusable(const ConvGeom& conv, Activation act, const PoolGeom& pool) {
     if (pool.n != conv.n || pool.h != conv.oh || pool.w != conv.ow || pool.c != conv.k) {
         std::ostringstream os;

@@ -70,6 +70,12 @@ std::int64_t Layer::param_count() const {
 
 void Layer::reserve(Engine&, std::int64_t) const {}
 
+void Layer::backward_unpool(Engine&, const LayerContext&, float*, bool, const Pool2D&,
+                            const LayerContext&, Activation, float*, float*) const {
+    throw ArgumentError(std::string(type()) +
+                        ": backward_unpool is not implemented (only Conv2D and Dense have it)");
+}
+
 std::unique_ptr<Layer> Layer::from_spec(const std::string& spec) {
     std::istringstream is(spec);
     std::string type;
@@ -318,6 +324,16 @@ LayerContext Dense::forward(Engine& engine, const float* inp, float* out, std::i
     const std::int64_t n_in = input_shape().at(0);
     engine.dense_forward(out, inp, params_, params_ + n_in * units_, n, n_in, units_, act_);
     return {inp, out, nullptr, n};
+}
+
+void Dense::backward_unpool(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
+                            const Pool2D& pool, const LayerContext& pool_ctx, Activation prev_act,
+                            float* dz_prev, float* scratch) const {
+    const std::int64_t n_in = input_shape().at(0);
+    engine.dense_backward_act_unpool(dz_prev, scratch, grads_, grads_ + n_in * units_, dout,
+                                     ctx.out, dout_is_dz ? Activation::linear : act_, ctx.inp,
+                                     params_, ctx.n, n_in, units_, pool_ctx.mask, prev_act,
+                                     pool.geometry(ctx.n));
 }
 
 void Dense::backward(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,

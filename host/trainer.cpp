@@ -209,9 +209,13 @@ void Trainer::setup(std::int64_t batch) {
         fused_[i] =
             conv != nullptr && conv->fuses_with(model_->layer(i + 1)) && (i == 0 || !fused_[i - 1]);
     }
-    unpool_.assign(count, 0);
-    for (std::size_t i = 2; i < count; ++i)
-        unpool_[i] = fused_[i - 2] && dynamic_cast<const Conv2D*>(&model_->layer(i)) != nullptr;
+    unpool_.assign(count, -1);
+    for (std::size_t i = 2; i < count; ++i) {
+        if (!model_->layer(i).backward_unpools()) continue;
+        std::size_t p = i - 1;  // the layer that produces i's input, past reshapes
+        while (p > 0 && model_->layer(p).backward_is_view()) --p;
+        if (p >= 1 && fused_[p - 1]) unpool_[i] = std::int64_t(p);
+    }
     if (batch <= batch_) return;
     // The graphs recorded the old workspace and engine scratch. (The layers' parameter views need
     // no such care: they are re-bound above to this trainer's arenas, which never move.)
@@ -232,7 +236,8 @@ void Trainer::setup(std::int64_t batch) {
     }
     grad_a_ = EngineBuffer<float>(e, batch * widest);
     grad_b_ = EngineBuffer<float>(e, batch * widest);
-    const bool unpools = std::find(unpool_.begin(), unpool_.end(), 1) != unpool_.end();
+    const bool unpools =
+        std::any_of(unpool_.begin(), unpool_.end(), [](std::int64_t p) { return p >= 0; });
     grad_c_ = unpools ? EngineBuffer<float>(e, batch * widest) : EngineBuffer<float>();
     e.reserve_loss(batch);
     ctx_.assign(layers, LayerContext{});
@@ -322,15 +327,14 @@ void Trainer::backward(std::int64_t) {
         // A reshape (Flatten): its input gradient is dout itself, passed on without a copy.
         if (i + 1 < model_->size() && model_->layer(i).backward_is_view()) continue;
         float* dinp = i == 0 ? nullptr : other;
-        if (unpool_[i]) {  // this convolution and the pooling before it: dz for layer i - 2
-            static_cast<const Conv2D&>(model_->layer(i))
-                .backward_unpool(*engine_, ctx_[i], dout, dout_is_dz,
-                                 static_cast<const Pool2D&>(model_->layer(i - 1)), ctx_[i - 1],
-                                 model_->layer(i - 2).activation(), other, grad_c_.data());
-            --i;  // the pooling's backward is done
+        if (unpool_[i] >= 0) {  // this layer and the pooling p before it: dz for layer p - 1
+            const std::size_t p = std::size_t(unpool_[i]);
+            model_->layer(i).backward_unpool(
+                *engine_, ctx_[i], dout, dout_is_dz, static_cast<const Pool2D&>(model_->layer(p)),
+                ctx_[p], model_->layer(p - 1).activation(), other, grad_c_.data());
+            i = p;  // the pooling's backward (and the reshapes') are done
             dout_is_dz = true;
-        } else if (i > 0 &&
-                   fused_[i - 1]) {  // the pooling of a fused pair hands the convolution dz
+        } else if (i > 0 && fused_[i - 1]) {  // a fused pair's pooling: dz for the convolution
             static_cast<const Pool2D&>(model_->layer(i))
                 .backward_act(*engine_, ctx_[i], dout, model_->layer(i - 1).activation(), dinp);
             dout_is_dz = true;

@@ -220,6 +220,21 @@ public:
         if (act != Activation::linear) activation_backward(dy, dy, out, n, n_out, act);
         dense_backward(dinp, dweight, dbias, dy, inp, weight, n, n_in, n_out);
     }
+    // dense_backward_act, then maxpool2d_backward_act of the max pooling `pool` whose output,
+    // flattened, is this layer's input (as conv2d_backward_act_unpool: dz_prev (n, pool.h,
+    // pool.w, pool.c), scratch (n, n_in) for this default; the CUDA engine writes dz_prev from
+    // the dense kernel's epilogue).
+    virtual void dense_backward_act_unpool(float* dz_prev, float* scratch, float* dweight,
+                                           float* dbias, float* dy, const float* out,
+                                           Activation act, const float* inp, const float* weight,
+                                           std::int64_t n, std::int64_t n_in, std::int64_t n_out,
+                                           const std::int32_t* mask, Activation prev_act,
+                                           const PoolGeom& pool) {
+        const std::string why = maxpool_dense_unfusable(pool, prev_act, n, n_in);
+        MINICNN_REQUIRE(why.empty(), "dense_backward_act_unpool: " << why);
+        dense_backward_act(scratch, dweight, dbias, dy, out, act, inp, weight, n, n_in, n_out);
+        maxpool2d_backward_act(dz_prev, scratch, mask, inp, prev_act, pool);
+    }
 
     // ---- loss, optimiser, data
     // ------------------------------------------------------------------- probs (n, classes) is a

@@ -38,6 +38,8 @@ struct LayerContext {
     std::int64_t n = 0;
 };
 
+class Pool2D;
+
 class Layer {
 public:
     virtual ~Layer() = default;
@@ -85,6 +87,17 @@ public:
     // True when dinp equals dout element for element (a reshape: Flatten): a trainer may then pass
     // dout on as the previous layer's gradient instead of calling backward (no copy).
     virtual bool backward_is_view() const { return false; }
+    // backward together with the backward of the max pooling `pool` whose output is this layer's
+    // input (directly or through a reshape), the pooling of a Conv2D::forward_pooled pair: one
+    // engine operation (Engine::conv2d_backward_act_unpool, dense_backward_act_unpool). pool_ctx
+    // is the pooling's context, prev_act the activation of the layer before it; dz_prev gets the
+    // gradient with respect to that layer's pre-activation; scratch (n, input shape) may be used
+    // on the way. dout, dz_prev and scratch must not alias. Conv2D and Dense implement it
+    // (backward_unpools()); the others throw.
+    virtual bool backward_unpools() const { return false; }
+    virtual void backward_unpool(Engine& engine, const LayerContext& ctx, float* dout,
+                                 bool dout_is_dz, const Pool2D& pool, const LayerContext& pool_ctx,
+                                 Activation prev_act, float* dz_prev, float* scratch) const;
 
 protected:
     virtual Shape do_build(const Shape& input_shape) = 0;
@@ -121,17 +134,13 @@ public:
     // (Engine::conv2d_maxpool_forward): pooled and mask as pool.forward(forward(...)) would give
     // them; conv_out may be left unwritten. Returns this layer's context. Its backward is then
     // pool.backward_act (which hands back dz) followed by backward with dout_is_dz.
-    LayerContext forward_pooled(Engine& engine, const class Pool2D& pool, const float* inp,
+    LayerContext forward_pooled(Engine& engine, const Pool2D& pool, const float* inp,
                                 float* conv_out, float* pooled, std::int32_t* mask,
                                 std::int64_t n) const;
-    // backward, with the backward of the max pooling `pool` that produced this layer's input
-    // (after a forward_pooled pair; pool_ctx its context, prev_act the activation of the layer
-    // before it) as one engine operation (Engine::conv2d_backward_act_unpool): dz_prev is the
-    // gradient with respect to that layer's pre-activation; scratch (n, input shape) may be used
-    // on the way. dout, dz_prev and scratch must not alias.
+    bool backward_unpools() const override { return true; }
     void backward_unpool(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
-                         const class Pool2D& pool, const LayerContext& pool_ctx,
-                         Activation prev_act, float* dz_prev, float* scratch) const;
+                         const Pool2D& pool, const LayerContext& pool_ctx, Activation prev_act,
+                         float* dz_prev, float* scratch) const override;
 
 protected:
     Shape do_build(const Shape& input_shape) override;
@@ -204,6 +213,10 @@ public:
                          std::int64_t n) const override;
     void backward(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
                   float* dinp) const override;
+    bool backward_unpools() const override { return true; }
+    void backward_unpool(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
+                         const Pool2D& pool, const LayerContext& pool_ctx, Activation prev_act,
+                         float* dz_prev, float* scratch) const override;
 
 protected:
     Shape do_build(const Shape& input_shape) override;

@@ -34,6 +34,9 @@ std::string conv_maxpool_unfusable(const ConvGeom& conv, Activation act, const P
 // The same for a max pooling whose output is the input of `conv` (its backward folded into that
 // convolution's backward data: Engine::conv2d_backward_act_unpool).
 std::string maxpool_conv_unfusable(const PoolGeom& pool, Activation act, const ConvGeom& conv);
+// ... and for a dense layer of n_in inputs (the pooling's output flattened) over n samples.
+std::string maxpool_dense_unfusable(const PoolGeom& pool, Activation act, std::int64_t n,
+                                    std::int64_t n_in);
 
 // How pool_backward routes a max window's gradient.
 enum class MaxTie {
@@ -63,9 +66,9 @@ ConvGrads conv_backward(const TensorView& dZ, const TensorView& A_prev, const Te
                         Device device = {});
 
 // dA (m, h_new, w_new, c) -> dA_prev (m, h, w, c). Max mode uses `tie` (default: the exercise's rule).
-Tensor pool_backward(const TensorView& dA, const TensorView& A_prev, Window kernel, Stride stride = {},
-                     PoolMode mode = PoolMode::max, MaxTie tie = MaxTie::all_ties,
-                     Device device = {});
+Tensor pool_backward(const TensorView& dA, const TensorView& A_prev, Window kernel,
+                     Stride stride = {}, PoolMode mode = PoolMode::max,
+                     MaxTie tie = MaxTie::all_ties, Device device = {});
 
 // The training path: max pooling that also returns an int32 mask of the output's shape holding, for
 // each output, the row-major position a*kw + q of the first maximum inside its window (strict >).
@@ -77,8 +80,9 @@ MaxPoolResult maxpool_forward_mask(const TensorView& A_prev, Window kernel, Stri
                                    Device device = {});
 // Sends each dA element to the one cell its mask names; overlapping windows add up.
 // a_prev_shape is the shape of the forward input.
-Tensor maxpool_backward_mask(const TensorView& dA, const TensorView& mask, const Shape& a_prev_shape,
-                             Window kernel, Stride stride = {}, Device device = {});
+Tensor maxpool_backward_mask(const TensorView& dA, const TensorView& mask,
+                             const Shape& a_prev_shape, Window kernel, Stride stride = {},
+                             Device device = {});
 
 // Elementwise activation (softmax: over the last axis). Any shape.
 Tensor activation_forward(const TensorView& Z, Activation activation, Device device = {});

@@ -238,9 +238,10 @@ private:
     // fused_[i]: layer i is a Conv2D that runs together with the max pooling after it
     // (Conv2D::forward_pooled; backward Pool2D::backward_act, then the Conv2D's with dz).
     std::vector<char> fused_;
-    // unpool_[i]: layer i is a Conv2D whose input is the pooling of a fused pair (fused_[i - 2]):
-    // its backward and that pooling's run as one (Conv2D::backward_unpool, scratch grad_c_).
-    std::vector<char> unpool_;
+    // unpool_[i] = p >= 0: layer i's input is the output of the pooling p of a fused pair
+    // (fused_[p - 1]; the layers between are reshapes) and layer i can run its backward together
+    // with that pooling's (Layer::backward_unpool, scratch grad_c_); -1 otherwise.
+    std::vector<std::int64_t> unpool_;
     EngineBuffer<float> grad_a_, grad_b_, grad_c_;
     int epochs_done_ = 0;
     std::uint64_t seed_ = 1;
