@@ -16,7 +16,10 @@
 //     path (it also writes the first-max mask), backward routes by that mask (cuDNN recomputes the
 //     argmax from x and y);
 //   - timing: warm-up, then per repetition an L2 flush (a memset of twice the L2 size), CUDA events
-//     around the op alone, and the median over the repetitions.
+//     around the op alone, and the median over the repetitions;
+//   - LeNet's convolutions also run as the training engine runs them, with ReLU and 2x2 max pooling
+//     (op conv_relu_pool_fwd): minicnn's one kernel against cuDNN's convolution, bias, ReLU and
+//     pooling calls.
 // The TF32 and determinism settings and the chosen cuDNN algorithms are written into the results.
 #if defined(MINICNN_BENCH_CUDNN)
 
@@ -210,6 +213,18 @@ struct PoolDesc {
     PoolDesc& operator=(const PoolDesc&) = delete;
 };
 
+struct ReluDesc {
+    cudnnActivationDescriptor_t d = nullptr;
+    ReluDesc() {
+        BENCH_CUDNN_CHECK(cudnnCreateActivationDescriptor(&d));
+        BENCH_CUDNN_CHECK(
+            cudnnSetActivationDescriptor(d, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0));
+    }
+    ~ReluDesc() { cudnnDestroyActivationDescriptor(d); }
+    ReluDesc(const ReluDesc&) = delete;
+    ReluDesc& operator=(const ReluDesc&) = delete;
+};
+
 bool is_tensor_op(cudnnMathType_t m) {
     return m == CUDNN_TENSOR_OP_MATH || m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
 }
@@ -372,6 +387,67 @@ void bench_conv(GpuBench& gb, const Layer& l, const Options& o, std::vector<std:
     }
 }
 
+// A LeNet convolution with its ReLU and 2x2 max pooling, as the training engine runs it: minicnn's
+// one kernel (conv2d_maxpool_forward, which also writes the argmax mask; the convolution's output
+// never reaches memory) against cuDNN's four calls (convolution, bias, ReLU in place, pooling),
+// validated on the pooled output. Op "conv_relu_pool_fwd"; its work is the convolution's FLOPs.
+void bench_conv_pool(GpuBench& gb, const Layer& l, const Options& o,
+                     std::vector<std::string>& out) {
+    const ConvGeom g = l.conv;
+    const PoolGeom pg = pool_geometry(g.out_shape(), Window{2, 2}, Stride{2, 2}, l.name.c_str());
+    const cudaStream_t s = gb.stream();
+    const cudnnHandle_t h = gb.handle();
+    const auto h_w = layer_tensor(l, kWeight, g.weight_numel());
+    auto inp = DeviceBuffer<float>::upload(layer_tensor(l, kInp, g.in_numel()));
+    auto w = DeviceBuffer<float>::upload(h_w);
+    auto w_khwc = DeviceBuffer<float>::upload(hwio_to_khwc(h_w, g));
+    auto b = DeviceBuffer<float>::upload(layer_tensor(l, kBias, g.k));
+    DeviceBuffer<float> pooled_m(std::size_t(pg.out_numel())),
+        pooled_c(std::size_t(pg.out_numel()));
+    DeviceBuffer<float> conv_c(std::size_t(g.out_numel()));
+    DeviceBuffer<std::int32_t> mask(std::size_t(pg.out_numel()));
+    TensorDesc x_d(g.n, g.c, g.h, g.w), y_d(g.n, g.k, g.oh, g.ow), b_d(1, g.k, 1, 1),
+        p_d(pg.n, pg.c, pg.oh, pg.ow);
+    FilterDesc w_d(g.k, g.c, g.kh, g.kw);
+    ConvDesc conv_d(g);
+    PoolDesc pool_d(pg);
+    ReluDesc relu_d;
+    int max_algos = 0, returned = 0;
+    BENCH_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max_algos));
+    std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(std::size_t(std::max(max_algos, 1)));
+    BENCH_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(h, x_d.d, w_d.d, conv_d.d, y_d.d,
+                                                           max_algos, &returned, perf.data()));
+    const auto fwd = pick(perf, returned, "convolution forward");
+    DeviceBuffer<unsigned char> ws_c(std::max<std::size_t>(fwd.memory, 1));
+    const float one = 1.f, zero = 0.f;
+    const std::string op = "conv_relu_pool_fwd";
+    auto mini = [&] {
+        cuda::conv2d_maxpool_forward(pooled_m.get(), mask.get(), inp.get(), w.get(), b.get(), g,
+                                     Activation::relu, pg, s);
+    };
+    auto cudnn = [&] {
+        BENCH_CUDNN_CHECK(cudnnConvolutionForward(h, &one, x_d.d, inp.get(), w_d.d, w_khwc.get(),
+                                                  conv_d.d, fwd.algo, ws_c.get(), ws_c.size(),
+                                                  &zero, y_d.d, conv_c.get()));
+        BENCH_CUDNN_CHECK(cudnnAddTensor(h, &one, b_d.d, b.get(), &one, y_d.d, conv_c.get()));
+        BENCH_CUDNN_CHECK(cudnnActivationForward(h, relu_d.d, &one, y_d.d, conv_c.get(), &zero,
+                                                 y_d.d, conv_c.get()));
+        BENCH_CUDNN_CHECK(cudnnPoolingForward(h, pool_d.d, &one, y_d.d, conv_c.get(), &zero, p_d.d,
+                                              pooled_c.get()));
+    };
+    mini();
+    cudnn();
+    BENCH_CUDA_CHECK(cudaGetLastError());
+    gb.sync();
+    const Compare cmp = compare(pooled_m.download().data(), pooled_c.download().data(),
+                                pg.out_numel(), reduction_len(l, "conv_fwd"));
+    const Timing tm = gb.time(mini, "minicnn " + layer_id(l) + " " + op, o.gpu_reps);
+    const Timing tc = gb.time(cudnn, "cudnn " + layer_id(l) + " " + op, o.gpu_reps);
+    add_pair(out, l, op, tm, tc, cmp,
+             algo_str("fwd", int(fwd.algo), fwd.determinism, fwd.memory) +
+                 " + AddTensor + ReLU + max pool");
+}
+
 void bench_pool(GpuBench& gb, const Layer& l, const Options& o, std::vector<std::string>& out) {
     const PoolGeom g = l.pool;
     const cudaStream_t s = gb.stream();
@@ -449,9 +525,11 @@ std::vector<std::string> run_gpu(const Options& o, std::string* skip_reason, std
     GpuBench gb;
     for (const Layer& l : all_layers()) {
         if (!selected(o, l)) continue;
-        if (l.kind == LayerKind::conv)
+        if (l.kind == LayerKind::conv) {
             bench_conv(gb, l, o, out);
-        else
+            // LeNet's convolutions are followed by 2x2 max pooling: time the fused forward too.
+            if (l.name.rfind("lenet_conv", 0) == 0) bench_conv_pool(gb, l, o, out);
+        } else
             bench_pool(gb, l, o, out);
     }
     return out;
