@@ -601,10 +601,10 @@ bool conv2d_backward_data_unpool(float* dz_prev, const float* dout, const float*
                                  Activation dout_act, const std::int32_t* mask, const float* pooled,
                                  Activation pooled_act, const PoolGeom& pool) {
     NvtxRange range("conv2d_backward_data_unpool");
-    check_backward_data(g, dout_a, dout_act, "conv2d_backward_data_unpool");
-    check_geometry(pool, "conv2d_backward_data_unpool");
     const std::string why = maxpool_conv_unfusable(pool, pooled_act, g);
     MINICNN_REQUIRE(why.empty(), "conv2d_backward_data_unpool: " << why);
+    check_backward_data(g, dout_a, dout_act, "conv2d_backward_data_unpool");
+    check_geometry(pool, "conv2d_backward_data_unpool");
     MINICNN_REQUIRE(mask != nullptr && pooled != nullptr,
                     "conv2d_backward_data_unpool: the pooling's mask and output are required");
     MINICNN_REQUIRE(pool.h * pool.w * pool.c < (std::int64_t(1) << 31),

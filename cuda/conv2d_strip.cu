@@ -20,10 +20,10 @@ namespace minicnn::cuda::conv {
 
 namespace {
 
-// The stride-1 forward for kernels KW columns wide (LeNet's 5x5; also 3x3): the same tile, chunks
-// and epilogue as conv2d_forward_kernel (cuda/conv2d.cu), but each thread owns a strip of R consecutive
-// output pixels of one tile row (and one channel), so its inner loop slides a window along a row
-// held in registers. Per (kernel row a, channel cc) a thread loads the R + KW - 1 inputs of its
+// The stride-1 forward for kernels KW columns wide (LeNet's 5x5; also 3x3): the same tile,
+// chunks and epilogue as conv2d_forward_kernel (cuda/conv2d.cu), but each thread owns a strip of
+// R consecutive output pixels of one tile row (and one channel), so its inner loop slides a
+// window along a row held in registers. Per (kernel row a, channel cc) a thread loads the R + KW - 1 inputs of its
 // strip once and the KW weights of its channel one at a time, and does R * KW multiply-adds:
 // (R + 2 KW - 1) shared loads for R * KW FMAs (16 for 35 at R = 7, KW = 5), where
 // conv2d_forward_kernel loads one input per FMA. The input tile is staged channel-planar, (ccn,
@@ -150,33 +150,19 @@ __global__ void __launch_bounds__(StripShape<TH, TW, KG, KW, R>::threads)
     if (kData && unpool_mask != nullptr) {
         // Unpooling epilogue (conv2d_backward_data_unpool): this output is the gradient with
         // respect to the output of a max pooling upg (non-overlapping windows, checked on the
-        // host) of act(z); write the gradient with respect to z instead, as
-        // maxpool2d_backward_mask with act' folded in would: each pooled pixel (oy, ox) owns the
-        // cells [oy*sh, (oy+1)*sh) x [ox*sw, (ox+1)*sw) of z (the last row and column of pooled
-        // pixels also the cells past them, which no window reaches); the cell its mask names gets
-        // 0 + act'(pooled) * gradient, every other one 0.
+        // host) of act(z); write the gradient with respect to z instead (unpool_store).
         if (!computes || k >= K) return;
         const int oy = oy0 + sy;
         if (oy >= OH) return;
-        const int ZH = int(upg.h), ZW = int(upg.w);
         const std::int64_t pimg = bimg * (std::int64_t(OH) * OW * K);
-        float* zimg = out + bimg * (std::int64_t(ZH) * ZW * K);  // (h, w, k) of z
-        const int y_lo = oy * upg.sh, y_hi = oy + 1 == OH ? ZH : min(ZH, y_lo + upg.sh);
+        float* zimg = out + bimg * (std::int64_t(upg.h) * upg.w * K);  // (h, w, k) of z
 #pragma unroll
         for (int r = 0; r < R; ++r) {
             const int ox = ox0 + sx0 + r;
             if (ox >= OW) break;
-            const int o = (oy * OW + ox) * K + k;
-            const float v = 0.0f + act_backward(acc[r], unpool_pooled[pimg + o], unpool_act);
-            const int pos = unpool_mask[pimg + o];
-            const int x_lo = ox * upg.sw, x_hi = ox + 1 == OW ? ZW : min(ZW, x_lo + upg.sw);
-            for (int y = y_lo; y < y_hi; ++y) {
-                for (int x = x_lo; x < x_hi; ++x) {
-                    const int a = y - y_lo, q = x - x_lo;
-                    zimg[(y * ZW + x) * K + k] =
-                        a < upg.kh && q < upg.kw && a * upg.kw + q == pos ? v : 0.0f;
-                }
-            }
+            const std::int64_t o = pimg + (oy * OW + ox) * K + k;
+            unpool_store(zimg, upg, oy, ox, k, acc[r], unpool_pooled[o], unpool_act,
+                         unpool_mask[o]);
         }
         return;
     }

@@ -33,6 +33,7 @@
 #include "minicnn/cuda_backend.h"
 #include "minicnn/error.h"
 #include "nvtx_range.h"
+#include "pool_math.cuh"
 
 namespace minicnn::cuda::dense {
 
@@ -72,23 +73,14 @@ struct Job {
     PoolGeom pool;
 };
 
-// The unpooling epilogue of one element (see Job).
-__device__ inline void unpool_store(const Job& J, int m, int n, float z) {
+// The unpooling epilogue of one element (see Job): element n of sample m is pooled pixel
+// (py, px), channel ch (NHWC flattened).
+__device__ inline void unpool_element(const Job& J, int m, int n, float z) {
     const PoolGeom& p = J.pool;
-    const int C = int(p.c), POW = int(p.ow), POH = int(p.oh), ZH = int(p.h), ZW = int(p.w);
-    const int ch = n % C, px = (n / C) % POW, py = n / (C * POW);
+    const int C = int(p.c), POW = int(p.ow);
     const std::int64_t o = std::int64_t(m) * J.N + n;
-    const float v = 0.0f + act_backward(z, J.upooled[o], J.uact);
-    const int pos = J.umask[o];
-    const int y_lo = py * p.sh, y_hi = py + 1 == POH ? ZH : min(ZH, y_lo + p.sh);
-    const int x_lo = px * p.sw, x_hi = px + 1 == POW ? ZW : min(ZW, x_lo + p.sw);
-    float* zimg = J.c + std::int64_t(m) * ZH * ZW * C;
-    for (int y = y_lo; y < y_hi; ++y) {
-        for (int x = x_lo; x < x_hi; ++x) {
-            const int a = y - y_lo, q = x - x_lo;
-            zimg[(y * ZW + x) * C + ch] = a < p.kh && q < p.kw && a * p.kw + q == pos ? v : 0.0f;
-        }
-    }
+    unpool_store(J.c + std::int64_t(m) * p.h * p.w * C, p, n / (C * POW), (n / C) % POW, n % C, z,
+                 J.upooled[o], J.uact, J.umask[o]);
 }
 
 __device__ inline float load(const Operand& o, int r, int k) {
@@ -163,7 +155,7 @@ __device__ __forceinline__ void gemm_tile(const Job& J, const int b, float (&a_s
             if (J.last_row && m == J.M - 1) {
                 J.last_row[n] = z;
             } else if (J.umask) {
-                unpool_store(J, m, n, z);
+                unpool_element(J, m, n, z);
             } else {
                 J.c[m * J.ldc + n] = act_forward(z, J.act);
             }

@@ -213,9 +213,7 @@ public:
                                     const float* weight, const ConvGeom& g,
                                     const std::int32_t* mask, Activation prev_act,
                                     const PoolGeom& pool) override {
-        const std::string why = maxpool_conv_unfusable(pool, prev_act, g);
-        MINICNN_REQUIRE(why.empty(), "conv2d_backward_act_unpool: " << why);
-        if (act != Activation::softmax) {
+        if (act != Activation::softmax) {  // (the launcher checks the pooling against g)
             check_filter_workspace(g);
             cuda::DeviceGuard guard(ctx_.device());
             if (cuda::conv2d_backward_data_unpool(dz_prev, dy, weight, g, ctx_.stream(), out, act,

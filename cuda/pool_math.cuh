@@ -12,6 +12,7 @@
 
 #include <cuda_runtime.h>
 
+#include "activation_math.cuh"
 #include "minicnn/geometry.h"
 
 namespace minicnn::cuda {
@@ -59,6 +60,27 @@ __device__ void pool_tile(float* __restrict__ pooled, std::int32_t* __restrict__
         const int o = ((pi0 + pi) * POW + pj0 + pj) * K + k0 + k2;
         pimg[o] = best;
         if (mimg) mimg[o] = pos;
+    }
+}
+
+// The max-pooling backward of one pooled element, with act' folded in, as the unpooling epilogues
+// write it (conv2d_backward_data_unpool in cuda/conv2d_strip.cu, dense::backward_unpool in
+// cuda/dense.cu): what maxpool2d_backward_mask with dout_act gives, for windows that do not
+// overlap. Pooled pixel (py, px), channel ch of pooling p owns the cells [py*sh, (py+1)*sh) x
+// [px*sw, (px+1)*sw) of its input z (the last row and column of pooled pixels also the cells past
+// them, which no window reaches); the cell `pos` names gets 0 + act'(pooled) * grad, every other
+// one 0. zimg is z's image (h, w, c).
+__device__ inline void unpool_store(float* zimg, const PoolGeom& p, int py, int px, int ch,
+                                    float grad, float pooled, Activation act, int pos) {
+    const int ZH = int(p.h), ZW = int(p.w), C = int(p.c);
+    const float v = 0.0f + act_backward(grad, pooled, act);
+    const int y_lo = py * p.sh, y_hi = py + 1 == int(p.oh) ? ZH : min(ZH, y_lo + p.sh);
+    const int x_lo = px * p.sw, x_hi = px + 1 == int(p.ow) ? ZW : min(ZW, x_lo + p.sw);
+    for (int y = y_lo; y < y_hi; ++y) {
+        for (int x = x_lo; x < x_hi; ++x) {
+            const int a = y - y_lo, q = x - x_lo;
+            zimg[(y * ZW + x) * C + ch] = a < p.kh && q < p.kw && a * p.kw + q == pos ? v : 0.0f;
+        }
     }
 }
 

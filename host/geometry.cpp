@@ -174,37 +174,32 @@ std::string maxpool_act_unfoldable(Activation act, const PoolGeom& pool) {
     return "";
 }
 
+namespace {
+
+// "" when `a` (the pooling's side) equals `b` (the layer's side), else why not.
+std::string mismatch(const char* a_name, const Shape& a, const char* b_name, const Shape& b) {
+    if (a == b) return "";
+    return std::string("the pooling's ") + a_name + " " + shape_str(a) + " is not the " + b_name +
+           " " + shape_str(b);
+}
+
+}  // namespace
+
 std::string maxpool_conv_unfusable(const PoolGeom& pool, Activation act, const ConvGeom& conv) {
-    if (pool.n != conv.n || pool.oh != conv.h || pool.ow != conv.w || pool.c != conv.c) {
-        std::ostringstream os;
-        os << "the pooling's output (" << pool.n << ", " << pool.oh << ", " << pool.ow << ", "
-           << pool.c << ") is not the convolution's input (" << conv.n << ", " << conv.h << ", "
-           << conv.w << ", " << conv.c << ")";
-        return os.str();
-    }
-    return maxpool_act_unfoldable(act, pool);
+    std::string why = mismatch("output", pool.out_shape(), "convolution's input", conv.in_shape());
+    return why.empty() ? maxpool_act_unfoldable(act, pool) : why;
 }
 
 std::string maxpool_dense_unfusable(const PoolGeom& pool, Activation act, std::int64_t n,
                                     std::int64_t n_in) {
-    if (pool.n != n || pool.oh * pool.ow * pool.c != n_in) {
-        std::ostringstream os;
-        os << "the pooling's output (" << pool.n << ", " << pool.oh << ", " << pool.ow << ", "
-           << pool.c << ") is not the dense layer's input (" << n << ", " << n_in << ")";
-        return os.str();
-    }
-    return maxpool_act_unfoldable(act, pool);
+    std::string why =
+        mismatch("output", {pool.n, pool.oh * pool.ow * pool.c}, "dense layer's input", {n, n_in});
+    return why.empty() ? maxpool_act_unfoldable(act, pool) : why;
 }
 
 std::string conv_maxpool_unfusable(const ConvGeom& conv, Activation act, const PoolGeom& pool) {
-    if (pool.n != conv.n || pool.h != conv.oh || pool.w != conv.ow || pool.c != conv.k) {
-        std::ostringstream os;
-        os << "the pooling's input (" << pool.n << ", " << pool.h << ", " << pool.w << ", "
-           << pool.c << ") is not the convolution's output (" << conv.n << ", " << conv.oh << ", "
-           << conv.ow << ", " << conv.k << ")";
-        return os.str();
-    }
-    return maxpool_act_unfoldable(act, pool);
+    std::string why = mismatch("input", pool.in_shape(), "convolution's output", conv.out_shape());
+    return why.empty() ? maxpool_act_unfoldable(act, pool) : why;
 }
 
 }  // namespace minicnn

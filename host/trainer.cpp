@@ -202,26 +202,25 @@ void Trainer::setup(std::int64_t batch) {
         model_->layer(i).bind(params_.data() + model_->param_offset(i),
                               grads_.data() + model_->param_offset(i));
     }
-    const std::size_t count = model_->size();
-    fused_.assign(count, 0);
-    for (std::size_t i = 0; i + 1 < count; ++i) {
-        const auto* conv = dynamic_cast<const Conv2D*>(&model_->layer(i));
-        fused_[i] =
-            conv != nullptr && conv->fuses_with(model_->layer(i + 1)) && (i == 0 || !fused_[i - 1]);
-    }
-    unpool_.assign(count, -1);
-    for (std::size_t i = 2; i < count; ++i) {
-        if (!model_->layer(i).backward_unpools()) continue;
-        std::size_t p = i - 1;  // the layer that produces i's input, past reshapes
-        while (p > 0 && model_->layer(p).backward_is_view()) --p;
-        if (p >= 1 && fused_[p - 1]) unpool_[i] = std::int64_t(p);
-    }
     if (batch <= batch_) return;
     // The graphs recorded the old workspace and engine scratch. (The layers' parameter views need
     // no such care: they are re-bound above to this trainer's arenas, which never move.)
     graphs_.clear();
     Engine& e = *engine_;
     const std::size_t layers = model_->size();
+    // Which layers run fused (a function of the model only; planned with the workspace).
+    fused_.assign(layers, 0);
+    for (std::size_t i = 0; i + 1 < layers; ++i) {
+        const auto* conv = dynamic_cast<const Conv2D*>(&model_->layer(i));
+        fused_[i] = conv != nullptr && conv->fuses_with(model_->layer(i + 1));
+    }
+    unpool_.assign(layers, -1);
+    for (std::size_t i = 2; i < layers; ++i) {
+        if (!model_->layer(i).backward_unpools()) continue;
+        std::size_t p = i - 1;  // the layer that produces i's input, past reshapes
+        while (p > 0 && model_->layer(p).backward_is_view()) --p;
+        if (p >= 1 && fused_[p - 1]) unpool_[i] = std::int64_t(p);
+    }
     x_ = EngineBuffer<float>(e, batch * shape_numel(model_->input_shape()));
     y_ = EngineBuffer<std::int32_t>(e, batch);
     acts_.clear();

@@ -167,8 +167,9 @@ public:
     // pre-activation z, from dy, the gradient with respect to `pooled`. act' is computed from the
     // pooled value, which is act(z) at the window's argmax; with windows that do not overlap, dz
     // then holds the values maxpool2d_backward followed by act' on the convolution's output gives
-    // (a zero's sign aside: each cell's gradient is added to +0). dy may be overwritten. This default forms act'(pooled) * dy in place, then runs
-    // maxpool2d_backward; the CUDA engine applies act' as its pooling backward reads dy.
+    // (a zero's sign aside: each cell's gradient is added to +0). dy may be overwritten. This
+    // default forms act'(pooled) * dy in place, then runs maxpool2d_backward; the CUDA engine
+    // applies act' as its pooling backward reads dy.
     virtual void maxpool2d_backward_act(float* dz, float* dy, const std::int32_t* mask,
                                         const float* pooled, Activation act, const PoolGeom& pool) {
         const std::string why = maxpool_act_unfoldable(act, pool);
