@@ -239,6 +239,18 @@ const Perf& pick(const std::vector<Perf>& perf, int returned, const char* what) 
     throw DeviceError(std::string("cuDNN offers no FMA-math algorithm for ") + what);
 }
 
+// cuDNN's fastest FMA-math forward algorithm for these descriptors.
+cudnnConvolutionFwdAlgoPerf_t find_forward(cudnnHandle_t h, const TensorDesc& x_d,
+                                           const FilterDesc& w_d, const ConvDesc& conv_d,
+                                           const TensorDesc& y_d) {
+    int max_algos = 0, returned = 0;
+    BENCH_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max_algos));
+    std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(std::size_t(std::max(max_algos, 1)));
+    BENCH_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(h, x_d.d, w_d.d, conv_d.d, y_d.d,
+                                                           max_algos, &returned, perf.data()));
+    return pick(perf, returned, "convolution forward");
+}
+
 std::string algo_str(const char* kind, int algo, cudnnDeterminism_t det, std::size_t ws) {
     std::ostringstream os;
     os << kind << " algo " << algo << (det == CUDNN_DETERMINISTIC ? " (deterministic" : " (non-det")
@@ -309,12 +321,8 @@ void bench_conv(GpuBench& gb, const Layer& l, const Options& o, std::vector<std:
     FilterDesc w_d(g.k, g.c, g.kh, g.kw);
     ConvDesc conv_d(g);
 
+    const auto fwd = find_forward(h, x_d, w_d, conv_d, y_d);
     int max_algos = 0, returned = 0;
-    BENCH_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max_algos));
-    std::vector<cudnnConvolutionFwdAlgoPerf_t> fwd_perf(std::size_t(std::max(max_algos, 1)));
-    BENCH_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(h, x_d.d, w_d.d, conv_d.d, y_d.d,
-                                                           max_algos, &returned, fwd_perf.data()));
-    const auto fwd = pick(fwd_perf, returned, "convolution forward");
     BENCH_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &max_algos));
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> bd_perf(std::size_t(std::max(max_algos, 1)));
     BENCH_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(
@@ -412,12 +420,7 @@ void bench_conv_pool(GpuBench& gb, const Layer& l, const Options& o,
     ConvDesc conv_d(g);
     PoolDesc pool_d(pg);
     ReluDesc relu_d;
-    int max_algos = 0, returned = 0;
-    BENCH_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max_algos));
-    std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(std::size_t(std::max(max_algos, 1)));
-    BENCH_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(h, x_d.d, w_d.d, conv_d.d, y_d.d,
-                                                           max_algos, &returned, perf.data()));
-    const auto fwd = pick(perf, returned, "convolution forward");
+    const auto fwd = find_forward(h, x_d, w_d, conv_d, y_d);
     DeviceBuffer<unsigned char> ws_c(std::max<std::size_t>(fwd.memory, 1));
     const float one = 1.f, zero = 0.f;
     const std::string op = "conv_relu_pool_fwd";
