@@ -1,11 +1,13 @@
 // cuda/conv2d.cu — direct tiled 2-D convolution on the GPU (no im2col, no cuBLAS): forward with
-// bias and activation fused, backward data (backward filter: cuda/conv2d_filter.cu). CPU twin: host/conv2d.cpp. Test:
-// tests/test_conv2d.cpp. Formulas (docs/operations.md), with Apad the zero-padded input:
+// bias and activation fused, backward data (backward filter: cuda/conv2d_filter.cu). CPU twin:
+// host/cpu/conv2d.cpp. Test: tests/test_conv2d.cpp. Formulas (docs/operations.md), with Apad the
+// zero-padded input:
 //
-//   forward   out[n,i,j,k]  = act( sum_{a,q,c} Apad[n, i*sh+a, j*sw+q, c] * weight[a,q,c,k] +
-//   bias[k] ) data      dinp[n,y,x,c] = sum_{a,q,k} weight[a,q,c,k] * dout[n,i,j,k]
-//                             over (a, q) with y+ph-a = i*sh, x+pw-q = j*sw, 0 <= i < oh, 0 <= j <
-//                             ow
+//   forward   out[n,i,j,k]     = act( sum_{a,q,c} Apad[n, i*sh+a, j*sw+q, c] * weight[a,q,c,k]
+//                                     + bias[k] )
+//   data      dinp[n,y,x,c]    = sum_{a,q,k} weight[a,q,c,k] * dout[n,i,j,k]
+//                                over (a, q) with y+ph-a = i*sh, x+pw-q = j*sw, 0 <= i < oh,
+//                                0 <= j < ow
 //   filter    dweight[a,q,c,k] = sum_{n,i,j} Apad[n, i*sh+a, j*sw+q, c] * dout[n,i,j,k]
 //             dbias[k]         = sum_{n,i,j} dout[n,i,j,k]
 //
@@ -16,9 +18,8 @@
 // (256 / KG), m < PPT. The reduction (a, q, c) is walked in chunks of AR kernel rows x AQ kernel
 // columns x CC input channels (chosen on the host so that a chunk fits in 32 KiB of shared memory;
 // for LeNet the whole 5x5 kernel and all channels are one chunk). Per chunk the block stages
-//   - the input halo: the rows and columns of Apad the patch's windows read for those kernel rows
-//   and
-//     columns, zero outside the input. With stride s <= AR the rows are contiguous,
+//   - the input halo: the rows and columns of Apad the patch's windows read for those kernel
+//     rows and columns, zero outside the input. With stride s <= AR the rows are contiguous,
 //     (TH-1)*s + AR of them; with s > AR only the AR rows under each output row are kept (TH*AR),
 //     so a large stride never blows up the tile. Row r of the tile is input row
 //     base + (r / step) * s + r % step with step = min(s, AR), and output row py reads tile row

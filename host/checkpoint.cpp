@@ -192,8 +192,7 @@ std::uint64_t check_array(const CheckpointArray& a, const std::string& where) {
 
 }  // namespace
 
-// ---- Checkpoint / CheckpointArray
-// ----------------------------------------------------------------
+// ---- Checkpoint / CheckpointArray ---------------------------------------------------------------
 
 CheckpointArray CheckpointArray::from_tensor(const std::string& name, const Tensor& t) {
     MINICNN_REQUIRE(t.defined(), "checkpoint array '" << name << "': the tensor is undefined");
@@ -271,8 +270,7 @@ const CheckpointArray& Checkpoint::array(const std::string& name) const {
     throw ArgumentError("unreachable");
 }
 
-// ---- serialise / parse
-// ---------------------------------------------------------------------------
+// ---- serialise / parse --------------------------------------------------------------------------
 
 std::vector<std::uint8_t> serialize_checkpoint(const Checkpoint& ck) {
     const char* where = "save_checkpoint";
@@ -408,8 +406,7 @@ Checkpoint parse_checkpoint(const std::uint8_t* data, std::size_t size, const st
     return out;
 }
 
-// ---- files
-// -----------------------------------------------------------------------------------------
+// ---- files --------------------------------------------------------------------------------------
 
 void save_checkpoint(const std::string& path, const Checkpoint& ck) {
     MINICNN_REQUIRE(!path.empty(), "save_checkpoint: empty path");

@@ -6,11 +6,10 @@
 // and the dimensions, computes the payload length in 64 bits and then:
 //   - raw data: compares header + payload with the real length before allocating anything;
 //   - gzip data: the real length is unknown until the stream is inflated, so the payload is
-//   inflated
-//     in 1 MiB chunks into a growing buffer, with a hard cap of the announced payload + 1 byte. The
-//     buffer only ever holds bytes the stream really produced, so a header that lies about its
-//     count (2^31 - 1 images in a 100-byte file) costs nothing; one byte past the cap means
-//     trailing data.
+//     inflated in 1 MiB chunks into a growing buffer, with a hard cap of the announced payload
+//     + 1 byte. The buffer only ever holds bytes the stream really produced, so a header that
+//     lies about its count (2^31 - 1 images in a 100-byte file) costs nothing; one byte past the
+//     cap means trailing data.
 // A gzip file is read into memory compressed (bounded by its real size on disk) and inflated from
 // there; multi-member gzip files (concatenated streams) are accepted, as gzip(1) accepts them.
 #include "minicnn/idx.h"

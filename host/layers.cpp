@@ -49,8 +49,7 @@ std::pair<int, int> parse_pair(const std::string& s, const std::string& what) {
 
 }  // namespace
 
-// ---- Layer
-// ------------------------------------------------------------------------------------------
+// ---- Layer --------------------------------------------------------------------------------------
 
 void Layer::build(const Shape& input_shape) {
     for (std::int64_t d : input_shape) {
@@ -142,8 +141,7 @@ std::unique_ptr<Layer> Layer::from_spec(const std::string& spec) {
                         "Activation)");
 }
 
-// ---- Conv2D
-// -----------------------------------------------------------------------------------------
+// ---- Conv2D -------------------------------------------------------------------------------------
 
 Conv2D::Conv2D(int filters, Window kernel, Padding padding, Stride stride, Activation activation)
     : filters_(filters), kernel_(kernel), padding_(padding), stride_(stride), act_(activation) {
@@ -222,8 +220,7 @@ void Conv2D::backward(Engine& engine, const LayerContext& ctx, float* dout, bool
                                dout_is_dz ? Activation::linear : act_, ctx.inp, params_, g);
 }
 
-// ---- Pool2D
-// -----------------------------------------------------------------------------------------
+// ---- Pool2D -------------------------------------------------------------------------------------
 
 Pool2D::Pool2D(PoolMode mode, Window pool, Stride stride)
     : mode_(mode), pool_(pool), stride_(stride) {}
@@ -275,8 +272,7 @@ void Pool2D::backward_act(Engine& engine, const LayerContext& ctx, float* dout, 
     engine.maxpool2d_backward_act(dinp, dout, ctx.mask, ctx.out, act, geometry(ctx.n));
 }
 
-// ---- Flatten
-// ----------------------------------------------------------------------------------------
+// ---- Flatten ------------------------------------------------------------------------------------
 
 Shape Flatten::do_build(const Shape& in) {
     return {shape_numel(in)};
@@ -292,8 +288,7 @@ void Flatten::backward(Engine& engine, const LayerContext& ctx, float* dout, boo
     if (dinp) engine.copy(dinp, dout, std::size_t(ctx.n * input_numel()) * sizeof(float));
 }
 
-// ---- Dense
-// ------------------------------------------------------------------------------------------
+// ---- Dense --------------------------------------------------------------------------------------
 
 Dense::Dense(int units, Activation activation) : units_(units), act_(activation) {
     MINICNN_REQUIRE(units > 0, "Dense: units must be positive, got " << units);
@@ -344,8 +339,7 @@ void Dense::backward(Engine& engine, const LayerContext& ctx, float* dout, bool 
                               units_);
 }
 
-// ---- ActivationLayer
-// --------------------------------------------------------------------------------
+// ---- ActivationLayer ----------------------------------------------------------------------------
 
 std::string ActivationLayer::spec() const {
     return std::string("Activation activation=") + activation_name(act_);

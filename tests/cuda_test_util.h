@@ -1,8 +1,8 @@
 // tests/cuda_test_util.h — helpers for the GPU-vs-CPU tests (test_conv2d.cpp, test_pool2d.cpp,
 // test_activation.cpp, test_cuda_runtime.cpp):
-//   - MINICNN_SKIP_WITHOUT_GPU(): GTEST_SKIP() with the reason when this build has no CUDA backend
-//   or
-//     no device is visible (the message says why: no driver, no device, built without CUDA),
+//   - MINICNN_SKIP_WITHOUT_GPU(): GTEST_SKIP() with the reason when this build has no CUDA
+//     backend or no device is visible (the message says why: no driver, no device, built without
+//     CUDA),
 //   - to_device / to_host: explicit copies between std::vector and DeviceBuffer on a stream.
 // The GPU parts exist only in CUDA builds (MINICNN_WITH_CUDA).
 #pragma once

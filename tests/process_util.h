@@ -182,8 +182,7 @@ inline std::string join_args(const std::vector<std::string>& args) {
     return s;
 }
 
-// ---- IDX files
-// ---------------------------------------------------------------------------------
+// ---- IDX files ----------------------------------------------------------------------------------
 
 inline void put_be32(Bytes& b, std::uint32_t v) {
     for (int s = 24; s >= 0; s -= 8) b.push_back(std::uint8_t(v >> s));

@@ -90,8 +90,7 @@ protected:
     std::string dir_;
 };
 
-// ---- round trips
-// ---------------------------------------------------------------------------------
+// ---- round trips --------------------------------------------------------------------------------
 
 TEST_F(CheckpointTest, RoundTripThroughAFile) {
     const Checkpoint ck = sample();
@@ -178,8 +177,7 @@ TEST(CheckpointApi, SaveRejectsInconsistentArrays) {
     EXPECT_CONTAINS(error_of([&] { minicnn::serialize_checkpoint(ck); }), "metadata key is empty");
 }
 
-// ---- corruption
-// ----------------------------------------------------------------------------------
+// ---- corruption ---------------------------------------------------------------------------------
 
 TEST(CheckpointCorruption, EveryFlippedByteAndBitIsDetected) {
     const Bytes good = minicnn::serialize_checkpoint(sample());
@@ -322,8 +320,7 @@ TEST(CheckpointCorruption, DuplicateNamesInAFileAreRejected) {
                     "metadata key 'a' appears twice");
 }
 
-// ---- files and atomic saves
-// ----------------------------------------------------------------------
+// ---- files and atomic saves ---------------------------------------------------------------------
 
 TEST_F(CheckpointTest, MissingFileIsNamed) {
     const std::string p = dir_ + "/none.ckpt";

@@ -160,8 +160,7 @@ TEST(CpuActivation, EmptyAndBadArguments) {
                  ArgumentError);
 }
 
-// ---- through the functional API (minicnn/ops.h, Device::cpu())
-// ---------------------------------------
+// ---- through the functional API (minicnn/ops.h, Device::cpu()) ----------------------------------
 
 // Any rank: softmax normalises over the last axis; the result equals the pointer-level rows x cols
 // call.

@@ -47,8 +47,7 @@ ConvGeom make_same_geom(std::int64_t n, std::int64_t h, std::int64_t w, std::int
                      spec_same_pad(w, kw, sw));
 }
 
-// ---- the reference: docs/operations.md's formulas, literally
-// --------------------------------------------------
+// ---- the reference: docs/operations.md's formulas, literally ------------------------------------
 
 struct Padded {
     std::vector<double> v;  // (n, h + 2ph, w + 2pw, c)
@@ -126,8 +125,7 @@ RefGrads ref_backward(const std::vector<double>& dz, const std::vector<double>& 
     return r;
 }
 
-// ---- hand-computed cases
-// ----------------------------------------------------------------------------
+// ---- hand-computed cases ------------------------------------------------------------------------
 
 // x = [[1,2,3],[4,5,6],[7,8,9]], W = [[1,2],[3,4]], b = 1, 'valid': out[i,j] = sum x[i+a,j+q]
 // W[a,q] + 1.
@@ -249,8 +247,7 @@ TEST(CpuConv2d, SpecSameSizeRules) {
     EXPECT_EQ(make_same_geom(1, 28, 28, 1, 1, 1, 1, 1, 1).ph, 0);  // 1x1: zero padding
 }
 
-// ---- random geometries against the reference
-// ------------------------------------------------------
+// ---- random geometries against the reference ----------------------------------------------------
 
 struct Case {
     const char* name;
@@ -436,8 +433,7 @@ TEST(CpuConv2d, InconsistentGeometryThrows) {
     }
 }
 
-// ---- through the functional API (minicnn/ops.h, Device::cpu())
-// ---------------------------------------
+// ---- through the functional API (minicnn/ops.h, Device::cpu()) ----------------------------------
 
 // conv_forward / conv_backward on host tensors against the docs/operations.md reference, with the padding the
 // reference derives itself from docs/operations.md's formula (so conv_geometry and the backend are both

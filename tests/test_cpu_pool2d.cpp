@@ -33,8 +33,7 @@ PoolGeom make_geom(std::int64_t n, std::int64_t h, std::int64_t w, std::int64_t 
     return g;
 }
 
-// ---- the reference
-// ----------------------------------------------------------------------------------
+// ---- the reference ------------------------------------------------------------------------------
 
 std::size_t at(const PoolGeom& g, std::int64_t n, std::int64_t y, std::int64_t x, std::int64_t c) {
     return static_cast<std::size_t>(((n * g.h + y) * g.w + x) * g.c + c);
@@ -79,8 +78,7 @@ RefPool ref_pool(const std::vector<double>& x, const std::vector<double>& dy, co
     return r;
 }
 
-// ---- hand-computed cases
-// ----------------------------------------------------------------------------
+// ---- hand-computed cases ------------------------------------------------------------------------
 
 const std::vector<double> kX4 = {1, 3, 2, 1,  //
                                  4, 2, 0, 5,  //
@@ -235,8 +233,7 @@ TEST(CpuPool2d, UnreachedRowsGetZeroGradient) {
                 }
 }
 
-// ---- random geometries against the reference
-// ------------------------------------------------------
+// ---- random geometries against the reference ----------------------------------------------------
 
 std::vector<PoolGeom> geoms() {
     return {
@@ -358,8 +355,7 @@ TEST(CpuPool2d, BadMaskAndGeometryThrow) {
                  ArgumentError);
 }
 
-// ---- through the functional API (minicnn/ops.h, Device::cpu())
-// ---------------------------------------
+// ---- through the functional API (minicnn/ops.h, Device::cpu()) ----------------------------------
 
 // pool_forward / pool_backward / the mask path on host tensors against the reference, for both
 // dtypes' shapes and every mode and tie rule.

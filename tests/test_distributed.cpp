@@ -44,8 +44,7 @@
 namespace minicnn {
 namespace {
 
-// ---- ranks as threads
-// --------------------------------------------------------------------------
+// ---- ranks as threads ---------------------------------------------------------------------------
 
 // What the threads of one run share: every collective is an exchange of each rank's bytes.
 class ThreadGroup {
@@ -333,8 +332,7 @@ TEST(CudaDistributed, TwoGpuRanksSumWithNcclLikeTwoCpuRanks) {
     EXPECT_NEAR(gpu[0].history.epochs[0].val_loss, cpu[0].history.epochs[0].val_loss, 1e-5);
 }
 
-// ---- the minicnn program under mpirun
-// ----------------------------------------------------------
+// ---- the minicnn program under mpirun -----------------------------------------------------------
 
 class Mpi : public ::testing::Test {
 protected:

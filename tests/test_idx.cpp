@@ -95,8 +95,7 @@ protected:
     std::string dir_;
 };
 
-// ---- well-formed files
-// ---------------------------------------------------------------------------
+// ---- well-formed files --------------------------------------------------------------------------
 
 TEST_F(IdxTest, RawAndGzipImagesGiveTheSamePixels) {
     const Bytes raw = images_bytes(3, 4, 5);
@@ -141,8 +140,7 @@ TEST_F(IdxTest, ConcatenatedGzipMembersAreOneFile) {
     EXPECT_EQ(im.pixels, Bytes(raw.begin() + 16, raw.end()));
 }
 
-// ---- corruptions
-// ---------------------------------------------------------------------------------
+// ---- corruptions --------------------------------------------------------------------------------
 
 TEST_F(IdxTest, MissingFileIsNamed) {
     const std::string p = dir_ + "/nope-images-idx3-ubyte";
@@ -298,8 +296,7 @@ TEST_F(IdxTest, GarbageWhereGzipIsExpected) {
     }
 }
 
-// ---- data sets
-// -----------------------------------------------------------------------------------
+// ---- data sets ----------------------------------------------------------------------------------
 
 TEST_F(IdxTest, LoadDatasetScalesPixelsAndReadsLabels) {
     Bytes raw = images_bytes(3, 28, 28);
@@ -380,8 +377,7 @@ TEST_F(IdxTest, SplitTailCarvesOffTheLastExamples) {
     EXPECT_EQ(ds.size(), 3);
 }
 
-// ---- the real data set
-// ---------------------------------------------------------------------------
+// ---- the real data set --------------------------------------------------------------------------
 
 TEST(IdxFashionMnist, LoadsTrainAndTestSets) {
     const std::string dir = "/usr/share/datasets/fashion-mnist";

@@ -72,8 +72,7 @@ struct Buf {
     }
 };
 
-// ---- SGEMM
-// ------------------------------------------------------------------------------------------
+// ---- SGEMM --------------------------------------------------------------------------------------
 
 TEST(Gemm, BothImplementationsMatchNaiveProductForEveryTransposeCase) {
     const std::int64_t m = 37, n = 29, k = 141;  // not multiples of any block size
@@ -115,8 +114,7 @@ TEST(Gemm, BetaZeroOverwritesNaN) {
     EXPECT_EQ(c[0], 11.0f);
 }
 
-// ---- convolution
-// ------------------------------------------------------------------------------------
+// ---- convolution --------------------------------------------------------------------------------
 
 struct ConvCase {
     std::int64_t n, h, w, c, k;
@@ -210,8 +208,7 @@ TEST(CpuEngineConv, ResultsAreBitIdenticalForOneAndTwoThreads) {
     EXPECT_EQ(runs[0][1], runs[1][1]);
 }
 
-// ---- pooling
-// ----------------------------------------------------------------------------------------
+// ---- pooling ------------------------------------------------------------------------------------
 
 TEST(CpuEnginePool, MaxMaskMatchesOracleExactlyIncludingTies) {
     auto e = make_cpu_engine();
@@ -270,8 +267,7 @@ TEST(CpuEnginePool, OverlappingWindowsAndAveragePoolingMatchOracle) {
     EXPECT_TRUE(close(DX.host(), radx, 1e-6));
 }
 
-// ---- activations
-// ------------------------------------------------------------------------------------
+// ---- activations --------------------------------------------------------------------------------
 
 TEST(CpuEngineActivation, ForwardAndBackwardMatchOracle) {
     auto e = make_cpu_engine();
@@ -296,8 +292,7 @@ TEST(CpuEngineActivation, ForwardAndBackwardMatchOracle) {
     }
 }
 
-// ---- dense
-// ------------------------------------------------------------------------------------------
+// ---- dense --------------------------------------------------------------------------------------
 
 TEST(CpuEngineDense, ForwardAndBackwardMatchFormulas) {
     auto e = make_cpu_engine();
@@ -333,8 +328,7 @@ TEST(CpuEngineDense, ForwardAndBackwardMatchFormulas) {
     }
 }
 
-// ---- loss, Adam, data
-// -------------------------------------------------------------------------------
+// ---- loss, Adam, data ---------------------------------------------------------------------------
 
 TEST(CpuEngineLoss, SoftmaxCrossEntropyGradientLossAndAccuracy) {
     auto e = make_cpu_engine();

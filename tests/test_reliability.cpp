@@ -112,8 +112,7 @@ Bytes cut(Bytes b, std::size_t n) {
     return b;
 }
 
-// ---- bad data through `minicnn train`
-// ----------------------------------------------------------
+// ---- bad data through `minicnn train` -----------------------------------------------------------
 
 TEST_F(ReliabilityTest, TruncatedImageFileRawAndGzip) {
     const Bytes images = test::idx_images(60, 28, 28, 11);
@@ -219,8 +218,7 @@ TEST_F(ReliabilityTest, DataPathThatIsAFileOrHasNoImages) {
         1, {*scratch_ + "/no/such/dir"});
 }
 
-// ---- bad numbers the parser accepts but the run cannot use
-// ---------------------------------------------
+// ---- bad numbers the parser accepts but the run cannot use --------------------------------------
 
 TEST_F(ReliabilityTest, NumbersBeyondTheirTypeAndValidationTooLarge) {
     const std::vector<std::string> base{"train",    "--data", *good_,         "--device", "cpu",
@@ -255,8 +253,7 @@ TEST_F(ReliabilityTest, CudaDeviceWithoutAGpuIsAOneLineError) {
     }
 }
 
-// ---- bad checkpoints
-// --------------------------------------------------------------------------------
+// ---- bad checkpoints ----------------------------------------------------------------------------
 
 TEST_F(ReliabilityTest, CorruptMissingOrForeignCheckpoints) {
     const std::string s = *scratch_;
@@ -316,8 +313,7 @@ TEST_F(ReliabilityTest, CorruptMissingOrForeignCheckpoints) {
                  1, {s + "/missing.ckpt"});
 }
 
-// ---- divergence
-// ------------------------------------------------------------------------------------
+// ---- divergence ---------------------------------------------------------------------------------
 
 TEST_F(ReliabilityTest, DivergenceStopsWithAClearErrorAndKeepsThePreviousCheckpoint) {
     const std::string s = *scratch_;
@@ -356,8 +352,7 @@ TEST_F(ReliabilityTest, DivergenceStopsWithAClearErrorAndKeepsThePreviousCheckpo
     EXPECT_FALSE(test::file_exists(ck2));
 }
 
-// ---- SIGKILL mid-epoch
-// ----------------------------------------------------------------------------
+// ---- SIGKILL mid-epoch --------------------------------------------------------------------------
 
 std::vector<std::string> csv_rows(const std::string& path) {
     std::vector<std::string> rows;

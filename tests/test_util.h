@@ -30,8 +30,7 @@
 
 namespace minicnn::test {
 
-// ---- random data
-// ------------------------------------------------------------------------------------
+// ---- random data --------------------------------------------------------------------------------
 
 // n values uniform in [lo, hi), from a fixed-seed generator. The mapping from the raw 32-bit stream
 // is written out (not std::uniform_real_distribution) so the values are the same with every
@@ -76,8 +75,7 @@ std::vector<T> to_vector(const Tensor& t) {
     return std::vector<T>(p, p + t.numel());
 }
 
-// ---- comparisons
-// ------------------------------------------------------------------------------------
+// ---- comparisons --------------------------------------------------------------------------------
 
 // "(n, i, j, c)" for a flat index into a row-major shape; "[index]" when no shape is given.
 inline std::string index_str(std::size_t flat, const std::vector<std::int64_t>& shape) {
@@ -186,8 +184,7 @@ template <class T>
     return all_equal(got.data(), ref.data(), got.size(), shape);
 }
 
-// ---- finite differences
-// -----------------------------------------------------------------------------
+// ---- finite differences -------------------------------------------------------------------------
 
 // Central differences of a scalar function: grad[i] = (f(x + eps e_i) - f(x - eps e_i)) / (2 eps).
 // `f` reads the vector x (which is perturbed in place and restored).

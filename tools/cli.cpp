@@ -90,8 +90,7 @@ Device parse_device(const std::string& v) {
     }
 }
 
-// ---- the command line
-// -------------------------------------------------------------------------------
+// ---- the command line ---------------------------------------------------------------------------
 
 // The program and its commands, the options bound to `o`.
 struct Program {
@@ -252,8 +251,7 @@ void check_command_line(const CLI::App& cmd, const std::vector<std::string>& arg
     throw UsageError("unexpected argument '" + arg + "'" + see);
 }
 
-// ---- the commands
-// -----------------------------------------------------------------------------------
+// ---- the commands -------------------------------------------------------------------------------
 
 void write_json(const std::string& path, const nlohmann::ordered_json& j) {
     std::ofstream f(path, std::ios::binary | std::ios::trunc);

@@ -90,8 +90,7 @@ public:
     // A one-line description: "cpu (2 threads, OpenBLAS sgemm)", "cuda:0 (NVIDIA H100 80GB HBM3)".
     virtual std::string name() const = 0;
 
-    // ---- memory
-    // ----------------------------------------------------------------------------------
+    // ---- memory ---------------------------------------------------------------------------------
     virtual void* alloc_bytes(std::size_t bytes) = 0;  // zero-filled, 256-byte aligned
     virtual void free_bytes(void* p) noexcept = 0;
     virtual void upload(void* dst, const void* host_src, std::size_t bytes) = 0;
