@@ -13,7 +13,7 @@
 
 #include <cuda_runtime.h>
 
-#include "minicnn/ops.h"
+#include "minicnn/activation.h"
 
 namespace minicnn::cuda {
 

@@ -65,6 +65,7 @@
 #include "activation_math.cuh"
 #include "conv2d_common.h"
 #include "cuda_check.h"
+#include "fusion_rules.h"
 #include "minicnn/cuda_backend.h"
 #include "minicnn/error.h"
 #include "nvtx_range.h"
@@ -539,9 +540,11 @@ bool backward_data_strip(float* out, const float* dout, const float* weight, con
                          Activation dout_act, const ConvGeom& g, cudaStream_t stream,
                          const std::int32_t* unpool_mask = nullptr,
                          const float* unpool_pooled = nullptr,
-                         Activation unpool_act = Activation::linear, const PoolGeom& upg = {}) {
+                         Activation unpool_act = Activation::linear, const PoolGeom& upg = {},
+                         bool dry_run = false) {
     if (g.sh != 1 || g.sw != 1 || g.ph > g.kh - 1 || g.pw > g.kw - 1) return false;
     StripArgs sa{};
+    sa.dry_run = dry_run;
     sa.out = out;
     sa.inp = dout;
     sa.inp_a = dout_a;
@@ -595,6 +598,13 @@ void conv2d_backward_data(float* dinp, const float* dout, const float* weight, c
             : launch_backward_data<8, 16, 8>(dinp, dout, weight, dout_a, dout_act, g, stream);
     else
         launch_backward_data<8, 8, 16>(dinp, dout, weight, dout_a, dout_act, g, stream);
+}
+
+bool conv2d_backward_data_unpool_fusable(const ConvGeom& g, const PoolGeom& pool,
+                                         Activation pooled_act) {
+    if (!maxpool_conv_unfusable(pool, pooled_act, g).empty()) return false;
+    return backward_data_strip(nullptr, nullptr, nullptr, nullptr, Activation::linear, g, nullptr,
+                               nullptr, nullptr, pooled_act, pool, true);
 }
 
 bool conv2d_backward_data_unpool(float* dz_prev, const float* dout, const float* weight,

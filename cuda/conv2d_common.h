@@ -11,8 +11,8 @@
 
 #include <cuda_runtime.h>
 
+#include "minicnn/activation.h"
 #include "minicnn/geometry.h"
-#include "minicnn/ops.h"
 
 namespace minicnn::cuda::conv {
 
@@ -103,11 +103,13 @@ struct StripArgs {
     const float* unpool_pooled = nullptr;
     Activation unpool_act = Activation::linear;
     PoolGeom upg{};
+    // Only say whether the kernel applies (launch_strip's answer), launching nothing.
+    bool dry_run = false;
 };
 
 // Launches the strip kernel where it applies (stride 1, a 3- or 5-column kernel, the 14x14x8 and
 // 10x10x16 tiles of forward_tile: LeNet's two convolutions, the kernel's columns in one chunk);
-// false, with nothing launched, elsewhere.
+// false, with nothing launched, elsewhere. With s.dry_run, true where it would launch.
 bool launch_strip(const StripArgs& s, bool data, cudaStream_t stream);
 
 }  // namespace minicnn::cuda::conv

@@ -204,6 +204,7 @@ bool launch_strip(const StripArgs& s, cudaStream_t stream) {
         return std::int64_t(TH - 1 + ar) * (TW - 1 + aq) * cc;
     });
     if (ch.aq != KW) return false;
+    if (s.dry_run) return true;
     const int in_tile_floats = (TH - 1 + ch.ar) * COLS * ch.cc;
     std::size_t floats = std::size_t(in_tile_floats) + std::size_t(ch.ar) * KW * ch.cc * KG;
     if (s.pooled) floats = std::max(floats, std::size_t(TH) * TW * KG);

@@ -30,6 +30,7 @@
 #include "activation_math.cuh"
 #include "cuda_check.h"
 #include "dense.h"
+#include "fusion_rules.h"
 #include "minicnn/cuda_backend.h"
 #include "minicnn/error.h"
 #include "nvtx_range.h"

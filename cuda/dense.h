@@ -8,7 +8,8 @@
 
 #include <cuda_runtime.h>
 
-#include "minicnn/ops.h"
+#include "minicnn/activation.h"
+#include "minicnn/geometry.h"
 
 namespace minicnn::cuda::dense {
 

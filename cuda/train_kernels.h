@@ -10,8 +10,8 @@
 
 #include <cuda_runtime.h>
 
+#include "minicnn/activation.h"
 #include "minicnn/engine.h"
-#include "minicnn/ops.h"
 
 namespace minicnn::cuda::train {
 

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "minicnn/ops.h"
+#include "minicnn/activation.h"
 
 namespace minicnn::cpu {
 

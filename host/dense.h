@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-#include "minicnn/ops.h"
+#include "minicnn/activation.h"
 #include "workspace.h"
 
 namespace minicnn::cpu {

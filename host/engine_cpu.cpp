@@ -1,8 +1,9 @@
-// host/engine_cpu.cpp — CpuEngine: the training engine on the host (minicnn/engine.h). Host memory,
-// and every operation delegated to the CPU backend, the same code the functional API runs:
-// convolution host/conv2d.h, pooling and activations minicnn/cpu_backend.h, dense layers
-// host/dense.h, loss, Adam, gather and permutation host/train_kernels.h, all on the one pool of
-// host/thread_pool.h. There are no graphs: capture() returns nullptr. Backend selection
+// host/cpu/engine_cpu.cpp — CpuEngine: the training engine on the host (minicnn/engine.h). Host
+// memory, and every operation delegated to the CPU backend, the same code the functional API runs:
+// convolution host/cpu/conv2d.h, pooling and activations minicnn/cpu_backend.h, dense layers
+// host/cpu/dense.h, loss, Adam, gather and permutation host/cpu/train_kernels.h, all on the one
+// pool of host/cpu/thread_pool.h. Its plan is Engine::plan's default, one stage per layer
+// (minicnn/plan.h). There are no graphs: capture() returns nullptr. Backend selection
 // (make_engine) is host/engine_select.cpp.
 #include <cstdlib>
 #include <cstring>
@@ -75,9 +76,13 @@ public:
                         const ConvGeom& g, Activation act) override {
         cpu::conv2d_forward(out, inp, weight, bias, g, act, ws_);
     }
-    void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dz,
-                         const float* inp, const float* weight, const ConvGeom& g) override {
-        cpu::conv2d_backward(dinp, dweight, dbias, dz, inp, weight, g, ws_);
+    // dz = act'(out) * dy is formed in place, then the backward of the convolution.
+    void conv2d_backward(float* dinp, float* dweight, float* dbias, float* dy, const float* out,
+                         Activation act, const float* inp, const float* weight,
+                         const ConvGeom& g) override {
+        if (act != Activation::linear)
+            cpu::activation_backward(dy, dy, out, g.n * g.oh * g.ow, g.k, act);
+        cpu::conv2d_backward(dinp, dweight, dbias, dy, inp, weight, g, ws_);
     }
 
     void maxpool2d_forward(float* out, std::int32_t* mask, const float* inp,
@@ -109,10 +114,11 @@ public:
                        Activation act) override {
         cpu::dense_forward(out, inp, weight, bias, n, n_in, n_out, act);
     }
-    void dense_backward(float* dinp, float* dweight, float* dbias, const float* dz,
-                        const float* inp, const float* weight, std::int64_t n, std::int64_t n_in,
-                        std::int64_t n_out) override {
-        cpu::dense_backward(dinp, dweight, dbias, dz, inp, weight, n, n_in, n_out, ws_);
+    void dense_backward(float* dinp, float* dweight, float* dbias, float* dy, const float* out,
+                        Activation act, const float* inp, const float* weight, std::int64_t n,
+                        std::int64_t n_in, std::int64_t n_out) override {
+        if (act != Activation::linear) cpu::activation_backward(dy, dy, out, n, n_out, act);
+        cpu::dense_backward(dinp, dweight, dbias, dy, inp, weight, n, n_in, n_out, ws_);
     }
 
     void softmax_xent(float* dlogits, Metrics* metrics, const float* probs,

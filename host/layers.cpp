@@ -69,10 +69,8 @@ std::int64_t Layer::param_count() const {
 
 void Layer::reserve(Engine&, std::int64_t) const {}
 
-void Layer::backward_unpool(Engine&, const LayerContext&, float*, bool, const Pool2D&,
-                            const LayerContext&, Activation, float*, float*) const {
-    throw ArgumentError(std::string(type()) +
-                        ": backward_unpool is not implemented (only Conv2D and Dense have it)");
+LayerOp Layer::op() const {
+    return {};
 }
 
 std::unique_ptr<Layer> Layer::from_spec(const std::string& spec) {
@@ -189,35 +187,23 @@ LayerContext Conv2D::forward(Engine& engine, const float* inp, float* out, std::
     return {inp, out, nullptr, n};
 }
 
-bool Conv2D::fuses_with(const Layer& next) const {
-    const auto* pool = dynamic_cast<const Pool2D*>(&next);
-    if (pool == nullptr || pool->mode() != PoolMode::max) return false;
-    return conv_maxpool_unfusable(geometry(1), act_, pool->geometry(1)).empty();
-}
-
-LayerContext Conv2D::forward_pooled(Engine& engine, const Pool2D& pool, const float* inp,
-                                    float* conv_out, float* pooled, std::int32_t* mask,
-                                    std::int64_t n) const {
-    const ConvGeom g = geometry(n);
-    engine.conv2d_maxpool_forward(conv_out, pooled, mask, inp, params_, params_ + g.weight_numel(),
-                                  g, act_, pool.geometry(n));
-    return {inp, conv_out, nullptr, n};
-}
-
-void Conv2D::backward_unpool(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
-                             const Pool2D& pool, const LayerContext& pool_ctx, Activation prev_act,
-                             float* dz_prev, float* scratch) const {
-    const ConvGeom g = geometry(ctx.n);
-    engine.conv2d_backward_act_unpool(dz_prev, scratch, grads_, grads_ + g.weight_numel(), dout,
-                                      ctx.out, dout_is_dz ? Activation::linear : act_, ctx.inp,
-                                      params_, g, pool_ctx.mask, prev_act, pool.geometry(ctx.n));
-}
-
 void Conv2D::backward(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
                       float* dinp) const {
     const ConvGeom g = geometry(ctx.n);
-    engine.conv2d_backward_act(dinp, grads_, grads_ + g.weight_numel(), dout, ctx.out,
-                               dout_is_dz ? Activation::linear : act_, ctx.inp, params_, g);
+    engine.conv2d_backward(dinp, grads_, grads_ + g.weight_numel(), dout, ctx.out,
+                           dout_is_dz ? Activation::linear : act_, ctx.inp, params_, g);
+}
+
+LayerOp Conv2D::op() const {
+    LayerOp o;
+    o.kind = LayerOp::Kind::conv2d;
+    o.act = act_;
+    o.conv = geom_;
+    o.weight = params_;
+    o.bias = params_ ? params_ + geom_.weight_numel() : nullptr;
+    o.dweight = grads_;
+    o.dbias = grads_ ? grads_ + geom_.weight_numel() : nullptr;
+    return o;
 }
 
 // ---- Pool2D -------------------------------------------------------------------------------------
@@ -265,11 +251,11 @@ void Pool2D::backward(Engine& engine, const LayerContext& ctx, float* dout, bool
     }
 }
 
-void Pool2D::backward_act(Engine& engine, const LayerContext& ctx, float* dout, Activation act,
-                          float* dinp) const {
-    MINICNN_REQUIRE(mode_ == PoolMode::max && dinp != nullptr,
-                    type() << "::backward_act: only a max pooling with an input gradient");
-    engine.maxpool2d_backward_act(dinp, dout, ctx.mask, ctx.out, act, geometry(ctx.n));
+LayerOp Pool2D::op() const {
+    LayerOp o;
+    o.kind = mode_ == PoolMode::max ? LayerOp::Kind::max_pool : LayerOp::Kind::avg_pool;
+    o.pool = geom_;
+    return o;
 }
 
 // ---- Flatten ------------------------------------------------------------------------------------
@@ -286,6 +272,12 @@ LayerContext Flatten::forward(Engine&, const float* inp, float*, std::int32_t*,
 void Flatten::backward(Engine& engine, const LayerContext& ctx, float* dout, bool,
                        float* dinp) const {
     if (dinp) engine.copy(dinp, dout, std::size_t(ctx.n * input_numel()) * sizeof(float));
+}
+
+LayerOp Flatten::op() const {
+    LayerOp o;
+    o.kind = LayerOp::Kind::reshape;
+    return o;
 }
 
 // ---- Dense --------------------------------------------------------------------------------------
@@ -321,22 +313,26 @@ LayerContext Dense::forward(Engine& engine, const float* inp, float* out, std::i
     return {inp, out, nullptr, n};
 }
 
-void Dense::backward_unpool(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
-                            const Pool2D& pool, const LayerContext& pool_ctx, Activation prev_act,
-                            float* dz_prev, float* scratch) const {
-    const std::int64_t n_in = input_shape().at(0);
-    engine.dense_backward_act_unpool(dz_prev, scratch, grads_, grads_ + n_in * units_, dout,
-                                     ctx.out, dout_is_dz ? Activation::linear : act_, ctx.inp,
-                                     params_, ctx.n, n_in, units_, pool_ctx.mask, prev_act,
-                                     pool.geometry(ctx.n));
-}
-
 void Dense::backward(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
                      float* dinp) const {
     const std::int64_t n_in = input_shape().at(0);
-    engine.dense_backward_act(dinp, grads_, grads_ + n_in * units_, dout, ctx.out,
-                              dout_is_dz ? Activation::linear : act_, ctx.inp, params_, ctx.n, n_in,
-                              units_);
+    engine.dense_backward(dinp, grads_, grads_ + n_in * units_, dout, ctx.out,
+                          dout_is_dz ? Activation::linear : act_, ctx.inp, params_, ctx.n, n_in,
+                          units_);
+}
+
+LayerOp Dense::op() const {
+    const std::int64_t n_in = input_shape().at(0);
+    LayerOp o;
+    o.kind = LayerOp::Kind::dense;
+    o.act = act_;
+    o.n_in = n_in;
+    o.n_out = units_;
+    o.weight = params_;
+    o.bias = params_ ? params_ + n_in * units_ : nullptr;
+    o.dweight = grads_;
+    o.dbias = grads_ ? grads_ + n_in * units_ : nullptr;
+    return o;
 }
 
 // ---- ActivationLayer ----------------------------------------------------------------------------
@@ -361,6 +357,13 @@ void ActivationLayer::backward(Engine& engine, const LayerContext& ctx, float* d
     } else {
         engine.activation_backward(dinp, dout, ctx.out, ctx.n * output_numel() / cols, cols, act_);
     }
+}
+
+LayerOp ActivationLayer::op() const {
+    LayerOp o;
+    o.kind = LayerOp::Kind::activation;
+    o.act = act_;
+    return o;
 }
 
 }  // namespace minicnn

@@ -3,9 +3,10 @@
 //
 // One training step (enqueue_step), all on the engine, no host<->device synchronisation, no
 // allocation:
-//   gather_batch (perm[cursor...]) -> forward through every layer -> softmax_xent (dlogits,
-//   metrics) -> backward through every layer (parameter gradients into the gradient arena) -> Adam
-//   (one flat update, t read from the step counter) -> advance (step += 1, cursor += batch).
+//   gather_batch (perm[cursor...]) -> the plan's forward (every stage, minicnn/plan.h) ->
+//   softmax_xent (dlogits, metrics; it also counts the step: step += 1, cursor += batch) -> the
+//   plan's backward (parameter gradients into the gradient arena) -> Adam (one flat update, t read
+//   from the step counter).
 // fit() runs it through run_step, which on the GPU replays a CUDA graph of it per batch size.
 // The host only reads the metrics at a progress tick and at the end of an epoch.
 //
@@ -203,62 +204,16 @@ void Trainer::setup(std::int64_t batch) {
                               grads_.data() + model_->param_offset(i));
     }
     if (batch <= batch_) return;
-    // The graphs recorded the old workspace and engine scratch. (The layers' parameter views need
-    // no such care: they are re-bound above to this trainer's arenas, which never move.)
+    // The graphs recorded the old plan's buffers and engine scratch. (The layers' parameter views
+    // need no such care: they are re-bound above to this trainer's arenas, which never move.)
     graphs_.clear();
+    plan_.reset();  // its buffers go before the new plan's are allocated
     Engine& e = *engine_;
-    const std::size_t layers = model_->size();
-    // Which layers run fused (a function of the model only; planned with the workspace).
-    fused_.assign(layers, 0);
-    for (std::size_t i = 0; i + 1 < layers; ++i) {
-        const auto* conv = dynamic_cast<const Conv2D*>(&model_->layer(i));
-        fused_[i] = conv != nullptr && conv->fuses_with(model_->layer(i + 1));
-    }
-    unpool_.assign(layers, -1);
-    for (std::size_t i = 2; i < layers; ++i) {
-        if (!model_->layer(i).backward_unpools()) continue;
-        std::size_t p = i - 1;  // the layer that produces i's input, past reshapes
-        while (p > 0 && model_->layer(p).backward_is_view()) --p;
-        if (p >= 1 && fused_[p - 1]) unpool_[i] = std::int64_t(p);
-    }
     x_ = EngineBuffer<float>(e, batch * shape_numel(model_->input_shape()));
     y_ = EngineBuffer<std::int32_t>(e, batch);
-    acts_.clear();
-    masks_.clear();
-    std::int64_t widest = shape_numel(model_->input_shape());
-    for (std::size_t i = 0; i < layers; ++i) {
-        const Layer& l = model_->layer(i);
-        acts_.emplace_back(e, batch * l.output_numel());
-        masks_.emplace_back(e, batch * l.mask_numel());
-        widest = std::max(widest, l.output_numel());
-        l.reserve(e, batch);
-    }
-    grad_a_ = EngineBuffer<float>(e, batch * widest);
-    grad_b_ = EngineBuffer<float>(e, batch * widest);
-    const bool unpools =
-        std::any_of(unpool_.begin(), unpool_.end(), [](std::int64_t p) { return p >= 0; });
-    grad_c_ = unpools ? EngineBuffer<float>(e, batch * widest) : EngineBuffer<float>();
+    plan_ = e.plan(*model_, batch);
     e.reserve_loss(batch);
-    ctx_.assign(layers, LayerContext{});
     batch_ = batch;
-}
-
-const float* Trainer::forward(const float* x, std::int64_t n) {
-    const float* cur = x;
-    for (std::size_t i = 0; i < model_->size(); ++i) {
-        if (fused_[i]) {  // convolution + max pooling in one operation
-            const auto& pool = static_cast<const Pool2D&>(model_->layer(i + 1));
-            ctx_[i] = static_cast<const Conv2D&>(model_->layer(i))
-                          .forward_pooled(*engine_, pool, cur, acts_[i].data(), acts_[i + 1].data(),
-                                          masks_[i + 1].data(), n);
-            ++i;
-            ctx_[i] = {ctx_[i - 1].out, acts_[i].data(), masks_[i].data(), n};
-        } else {
-            ctx_[i] = model_->layer(i).forward(*engine_, cur, acts_[i].data(), masks_[i].data(), n);
-        }
-        cur = ctx_[i].out;
-    }
-    return cur;
 }
 
 void Trainer::enqueue_step(const StepSource& src, std::int64_t b, std::int64_t global) {
@@ -270,11 +225,11 @@ void Trainer::enqueue_step(const StepSource& src, std::int64_t b, std::int64_t g
             e.gather_batch(x_.data(), y_.data(), src.images, src.labels, src.perm, counters_.data(),
                            b, sample);
         }
-        const float* probs = forward(x_.data(), b);
+        const float* probs = plan_->forward(x_.data(), b);
         // The loss also counts the step (step + 1, cursor past the global batch): no advance launch.
-        e.softmax_xent(grad_a_.data(), metrics_.data(), probs, y_.data(), b, classes, global,
+        e.softmax_xent(plan_->dlogits(), metrics_.data(), probs, y_.data(), b, classes, global,
                        counters_.data(), src.perm ? global : 0);
-        backward(b);
+        plan_->backward(b);
     } else {  // an empty share (a last batch smaller than the ranks): no gradient from this rank
         e.fill_zero(grads_.data(), grads_.bytes());
         e.advance(counters_.data(), src.perm ? global : 0, true);
@@ -315,34 +270,6 @@ void Trainer::run_step(const StepSource& global_src, std::int64_t global, bool u
         if (!it->graph) return enqueue_step(src, b, global);  // an engine without graphs
     }
     it->graph->launch();
-}
-
-// grad_a_ holds dlogits (the gradient with respect to the last layer's pre-activation).
-void Trainer::backward(std::int64_t) {
-    float* dout = grad_a_.data();
-    float* other = grad_b_.data();
-    bool dout_is_dz = true;  // dlogits
-    for (std::size_t i = model_->size(); i-- > 0;) {
-        // A reshape (Flatten): its input gradient is dout itself, passed on without a copy.
-        if (i + 1 < model_->size() && model_->layer(i).backward_is_view()) continue;
-        float* dinp = i == 0 ? nullptr : other;
-        if (unpool_[i] >= 0) {  // this layer and the pooling p before it: dz for layer p - 1
-            const std::size_t p = std::size_t(unpool_[i]);
-            model_->layer(i).backward_unpool(
-                *engine_, ctx_[i], dout, dout_is_dz, static_cast<const Pool2D&>(model_->layer(p)),
-                ctx_[p], model_->layer(p - 1).activation(), other, grad_c_.data());
-            i = p;  // the pooling's backward (and the reshapes') are done
-            dout_is_dz = true;
-        } else if (i > 0 && fused_[i - 1]) {  // a fused pair's pooling: dz for the convolution
-            static_cast<const Pool2D&>(model_->layer(i))
-                .backward_act(*engine_, ctx_[i], dout, model_->layer(i - 1).activation(), dinp);
-            dout_is_dz = true;
-        } else {
-            model_->layer(i).backward(*engine_, ctx_[i], dout, dout_is_dz, dinp);
-            dout_is_dz = false;
-        }
-        std::swap(dout, other);
-    }
 }
 
 void Trainer::check_data(const DataView& d, const char* what) const {
@@ -548,7 +475,7 @@ Metrics Trainer::evaluate_resident(const float* images, const std::int32_t* labe
     e.fill_zero(metrics_.data(), sizeof(Metrics));
     for (std::int64_t s = 0; s < n; s += batch) {
         const std::int64_t b = std::min(batch, n - s);
-        const float* probs = forward(images + s * sample, b);
+        const float* probs = plan_->forward(images + s * sample, b);
         e.softmax_xent(nullptr, metrics_.data(), probs, labels + s, b, classes, b, nullptr, 0);
     }
     Metrics m;
@@ -575,7 +502,7 @@ Tensor Trainer::predict(const float* images, std::int64_t n, int batch_size) {
             e.upload(x_.data(), x, std::size_t(b * sample) * sizeof(float));
             x = x_.data();
         }
-        const float* probs = forward(x, b);
+        const float* probs = plan_->forward(x, b);
         e.download(dst + s * outn, probs, std::size_t(b * outn) * sizeof(float));
     }
     return out;

@@ -59,19 +59,19 @@ TEST(CudaEngine, DenseForwardBackwardMatchCpu) {
                              act);
             EXPECT_TRUE(close(o.host_gpu(), o.host_cpu(), 1e-5 * ni)) << "n=" << n;
         }
-        c->dense_backward(dx.cpu.data(), dw.cpu.data(), db.cpu.data(), dz.cpu.data(), x.cpu.data(),
-                          w.cpu.data(), n, ni, no);
-        g->dense_backward(dx.gpu.data(), dw.gpu.data(), db.gpu.data(), dz.gpu.data(), x.gpu.data(),
-                          w.gpu.data(), n, ni, no);
+        c->dense_backward(dx.cpu.data(), dw.cpu.data(), db.cpu.data(), dz.cpu.data(), nullptr,
+                          Activation::linear, x.cpu.data(), w.cpu.data(), n, ni, no);
+        g->dense_backward(dx.gpu.data(), dw.gpu.data(), db.gpu.data(), dz.gpu.data(), nullptr,
+                          Activation::linear, x.gpu.data(), w.gpu.data(), n, ni, no);
         EXPECT_TRUE(close(dx.host_gpu(), dx.host_cpu(), 1e-5 * no)) << "dinp n=" << n;
         EXPECT_TRUE(close(dw.host_gpu(), dw.host_cpu(), 1e-5 * n)) << "dW n=" << n;
         EXPECT_TRUE(close(db.host_gpu(), db.host_cpu(), 1e-5 * n)) << "db n=" << n;
     }
 }
 
-// The activation's backward folded into the layers' backward (conv2d_backward_act,
-// dense_backward_act): the CUDA engine applies act' where its kernels read dy, the CPU engine runs
-// the default (activation_backward in place, then the plain backward). Every elementwise
+// The activation's backward folded into the layers' backward (conv2d_backward and dense_backward
+// with an activation): the CUDA engine applies act' where its kernels read dy, the CPU engine runs
+// activation_backward in place, then the plain backward. Every elementwise
 // activation, with and without dinp / dbias; dy and out are random (act' reads only out).
 TEST(CudaEngine, BackwardWithFoldedActivationMatchesCpu) {
     MINICNN_REQUIRE_GPU();
@@ -91,12 +91,12 @@ TEST(CudaEngine, BackwardWithFoldedActivationMatchesCpu) {
                 out(*c, *g, randv(static_cast<std::size_t>(n * no), 3, 0.0f, 1.0f)),
                 dy(*c, *g, randv(static_cast<std::size_t>(n * no), 4));
             Twin<float> dx(*c, *g, n * ni), dw(*c, *g, ni * no), db(*c, *g, no);
-            c->dense_backward_act(with_optional ? dx.cpu.data() : nullptr, dw.cpu.data(),
-                                  with_optional ? db.cpu.data() : nullptr, dy.cpu.data(),
-                                  out.cpu.data(), act, x.cpu.data(), w.cpu.data(), n, ni, no);
-            g->dense_backward_act(with_optional ? dx.gpu.data() : nullptr, dw.gpu.data(),
-                                  with_optional ? db.gpu.data() : nullptr, dy.gpu.data(),
-                                  out.gpu.data(), act, x.gpu.data(), w.gpu.data(), n, ni, no);
+            c->dense_backward(with_optional ? dx.cpu.data() : nullptr, dw.cpu.data(),
+                              with_optional ? db.cpu.data() : nullptr, dy.cpu.data(),
+                              out.cpu.data(), act, x.cpu.data(), w.cpu.data(), n, ni, no);
+            g->dense_backward(with_optional ? dx.gpu.data() : nullptr, dw.gpu.data(),
+                              with_optional ? db.gpu.data() : nullptr, dy.gpu.data(),
+                              out.gpu.data(), act, x.gpu.data(), w.gpu.data(), n, ni, no);
             EXPECT_TRUE(close(dw.host_gpu(), dw.host_cpu(), 1e-5 * n)) << "dense dW " << what;
             EXPECT_TRUE(close(dx.host_gpu(), dx.host_cpu(), 1e-5 * no)) << "dense dinp " << what;
             EXPECT_TRUE(close(db.host_gpu(), db.host_cpu(), 1e-5 * n)) << "dense db " << what;
@@ -107,12 +107,12 @@ TEST(CudaEngine, BackwardWithFoldedActivationMatchesCpu) {
                 cdy(*c, *g, randv(static_cast<std::size_t>(cg.out_numel()), 8));
             Twin<float> cdx(*c, *g, cg.in_numel()), cdw(*c, *g, cg.weight_numel()),
                 cdb(*c, *g, cg.k);
-            c->conv2d_backward_act(with_optional ? cdx.cpu.data() : nullptr, cdw.cpu.data(),
-                                   with_optional ? cdb.cpu.data() : nullptr, cdy.cpu.data(),
-                                   co.cpu.data(), act, ci.cpu.data(), cw.cpu.data(), cg);
-            g->conv2d_backward_act(with_optional ? cdx.gpu.data() : nullptr, cdw.gpu.data(),
-                                   with_optional ? cdb.gpu.data() : nullptr, cdy.gpu.data(),
-                                   co.gpu.data(), act, ci.gpu.data(), cw.gpu.data(), cg);
+            c->conv2d_backward(with_optional ? cdx.cpu.data() : nullptr, cdw.cpu.data(),
+                               with_optional ? cdb.cpu.data() : nullptr, cdy.cpu.data(),
+                               co.cpu.data(), act, ci.cpu.data(), cw.cpu.data(), cg);
+            g->conv2d_backward(with_optional ? cdx.gpu.data() : nullptr, cdw.gpu.data(),
+                               with_optional ? cdb.gpu.data() : nullptr, cdy.gpu.data(),
+                               co.gpu.data(), act, ci.gpu.data(), cw.gpu.data(), cg);
             const double lw = double(n * cg.oh * cg.ow);
             EXPECT_TRUE(close(cdw.host_gpu(), cdw.host_cpu(), 1e-5 * lw)) << "conv dW " << what;
             EXPECT_TRUE(close(cdx.host_gpu(), cdx.host_cpu(), 1e-5 * 9 * cg.k))
@@ -354,10 +354,11 @@ TEST(CudaEngine, OperationsBeyondTheirReservationThrowInsteadOfAllocating) {
     g->reserve_conv(small);
     EngineBuffer<float> dz(*g, big.out_numel()), x(*g, big.in_numel()), w(*g, big.weight_numel()),
         dw(*g, big.weight_numel()), db(*g, big.k), dx(*g, big.in_numel());
-    EXPECT_NO_THROW(
-        g->conv2d_backward(dx.data(), dw.data(), db.data(), dz.data(), x.data(), w.data(), small));
+    EXPECT_NO_THROW(g->conv2d_backward(dx.data(), dw.data(), db.data(), dz.data(), nullptr,
+                                       Activation::linear, x.data(), w.data(), small));
     try {
-        g->conv2d_backward(dx.data(), dw.data(), db.data(), dz.data(), x.data(), w.data(), big);
+        g->conv2d_backward(dx.data(), dw.data(), db.data(), dz.data(), nullptr, Activation::linear,
+                           x.data(), w.data(), big);
         FAIL() << "conv2d_backward beyond the reserved workspace must throw";
     } catch (const ArgumentError& e) {
         EXPECT_NE(std::string(e.what()).find("reserve_conv"), std::string::npos) << e.what();

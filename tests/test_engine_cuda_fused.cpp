@@ -1,12 +1,15 @@
-// tests/test_engine_cuda_fused.cpp — the CUDA engine's fused operations against the Engine
-// defaults they replace (minicnn/engine.h), on the same engine, bit for bit (outputs poisoned
-// with NaNs first, so an element left unwritten is caught):
-//   - conv2d_maxpool_forward (convolution + activation + max pooling in one kernel) and
-//     maxpool2d_backward_act (act' folded into the pooling backward);
-//   - conv2d_backward_act_unpool and dense_backward_act_unpool (a layer's backward and the
-//     backward of the max pooling that produced its input, in one kernel);
-// each on a shape that runs fused and one that falls back to the two operations; and what cannot
-// be fused refused by both engines. Every test skips, saying why, where no GPU is visible.
+// tests/test_engine_cuda_fused.cpp — the CUDA engine's plan (cuda/plan_cuda.cpp: convolution +
+// activation + max pooling in one kernel, a pooling's backward inside the next layer's backward
+// kernel) against the layer-by-layer plan (plan_layer_by_layer: every layer on the engine's
+// unfused operations), on the same CUDA engine, with the same parameters, inputs and loss
+// gradient. Outputs and every parameter gradient must be equal value for value: the fused kernels
+// run the same accumulations in the same order, and the gradient arena is poisoned with NaNs
+// first, so a gradient a fused stage fails to write is caught. (Equal values, not bits: where a
+// fused unpooling writes a cell's gradient as 0 + g, the unfused path may carry a -0.)
+// Models: LeNet-5; pooling windows with gaps and uncovered rows; a stride-2 convolution after a
+// fused pair (no unpooling there: the pair runs its pooling backward itself); overlapping windows
+// and average pooling (not fused); an Activation layer after a dense run. Every test skips,
+// saying why, where no GPU is visible.
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -16,190 +19,130 @@
 
 #include "engine_test_util.h"
 #include "minicnn/engine.h"
-#include "minicnn/error.h"
-#include "minicnn/geometry.h"
-#include "test_util.h"
+#include "minicnn/model.h"
+#include "minicnn/plan.h"
 
 namespace minicnn {
 namespace {
 
 using namespace enginetest;
 
-// NaNs: an output element an operation fails to write is caught, not hidden by zeros.
-std::vector<float> poison(std::int64_t n) {
-    return std::vector<float>(static_cast<std::size_t>(n), std::nanf(""));
+// got[i] == ref[i] for every i (NaN never equals: an unwritten poisoned element fails).
+::testing::AssertionResult values_equal(const std::vector<float>& got,
+                                        const std::vector<float>& ref) {
+    if (got.size() != ref.size())
+        return ::testing::AssertionFailure() << got.size() << " elements, expected " << ref.size();
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        if (!(got[i] == ref[i])) {
+            return ::testing::AssertionFailure() << "element " << i << " of " << got.size()
+                                                 << ": got " << got[i] << ", expected " << ref[i];
+        }
+    }
+    return ::testing::AssertionSuccess();
 }
 
-// The CUDA engine's convolution + max pooling (one kernel where the tile allows, else the two
-// operations) and its backward (act' folded into the pooling backward) against the Engine
-// defaults on the same engine, bit for bit; what cannot be folded is refused by both engines.
-TEST(CudaEngine, ConvMaxPoolOverridesAreBitIdenticalToTheDefaults) {
-    MINICNN_REQUIRE_GPU();
-    auto c = make_cpu_engine();
-    auto g = make_engine(Device::cuda());
-    const ConvGeom cg =
-        conv_geometry({9, 28, 28, 1}, {5, 5, 1, 6}, Padding::same(), {1, 1}, "test");
-    g->reserve_conv(cg);
-    // 2x2 stride 2 runs in one kernel; 3x3 stride 3 straddles the 14x14 tiles: two operations.
-    for (const Window win : {Window{2, 2}, Window{3, 3}}) {
-        const PoolGeom pg = pool_geometry(cg.out_shape(), win, {win.h, win.w}, "test");
-        const std::string what = std::to_string(win.h) + "x" + std::to_string(win.w);
-        Twin<float> x(*c, *g, randv(static_cast<std::size_t>(cg.in_numel()), 11)),
-            w(*c, *g, randv(static_cast<std::size_t>(cg.weight_numel()), 12)),
-            b(*c, *g, randv(static_cast<std::size_t>(cg.k), 13));
-        const auto dyv = randv(static_cast<std::size_t>(pg.out_numel()), 14);
-        Twin<float> conv(*c, *g, cg.out_numel()), p1(*c, *g, pg.out_numel()),
-            p2(*c, *g, pg.out_numel()), dy1(*c, *g, dyv), dy2(*c, *g, dyv),
-            dz1(*c, *g, poison(cg.out_numel())), dz2(*c, *g, poison(cg.out_numel()));
-        Twin<std::int32_t> m1(*c, *g, pg.out_numel()), m2(*c, *g, pg.out_numel());
-        g->conv2d_maxpool_forward(conv.gpu.data(), p1.gpu.data(), m1.gpu.data(), x.gpu.data(),
-                                  w.gpu.data(), b.gpu.data(), cg, Activation::relu, pg);
-        g->Engine::conv2d_maxpool_forward(conv.gpu.data(), p2.gpu.data(), m2.gpu.data(),
-                                          x.gpu.data(), w.gpu.data(), b.gpu.data(), cg,
-                                          Activation::relu, pg);
-        EXPECT_TRUE(test::all_equal(p1.host_gpu(), p2.host_gpu())) << what;
-        EXPECT_TRUE(test::all_equal(m1.host_gpu(), m2.host_gpu())) << what;
-        g->maxpool2d_backward_act(dz1.gpu.data(), dy1.gpu.data(), m1.gpu.data(), p1.gpu.data(),
-                                  Activation::relu, pg);
-        g->Engine::maxpool2d_backward_act(dz2.gpu.data(), dy2.gpu.data(), m2.gpu.data(),
-                                          p2.gpu.data(), Activation::relu, pg);
-        EXPECT_TRUE(test::all_equal(dz1.host_gpu(), dz2.host_gpu())) << what;
-        // The CPU engine (the defaults) agrees to rounding.
-        c->conv2d_maxpool_forward(conv.cpu.data(), p1.cpu.data(), m1.cpu.data(), x.cpu.data(),
-                                  w.cpu.data(), b.cpu.data(), cg, Activation::relu, pg);
-        EXPECT_TRUE(close(p1.host_gpu(), p1.host_cpu(), 1e-5)) << what;
+// A model's parameters and gradients in engine memory, its layers bound to them.
+struct Bound {
+    EngineBuffer<float> params, grads;
+    Bound(Engine& e, Sequential& m) : params(e, m.param_count()), grads(e, m.param_count()) {
+        e.upload(params.data(), m.params().data(), params.bytes());
+        for (std::size_t i = 0; i < m.size(); ++i)
+            m.layer(i).bind(params.data() + m.param_offset(i), grads.data() + m.param_offset(i));
     }
-    // Overlapping windows: act' from the pooled value would not be exact; both engines refuse.
-    const PoolGeom overlap = pool_geometry(cg.out_shape(), {2, 2}, {1, 1}, "test");
-    for (Engine* e : {c.get(), g.get()}) {
-        EXPECT_THROW(e->maxpool2d_backward_act(nullptr, nullptr, nullptr, nullptr, Activation::relu,
-                                               overlap),
-                     ArgumentError);
-        EXPECT_THROW(e->conv2d_maxpool_forward(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-                                               cg, Activation::relu, overlap),
-                     ArgumentError);
-    }
+};
+
+struct Result {
+    std::vector<float> out, grads;
+};
+
+// One forward and backward of `plan` over n samples x, the loss handing it dlogits.
+Result run(Engine& e, Plan& plan, Bound& b, const Sequential& m, const std::vector<float>& x,
+           const std::vector<float>& dlogits, std::int64_t n) {
+    EngineBuffer<float> X(e, std::int64_t(x.size()));
+    e.upload(X.data(), x.data(), X.bytes());
+    const std::vector<float> nan(static_cast<std::size_t>(b.grads.size()), std::nanf(""));
+    e.upload(b.grads.data(), nan.data(), b.grads.bytes());
+    Result r;
+    r.out.resize(dlogits.size());
+    const float* out = plan.forward(X.data(), n);
+    e.download(r.out.data(), out, r.out.size() * sizeof(float));
+    e.upload(plan.dlogits(), dlogits.data(), dlogits.size() * sizeof(float));
+    plan.backward(n);
+    r.grads.resize(static_cast<std::size_t>(b.grads.size()));
+    e.download(r.grads.data(), b.grads.data(), b.grads.bytes());
+    return r;
 }
 
-// conv2d_backward_act_unpool: LeNet's conv2 (its input is pool1's output) runs the backward data
-// and pool1's backward in one kernel; a stride-2 convolution falls back to the Engine default.
-// dz_prev, dweight and dbias bit for bit against the default on the same engine; the CPU engine
-// (the default) agrees to rounding.
-TEST(CudaEngine, ConvBackwardUnpoolOverrideIsBitIdenticalToTheDefault) {
-    MINICNN_REQUIRE_GPU();
-    auto c = make_cpu_engine();
+// The engine's plan against the layer-by-layer plan; returns the engine plan's stage names.
+std::vector<std::string> expect_plans_agree(Sequential& m, std::int64_t n) {
     auto g = make_engine(Device::cuda());
-    const std::int64_t n = 5;
-    const PoolGeom pg = pool_geometry({n, 28, 28, 6}, {2, 2}, {2, 2}, "test");  // pool1
-    for (const int stride : {1, 2}) {
-        const ConvGeom cg = conv_geometry({n, 14, 14, 6}, {5, 5, 6, 16}, Padding::valid(),
-                                          {stride, stride}, "test");
-        g->reserve_conv(cg);
-        c->reserve_conv(cg);
-        const std::string what = "stride " + std::to_string(stride);
-        // pool1's input (act = relu: non-negative, with ties at 0), its output and mask.
-        auto a1 = randv(static_cast<std::size_t>(pg.in_numel()), 21);
-        for (float& v : a1) v = v > 0.0f ? v : 0.0f;
-        Twin<float> act1(*c, *g, a1), pooled(*c, *g, pg.out_numel());
-        Twin<std::int32_t> mask(*c, *g, pg.out_numel());
-        g->maxpool2d_forward(pooled.gpu.data(), mask.gpu.data(), act1.gpu.data(), pg);
-        c->maxpool2d_forward(pooled.cpu.data(), mask.cpu.data(), act1.cpu.data(), pg);
-        const auto dyv = randv(static_cast<std::size_t>(cg.out_numel()), 22);
-        Twin<float> w(*c, *g, randv(static_cast<std::size_t>(cg.weight_numel()), 23)),
-            out(*c, *g, randv(static_cast<std::size_t>(cg.out_numel()), 24, 0.0f, 1.0f)),
-            dy1(*c, *g, dyv), dy2(*c, *g, dyv), dz1(*c, *g, poison(pg.in_numel())),
-            dz2(*c, *g, poison(pg.in_numel())), scratch(*c, *g, cg.in_numel()),
-            dw1(*c, *g, cg.weight_numel()), dw2(*c, *g, cg.weight_numel()), db1(*c, *g, cg.k),
-            db2(*c, *g, cg.k);
-        g->conv2d_backward_act_unpool(dz1.gpu.data(), scratch.gpu.data(), dw1.gpu.data(),
-                                      db1.gpu.data(), dy1.gpu.data(), out.gpu.data(),
-                                      Activation::relu, pooled.gpu.data(), w.gpu.data(), cg,
-                                      mask.gpu.data(), Activation::relu, pg);
-        g->Engine::conv2d_backward_act_unpool(dz2.gpu.data(), scratch.gpu.data(), dw2.gpu.data(),
-                                              db2.gpu.data(), dy2.gpu.data(), out.gpu.data(),
-                                              Activation::relu, pooled.gpu.data(), w.gpu.data(), cg,
-                                              mask.gpu.data(), Activation::relu, pg);
-        EXPECT_TRUE(test::all_equal(dz1.host_gpu(), dz2.host_gpu())) << what;
-        EXPECT_TRUE(test::all_equal(dw1.host_gpu(), dw2.host_gpu())) << what;
-        EXPECT_TRUE(test::all_equal(db1.host_gpu(), db2.host_gpu())) << what;
-        c->conv2d_backward_act_unpool(dz1.cpu.data(), scratch.cpu.data(), dw1.cpu.data(),
-                                      db1.cpu.data(), dy1.cpu.data(), out.cpu.data(),
-                                      Activation::relu, pooled.cpu.data(), w.cpu.data(), cg,
-                                      mask.cpu.data(), Activation::relu, pg);
-        EXPECT_TRUE(close(dz1.host_gpu(), dz1.host_cpu(), 1e-5 * 25 * 16)) << what;
-    }
-    // A pooling whose output is not the convolution's input is refused by both engines.
-    const ConvGeom other =
-        conv_geometry({n, 12, 12, 6}, {5, 5, 6, 16}, Padding::valid(), {1, 1}, "test");
-    for (Engine* e : {c.get(), g.get()}) {
-        EXPECT_THROW(e->conv2d_backward_act_unpool(nullptr, nullptr, nullptr, nullptr, nullptr,
-                                                   nullptr, Activation::relu, nullptr, nullptr,
-                                                   other, nullptr, Activation::relu, pg),
-                     ArgumentError);
-    }
+    Bound b(*g, m);
+    const auto x = randv(static_cast<std::size_t>(n * shape_numel(m.input_shape())), 7);
+    const auto dl = randv(static_cast<std::size_t>(n * shape_numel(m.output_shape())), 8);
+    std::unique_ptr<Plan> fused = g->plan(m, n);
+    std::unique_ptr<Plan> plain = plan_layer_by_layer(*g, m, n);
+    EXPECT_EQ(plain->size(), m.size());
+    const Result f = run(*g, *fused, b, m, x, dl, n);
+    const Result p = run(*g, *plain, b, m, x, dl, n);
+    EXPECT_TRUE(values_equal(f.out, p.out)) << "outputs\n" << fused->summary();
+    EXPECT_TRUE(values_equal(f.grads, p.grads)) << "parameter gradients\n" << fused->summary();
+    // A smaller batch on the same plan (the last batch of an epoch).
+    const Result f2 = run(*g, *fused, b, m, x, dl, n - 2);
+    const Result p2 = run(*g, *plain, b, m, x, dl, n - 2);
+    EXPECT_TRUE(values_equal(f2.grads, p2.grads)) << "n - 2\n" << fused->summary();
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < fused->size(); ++i) names.push_back(fused->stage(i).name());
+    return names;
 }
 
-// dense_backward_act_unpool: LeNet's dense1 (its input is pool2's output, flattened) writes
-// conv2's dz from the epilogue of its dinp blocks; also windows with gaps (2x2, stride 3) and an
-// uncovered row and column. dz_prev, dweight and dbias bit for bit against the default on the
-// same engine; the CPU engine (the default) agrees to rounding.
-TEST(CudaEngine, DenseBackwardUnpoolOverrideIsBitIdenticalToTheDefault) {
+TEST(CudaPlan, LeNet5RunsThreeFusedStagesBitIdenticalToLayerByLayer) {
     MINICNN_REQUIRE_GPU();
-    auto c = make_cpu_engine();
-    auto g = make_engine(Device::cuda());
-    const std::int64_t n = 9, n_out = 120;
-    struct Case {
-        Shape in;  // the pooling's input (n, h, w, c)
-        int pk, ps;
-        Activation act, prev_act;
-    };
-    const std::vector<Case> cases = {{{n, 10, 10, 16}, 2, 2, Activation::relu, Activation::relu},
-                                     {{n, 12, 12, 3}, 2, 3, Activation::tanh, Activation::sigmoid},
-                                     {{n, 11, 9, 5}, 2, 2, Activation::linear, Activation::tanh}};
-    for (const Case& t : cases) {
-        const PoolGeom pg = pool_geometry(t.in, {t.pk, t.pk}, {t.ps, t.ps}, "test");
-        const std::int64_t n_in = pg.oh * pg.ow * pg.c;
-        const std::string what =
-            shape_str(t.in) + " pool " + std::to_string(t.pk) + " stride " + std::to_string(t.ps);
-        auto a = randv(static_cast<std::size_t>(pg.in_numel()), 31);
-        if (t.prev_act == Activation::relu)
-            for (float& v : a) v = v > 0.0f ? v : 0.0f;
-        Twin<float> act(*c, *g, a), pooled(*c, *g, pg.out_numel());
-        Twin<std::int32_t> mask(*c, *g, pg.out_numel());
-        g->maxpool2d_forward(pooled.gpu.data(), mask.gpu.data(), act.gpu.data(), pg);
-        c->maxpool2d_forward(pooled.cpu.data(), mask.cpu.data(), act.cpu.data(), pg);
-        const auto dyv = randv(static_cast<std::size_t>(n * n_out), 32);
-        Twin<float> w(*c, *g, randv(static_cast<std::size_t>(n_in * n_out), 33)),
-            out(*c, *g, randv(static_cast<std::size_t>(n * n_out), 34, 0.0f, 1.0f)),
-            dy1(*c, *g, dyv), dy2(*c, *g, dyv), dz1(*c, *g, poison(pg.in_numel())),
-            dz2(*c, *g, poison(pg.in_numel())), scratch(*c, *g, n * n_in),
-            dw1(*c, *g, n_in * n_out), dw2(*c, *g, n_in * n_out), db1(*c, *g, n_out),
-            db2(*c, *g, n_out);
-        g->dense_backward_act_unpool(dz1.gpu.data(), scratch.gpu.data(), dw1.gpu.data(),
-                                     db1.gpu.data(), dy1.gpu.data(), out.gpu.data(), t.act,
-                                     pooled.gpu.data(), w.gpu.data(), n, n_in, n_out,
-                                     mask.gpu.data(), t.prev_act, pg);
-        g->Engine::dense_backward_act_unpool(dz2.gpu.data(), scratch.gpu.data(), dw2.gpu.data(),
-                                             db2.gpu.data(), dy2.gpu.data(), out.gpu.data(), t.act,
-                                             pooled.gpu.data(), w.gpu.data(), n, n_in, n_out,
-                                             mask.gpu.data(), t.prev_act, pg);
-        EXPECT_TRUE(test::all_equal(dz1.host_gpu(), dz2.host_gpu())) << what;
-        EXPECT_TRUE(test::all_equal(dw1.host_gpu(), dw2.host_gpu())) << what;
-        EXPECT_TRUE(test::all_equal(db1.host_gpu(), db2.host_gpu())) << what;
-        c->dense_backward_act_unpool(dz1.cpu.data(), scratch.cpu.data(), dw1.cpu.data(),
-                                     db1.cpu.data(), dy1.cpu.data(), out.cpu.data(), t.act,
-                                     pooled.cpu.data(), w.cpu.data(), n, n_in, n_out,
-                                     mask.cpu.data(), t.prev_act, pg);
-        EXPECT_TRUE(close(dz1.host_gpu(), dz1.host_cpu(), 1e-5 * double(n_out))) << what;
-    }
-    // A pooling whose output is not the layer's input is refused by both engines.
-    const PoolGeom pg = pool_geometry({n, 10, 10, 16}, {2, 2}, {2, 2}, "test");
-    for (Engine* e : {c.get(), g.get()}) {
-        EXPECT_THROW(e->dense_backward_act_unpool(nullptr, nullptr, nullptr, nullptr, nullptr,
-                                                  nullptr, Activation::relu, nullptr, nullptr, n,
-                                                  399, n_out, nullptr, Activation::relu, pg),
-                     ArgumentError);
-    }
+    Sequential m = lenet5(3);
+    const auto names = expect_plans_agree(m, 9);
+    EXPECT_EQ(names, (std::vector<std::string>{"conv2d+max_pooling2d", "conv2d_1+max_pooling2d_1",
+                                               "flatten+dense+dense_1+dense_2"}));
+}
+
+// Windows with gaps (2x2, stride 3) and an uncovered row and column: the pair still fuses where
+// the forward tile is whole windows, and the dense layer unpools it in its epilogue.
+TEST(CudaPlan, PoolingWithGapsFusesAndUnpoolsBitIdentical) {
+    MINICNN_REQUIRE_GPU();
+    Sequential m({14, 14, 3}, "gaps");
+    m.conv2d(5, {3, 3}, Padding::same(), Activation::sigmoid).maxpool2d({2, 2}, {3, 3});
+    m.flatten().dense(7, Activation::tanh).dense(4, Activation::softmax);
+    m.init_params(5);
+    const auto names = expect_plans_agree(m, 6);
+    ASSERT_FALSE(names.empty());
+    EXPECT_EQ(names.back(), "flatten+dense+dense_1");
+}
+
+// A stride-2 convolution after a fused pair: its backward data has no unpooling kernel, so the
+// pair is handed the pooled output's gradient and runs the pooling backward itself.
+TEST(CudaPlan, StrideTwoConvolutionAfterAPairIsNotUnpooledAndStaysBitIdentical) {
+    MINICNN_REQUIRE_GPU();
+    Sequential m({28, 28, 1}, "stride2");
+    m.conv2d(6, {5, 5}, Padding::same(), Activation::relu).maxpool2d({2, 2});
+    m.conv2d(8, {3, 3}, Padding::valid(), Activation::tanh, {2, 2});
+    m.flatten().dense(10, Activation::softmax);
+    m.init_params(6);
+    const auto names = expect_plans_agree(m, 5);
+    ASSERT_GE(names.size(), 2u);
+    EXPECT_EQ(names[0], "conv2d+max_pooling2d");
+}
+
+// Overlapping windows (act' from the pooled value would not be exact) and average pooling are
+// not fused: each layer is a stage of its own; an Activation layer after a dense run.
+TEST(CudaPlan, WhatCannotFuseRunsLayerByLayer) {
+    MINICNN_REQUIRE_GPU();
+    Sequential m({12, 12, 2}, "unfused");
+    m.conv2d(4, {3, 3}, Padding::same(), Activation::relu).maxpool2d({2, 2}, {1, 1});
+    m.conv2d(3, {3, 3}, Padding::valid(), Activation::linear).avgpool2d({2, 2});
+    m.flatten().dense(6, Activation::tanh).activation(Activation::softmax);
+    m.init_params(7);
+    const auto names = expect_plans_agree(m, 4);
+    EXPECT_EQ(names,
+              (std::vector<std::string>{"conv2d", "max_pooling2d", "conv2d_1", "average_pooling2d",
+                                        "flatten+dense", "activation"}));
 }
 
 }  // namespace

@@ -167,7 +167,8 @@ TEST(CpuEngineConv, BackwardMatchesOracleForEveryLayout) {
         const auto dz = randv(static_cast<std::size_t>(g.out_numel()), 23);
         Buf X(*e, x), W(*e, w), DZ(*e, dz), DX(*e, g.in_numel()), DW(*e, g.weight_numel()),
             DB(*e, g.k);
-        e->conv2d_backward(DX.p(), DW.p(), DB.p(), DZ.p(), X.p(), W.p(), g);
+        e->conv2d_backward(DX.p(), DW.p(), DB.p(), DZ.p(), nullptr, Activation::linear, X.p(),
+                           W.p(), g);
         const auto xd = to_double(x), wd = to_double(w), dzd = to_double(dz);
         std::vector<double> rdx(static_cast<std::size_t>(g.in_numel())),
             rdw(static_cast<std::size_t>(g.weight_numel())), rdb(static_cast<std::size_t>(g.k));
@@ -181,7 +182,8 @@ TEST(CpuEngineConv, BackwardMatchesOracleForEveryLayout) {
         EXPECT_TRUE(close(DB.host(), rdb, 2e-6 * double(g.n * g.oh * g.ow))) << what.str() << " db";
         // Without dinp the weight gradients are the same.
         Buf DW2(*e, g.weight_numel()), DB2(*e, g.k);
-        e->conv2d_backward(nullptr, DW2.p(), DB2.p(), DZ.p(), X.p(), W.p(), g);
+        e->conv2d_backward(nullptr, DW2.p(), DB2.p(), DZ.p(), nullptr, Activation::linear, X.p(),
+                           W.p(), g);
         EXPECT_EQ(DW2.host(), DW.host()) << what.str();
         EXPECT_EQ(DB2.host(), DB.host()) << what.str();
     }
@@ -199,7 +201,8 @@ TEST(CpuEngineConv, ResultsAreBitIdenticalForOneAndTwoThreads) {
     for (int r = 0; r < 2; ++r) {
         cpu::set_thread_count(r == 0 ? 1 : 2);
         Buf DX(*e, g.in_numel()), DW(*e, g.weight_numel()), DB(*e, g.k);
-        e->conv2d_backward(DX.p(), DW.p(), DB.p(), DZ.p(), X.p(), W.p(), g);
+        e->conv2d_backward(DX.p(), DW.p(), DB.p(), DZ.p(), nullptr, Activation::linear, X.p(),
+                           W.p(), g);
         runs[r][0] = DX.host();
         runs[r][1] = DW.host();
     }
@@ -306,7 +309,8 @@ TEST(CpuEngineDense, ForwardAndBackwardMatchFormulas) {
             DW(*e, ni * no), DB(*e, no);
         e->reserve_dense(n, ni, no);
         e->dense_forward(O.p(), X.p(), W.p(), B.p(), n, ni, no, Activation::relu);
-        e->dense_backward(DX.p(), DW.p(), DB.p(), DZ.p(), X.p(), W.p(), n, ni, no);
+        e->dense_backward(DX.p(), DW.p(), DB.p(), DZ.p(), nullptr, Activation::linear, X.p(), W.p(),
+                          n, ni, no);
         std::vector<double> ro(static_cast<std::size_t>(n * no)),
             rdx(static_cast<std::size_t>(n * ni)), rdw(static_cast<std::size_t>(ni * no)),
             rdb(static_cast<std::size_t>(no));

@@ -9,8 +9,8 @@
 
 #include <cstdint>
 
+#include "minicnn/activation.h"
 #include "minicnn/geometry.h"
-#include "minicnn/ops.h"
 
 namespace minicnn::cpu {
 

@@ -8,8 +8,8 @@
 
 #include <cuda_runtime.h>
 
+#include "minicnn/activation.h"
 #include "minicnn/geometry.h"
-#include "minicnn/ops.h"
 
 namespace minicnn::cuda {
 
@@ -39,6 +39,9 @@ void conv2d_backward_data(float* dinp, const float* dout, const float* weight, c
 // layer before the pooling, without the convolution's input gradient reaching memory. Bit for bit
 // what the two launchers give. Where the one-kernel path (the stride-1 strip kernel) does not
 // apply it launches nothing and returns false; the caller then runs the two launchers.
+// conv2d_backward_data_unpool_fusable says beforehand whether it applies (for every batch size).
+bool conv2d_backward_data_unpool_fusable(const ConvGeom& g, const PoolGeom& pool,
+                                         Activation pooled_act);
 bool conv2d_backward_data_unpool(float* dz_prev, const float* dout, const float* weight,
                                  const ConvGeom& g, cudaStream_t stream, const float* dout_a,
                                  Activation dout_act, const std::int32_t* mask, const float* pooled,

@@ -1,15 +1,20 @@
-// minicnn/engine.h — the training engine: one memory space and the operations the layers, the loss
-// and the optimiser need, on raw float pointers that live in that memory space.
+// minicnn/engine.h — the training engine: one memory space, the operations the layers, the loss
+// and the optimiser need, on raw float pointers that live in that memory space, and the plan
+// (minicnn/plan.h) that runs a model's layers on them.
 //
-// Two engines implement it: CpuEngine (host/engine_cpu.cpp: the CPU backend's im2col + SGEMM over
-// fixed batch chunks on one thread pool, deterministic for any thread count) and CudaEngine
-// (cuda/engine_cuda.cpp: the direct-tiled kernels of minicnn/cuda_backend.h, the fused dense-layer
-// kernels of cuda/dense.cu,
-// cuda/train_kernels.cu for the loss, Adam, bias/column sums, batch gather, metrics and the epoch
-// permutation). Both engines draw the same permutation (minicnn/detail/permutation.h).
+// Two engines implement it: CpuEngine (host/cpu/engine_cpu.cpp: the CPU backend's im2col + SGEMM
+// over fixed batch chunks on one thread pool, deterministic for any thread count) and CudaEngine
+// (cuda/engine_cuda.h: the direct-tiled kernels of minicnn/cuda_backend.h, the dense-layer kernels
+// of cuda/dense.cu, and cuda/train_kernels.cu for the loss, Adam, the batch gather, the metrics
+// and the epoch permutation). Both engines draw the same permutation
+// (minicnn/detail/permutation.h).
+//
+// The operations here are one layer each (a layer's activation included). Which layers run
+// together is the engine's own business: plan() turns a model into stages, and the CUDA engine's
+// plan fuses (cuda/plan_cuda.cpp); nothing here names a fused operation.
 //
 // Rules every engine keeps (and the trainer relies on):
-//   - All memory is allocated before training (alloc/reserve); no operation allocates.
+//   - All memory is allocated before training (alloc, reserve, plan); no operation allocates.
 //   - No operation synchronises the host with the device except download() and synchronize().
 //   - Outputs are overwritten, never accumulated into, except the metrics accumulator.
 //   - Per-step values that change from step to step (the Adam step, the batch cursor) are read from
@@ -32,10 +37,10 @@
 #include <string>
 #include <utility>
 
+#include "minicnn/activation.h"
 #include "minicnn/device.h"
 #include "minicnn/error.h"
 #include "minicnn/geometry.h"
-#include "minicnn/ops.h"
 
 namespace minicnn {
 
@@ -72,6 +77,8 @@ public:
 };
 
 class Communicator;  // minicnn/distributed.h
+class Plan;          // minicnn/plan.h
+class Sequential;    // minicnn/model.h
 
 // Sums n floats at data (engine memory) over the ranks of a communicator, in place: every rank
 // calls sum() with the same n, and every rank then holds the same sum. Made by
@@ -121,79 +128,23 @@ public:
     virtual void reserve_dense(std::int64_t n, std::int64_t n_in, std::int64_t n_out) = 0;
     virtual void reserve_loss(std::int64_t n) = 0;
 
-    // ---- layers (shapes as in minicnn/cpu_backend.h)
-    // --------------------------------------------- out (n, oh, ow, k) = act(conv(inp (n, h, w, c),
-    // weight (kh, kw, c, k)) + bias (k)).
+    // ---- layers (shapes as in minicnn/cpu_backend.h) ------------------------------------------
+    // out (n, oh, ow, k) = act(conv(inp (n, h, w, c), weight (kh, kw, c, k)) + bias (k)).
     virtual void conv2d_forward(float* out, const float* inp, const float* weight,
                                 const float* bias, const ConvGeom& g, Activation act) = 0;
-    // From dz (n, oh, ow, k), the gradient with respect to the pre-activation: dweight (kh, kw, c,
-    // k), dbias (k) and, when dinp is not null, dinp (n, h, w, c).
-    virtual void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dz,
-                                 const float* inp, const float* weight, const ConvGeom& g) = 0;
-    // The same from dy, the gradient with respect to the layer's output out = act(z): dz = act'
-    // applied to dy (activation_backward). dy may be overwritten. This default forms dz in place,
-    // then calls conv2d_backward; an engine may fold act' into the loads of dy instead (one
-    // device operation fewer).
-    virtual void conv2d_backward_act(float* dinp, float* dweight, float* dbias, float* dy,
-                                     const float* out, Activation act, const float* inp,
-                                     const float* weight, const ConvGeom& g) {
-        if (act != Activation::linear)
-            activation_backward(dy, dy, out, g.n * g.oh * g.ow, g.k, act);
-        conv2d_backward(dinp, dweight, dbias, dy, inp, weight, g);
-    }
+    // From dy (n, oh, ow, k), the gradient with respect to the layer's output out = act(z):
+    // dweight (kh, kw, c, k), dbias (k) and, when dinp is not null, dinp (n, h, w, c). With act
+    // linear, dy is the gradient with respect to z itself and out may be null. dy may be
+    // overwritten (an engine may form dz = act'(out) * dy in place, or fold act' into its loads).
+    virtual void conv2d_backward(float* dinp, float* dweight, float* dbias, float* dy,
+                                 const float* out, Activation act, const float* inp,
+                                 const float* weight, const ConvGeom& g) = 0;
 
     // out (n, oh, ow, c); mask (n, oh, ow, c) gets the first maximum's position a*kw + q.
     virtual void maxpool2d_forward(float* out, std::int32_t* mask, const float* inp,
                                    const PoolGeom& g) = 0;
     virtual void maxpool2d_backward(float* dinp, const float* dout, const std::int32_t* mask,
                                     const PoolGeom& g) = 0;
-    // A convolution and the max pooling of its output in one operation: pooled (n, poh, pow, k)
-    // and mask exactly as conv2d_forward(conv_out, ...) then maxpool2d_forward(pooled, mask,
-    // conv_out, pool) give them. Only for pooling windows that do not overlap (pool stride >=
-    // window) and an activation other than softmax (ArgumentError otherwise). conv_out (n, oh,
-    // ow, k) is scratch that an engine may leave unwritten: the CUDA engine runs one kernel that
-    // pools in its epilogue, so the convolution's output never reaches memory. This default runs
-    // the two operations.
-    virtual void conv2d_maxpool_forward(float* conv_out, float* pooled, std::int32_t* mask,
-                                        const float* inp, const float* weight, const float* bias,
-                                        const ConvGeom& g, Activation act, const PoolGeom& pool) {
-        const std::string why = conv_maxpool_unfusable(g, act, pool);
-        MINICNN_REQUIRE(why.empty(), "conv2d_maxpool_forward: " << why);
-        conv2d_forward(conv_out, inp, weight, bias, g, act);
-        maxpool2d_forward(pooled, mask, conv_out, pool);
-    }
-    // Its backward: dz (n, oh, ow, k), the gradient with respect to the convolution's
-    // pre-activation z, from dy, the gradient with respect to `pooled`. act' is computed from the
-    // pooled value, which is act(z) at the window's argmax; with windows that do not overlap, dz
-    // then holds the values maxpool2d_backward followed by act' on the convolution's output gives
-    // (a zero's sign aside: each cell's gradient is added to +0). dy may be overwritten. This
-    // default forms act'(pooled) * dy in place, then runs maxpool2d_backward; the CUDA engine
-    // applies act' as its pooling backward reads dy.
-    virtual void maxpool2d_backward_act(float* dz, float* dy, const std::int32_t* mask,
-                                        const float* pooled, Activation act, const PoolGeom& pool) {
-        const std::string why = maxpool_act_unfoldable(act, pool);
-        MINICNN_REQUIRE(why.empty(), "maxpool2d_backward_act: " << why);
-        if (act != Activation::linear)
-            activation_backward(dy, dy, pooled, pool.n * pool.oh * pool.ow, pool.c, act);
-        maxpool2d_backward(dz, dy, mask, pool);
-    }
-    // conv2d_backward_act, then maxpool2d_backward_act of the max pooling `pool` that produced
-    // this convolution's input (inp is that pooling's output, mask its mask, prev_act the
-    // activation it pooled; windows that do not overlap): dz_prev (n, pool.h, pool.w, c), the
-    // gradient with respect to the pre-activation of the layer before the pooling. This default
-    // runs the two, with the convolution's input gradient in scratch (n, h, w, c) between them;
-    // the CUDA engine runs the backward data and the unpooling as one kernel where it can, leaving
-    // scratch unwritten. dz_prev, scratch and dy must not alias. dy may be overwritten.
-    virtual void conv2d_backward_act_unpool(float* dz_prev, float* scratch, float* dweight,
-                                            float* dbias, float* dy, const float* out,
-                                            Activation act, const float* inp, const float* weight,
-                                            const ConvGeom& g, const std::int32_t* mask,
-                                            Activation prev_act, const PoolGeom& pool) {
-        const std::string why = maxpool_conv_unfusable(pool, prev_act, g);
-        MINICNN_REQUIRE(why.empty(), "conv2d_backward_act_unpool: " << why);
-        conv2d_backward_act(scratch, dweight, dbias, dy, out, act, inp, weight, g);
-        maxpool2d_backward_act(dz_prev, scratch, mask, inp, prev_act, pool);
-    }
     virtual void avgpool2d_forward(float* out, const float* inp, const PoolGeom& g) = 0;
     virtual void avgpool2d_backward(float* dinp, const float* dout, const PoolGeom& g) = 0;
 
@@ -208,41 +159,29 @@ public:
     virtual void dense_forward(float* out, const float* inp, const float* weight, const float* bias,
                                std::int64_t n, std::int64_t n_in, std::int64_t n_out,
                                Activation act) = 0;
-    // dweight = inp^T dz, dbias = column sums of dz, dinp = dz weight^T (when dinp is not null).
-    virtual void dense_backward(float* dinp, float* dweight, float* dbias, const float* dz,
-                                const float* inp, const float* weight, std::int64_t n,
-                                std::int64_t n_in, std::int64_t n_out) = 0;
-    // The same from dy, the gradient with respect to out = act(z) (as conv2d_backward_act).
-    virtual void dense_backward_act(float* dinp, float* dweight, float* dbias, float* dy,
-                                    const float* out, Activation act, const float* inp,
-                                    const float* weight, std::int64_t n, std::int64_t n_in,
-                                    std::int64_t n_out) {
-        if (act != Activation::linear) activation_backward(dy, dy, out, n, n_out, act);
-        dense_backward(dinp, dweight, dbias, dy, inp, weight, n, n_in, n_out);
-    }
-    // dense_backward_act, then maxpool2d_backward_act of the max pooling `pool` whose output,
-    // flattened, is this layer's input (as conv2d_backward_act_unpool: dz_prev (n, pool.h,
-    // pool.w, pool.c), scratch (n, n_in) for this default; the CUDA engine writes dz_prev from
-    // the dense kernel's epilogue).
-    virtual void dense_backward_act_unpool(float* dz_prev, float* scratch, float* dweight,
-                                           float* dbias, float* dy, const float* out,
-                                           Activation act, const float* inp, const float* weight,
-                                           std::int64_t n, std::int64_t n_in, std::int64_t n_out,
-                                           const std::int32_t* mask, Activation prev_act,
-                                           const PoolGeom& pool) {
-        const std::string why = maxpool_dense_unfusable(pool, prev_act, n, n_in);
-        MINICNN_REQUIRE(why.empty(), "dense_backward_act_unpool: " << why);
-        dense_backward_act(scratch, dweight, dbias, dy, out, act, inp, weight, n, n_in, n_out);
-        maxpool2d_backward_act(dz_prev, scratch, mask, inp, prev_act, pool);
-    }
+    // From dy (n, n_out), the gradient with respect to out = act(z) (act linear: dy is dz, out may
+    // be null): dweight = inp^T dz, dbias = column sums of dz, dinp = dz weight^T (when dinp is
+    // not null). dy may be overwritten.
+    virtual void dense_backward(float* dinp, float* dweight, float* dbias, float* dy,
+                                const float* out, Activation act, const float* inp,
+                                const float* weight, std::int64_t n, std::int64_t n_in,
+                                std::int64_t n_out) = 0;
 
-    // ---- loss, optimiser, data
-    // ------------------------------------------------------------------- probs (n, classes) is a
-    // softmax output, labels (n) in [0, classes). Fused categorical cross-entropy: dlogits = (probs
-    // - onehot(labels)) / mean_over when dlogits is not null (the gradient, with respect to the
-    // softmax input, of the mean loss over a batch of mean_over >= n samples of which these n are
-    // a share: mean_over is n for a whole batch, the global batch for one rank's share of it);
-    // metrics += (sum of -log(max(p_label, 1e-7)), number of argmax hits, n).
+    // ---- the plan -----------------------------------------------------------------------------
+    // The stages that run `model`'s layers on this engine for batches of up to max_batch samples,
+    // with every buffer they need allocated and every reservation made (minicnn/plan.h). The
+    // model's layers must be bound to parameter and gradient arenas in this engine's memory
+    // (Layer::bind), which must outlive the plan. This default runs each layer as its own stage
+    // (plan_layer_by_layer); the CUDA engine's plan fuses where its kernels can.
+    virtual std::unique_ptr<Plan> plan(const Sequential& model, std::int64_t max_batch);
+
+    // ---- loss, optimiser, data ----------------------------------------------------------------
+    // probs (n, classes) is a softmax output, labels (n) in [0, classes). Fused categorical
+    // cross-entropy: dlogits = (probs - onehot(labels)) / mean_over when dlogits is not null (the
+    // gradient, with respect to the softmax input, of the mean loss over a batch of mean_over >= n
+    // samples of which these n are a share: mean_over is n for a whole batch, the global batch
+    // for one rank's share of it); metrics += (sum of -log(max(p_label, 1e-7)), number of argmax
+    // hits, n).
     // When `step` is not null this is a training step's loss, and it also counts the step:
     // step->step += 1 and step->cursor += cursor_advance once the loss is done (the loss is the one
     // single-thread point of every training step, so the step needs no separate advance launch;

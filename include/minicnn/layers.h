@@ -5,10 +5,13 @@
 // output shape and its parameters. Parameters are not owned by the layer: bind() hands it views
 // into the model's parameter arena and the twin gradient arena (same layout), so the optimiser is
 // one flat update. forward() runs on an Engine and returns a LayerContext — the pointers backward()
-// needs, including the max-pool argmax mask, which lives in the trainer's workspace, never in layer
-// state. Gradient writes are explicit: backward() overwrites this layer's parameter gradients and,
-// when dinp is not null, dinp; it may overwrite dout (the activation's derivative is applied in
-// place).
+// needs, including the max-pool argmax mask, which lives in the buffers of the plan's stage
+// (minicnn/plan.h), never in layer state. Gradient writes are explicit: backward() overwrites this
+// layer's parameter gradients and, when dinp is not null, dinp; it may overwrite dout (the
+// activation's derivative is applied in place).
+//
+// A layer also describes what it computes (op(): a LayerOp), which is all an engine's planner reads
+// to decide what to fuse; forward() and backward() are how the layer runs as a stage of its own.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "minicnn/activation.h"
 #include "minicnn/engine.h"
 #include "minicnn/geometry.h"
 #include "minicnn/ops.h"
@@ -38,7 +42,21 @@ struct LayerContext {
     std::int64_t n = 0;
 };
 
-class Pool2D;
+// What a layer computes, as an engine's planner reads it: the kind of operation, its activation,
+// its shapes for one sample, and views of its parameters and their gradients (after bind()). A
+// planner fuses only kinds it knows; any other layer runs as a stage of its own.
+struct LayerOp {
+    enum class Kind { conv2d, max_pool, avg_pool, reshape, dense, activation, other };
+    Kind kind = Kind::other;
+    Activation act = Activation::linear;  // applied to the output (conv2d, dense, activation)
+    ConvGeom conv;                        // conv2d: the geometry for n = 1
+    PoolGeom pool;                        // max_pool, avg_pool: the geometry for n = 1
+    std::int64_t n_in = 0, n_out = 0;     // dense: features in and out
+    const float* weight = nullptr;        // conv2d (kh, kw, c, k), dense (n_in, n_out)
+    const float* bias = nullptr;          // (k) or (n_out)
+    float* dweight = nullptr;             // their gradients, same layouts
+    float* dbias = nullptr;
+};
 
 class Layer {
 public:
@@ -76,7 +94,8 @@ public:
     virtual void reserve(Engine& engine, std::int64_t max_batch) const;
 
     // out (n, output shape) from inp (n, input shape); mask has n * mask_numel() entries.
-    // Flatten returns inp itself as the context's output and does not write `out`.
+    // A reshape (op().kind == reshape: Flatten) returns inp itself as the context's output and
+    // does not write `out`, which may then be null.
     virtual LayerContext forward(Engine& engine, const float* inp, float* out, std::int32_t* mask,
                                  std::int64_t n) const = 0;
     // dout (n, output shape): the gradient with respect to the output, or, when dout_is_dz, with
@@ -84,20 +103,8 @@ public:
     // layer's gradients and, when not null, dinp (n, input shape). dout may be overwritten.
     virtual void backward(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
                           float* dinp) const = 0;
-    // True when dinp equals dout element for element (a reshape: Flatten): a trainer may then pass
-    // dout on as the previous layer's gradient instead of calling backward (no copy).
-    virtual bool backward_is_view() const { return false; }
-    // backward together with the backward of the max pooling `pool` whose output is this layer's
-    // input (directly or through a reshape), the pooling of a Conv2D::forward_pooled pair: one
-    // engine operation (Engine::conv2d_backward_act_unpool, dense_backward_act_unpool). pool_ctx
-    // is the pooling's context, prev_act the activation of the layer before it; dz_prev gets the
-    // gradient with respect to that layer's pre-activation; scratch (n, input shape) may be used
-    // on the way. dout, dz_prev and scratch must not alias. Conv2D and Dense implement it
-    // (backward_unpools()); the others throw.
-    virtual bool backward_unpools() const { return false; }
-    virtual void backward_unpool(Engine& engine, const LayerContext& ctx, float* dout,
-                                 bool dout_is_dz, const Pool2D& pool, const LayerContext& pool_ctx,
-                                 Activation prev_act, float* dz_prev, float* scratch) const;
+    // What it computes (see LayerOp): Kind::other unless a subclass says more.
+    virtual LayerOp op() const;
 
 protected:
     virtual Shape do_build(const Shape& input_shape) = 0;
@@ -125,22 +132,7 @@ public:
     void backward(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
                   float* dinp) const override;
     ConvGeom geometry(std::int64_t n) const;
-
-    // Whether `next` is a max pooling that forward_pooled can run together with this convolution:
-    // it pools this layer's output in windows that do not overlap, and the activation is
-    // elementwise (not softmax).
-    bool fuses_with(const Layer& next) const;
-    // This convolution and the max pooling `pool` after it as one engine operation
-    // (Engine::conv2d_maxpool_forward): pooled and mask as pool.forward(forward(...)) would give
-    // them; conv_out may be left unwritten. Returns this layer's context. Its backward is then
-    // pool.backward_act (which hands back dz) followed by backward with dout_is_dz.
-    LayerContext forward_pooled(Engine& engine, const Pool2D& pool, const float* inp,
-                                float* conv_out, float* pooled, std::int32_t* mask,
-                                std::int64_t n) const;
-    bool backward_unpools() const override { return true; }
-    void backward_unpool(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
-                         const Pool2D& pool, const LayerContext& pool_ctx, Activation prev_act,
-                         float* dz_prev, float* scratch) const override;
+    LayerOp op() const override;
 
 protected:
     Shape do_build(const Shape& input_shape) override;
@@ -169,11 +161,7 @@ public:
                   float* dinp) const override;
     PoolGeom geometry(std::int64_t n) const;
     PoolMode mode() const { return mode_; }
-    // The backward of a max pooling that pools act(z) (after Conv2D::forward_pooled): dinp is the
-    // gradient with respect to z, act' taken from the pooled output
-    // (Engine::maxpool2d_backward_act). dout may be overwritten.
-    void backward_act(Engine& engine, const LayerContext& ctx, float* dout, Activation act,
-                      float* dinp) const;
+    LayerOp op() const override;
 
 protected:
     Shape do_build(const Shape& input_shape) override;
@@ -194,7 +182,7 @@ public:
                          std::int64_t n) const override;
     void backward(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
                   float* dinp) const override;
-    bool backward_is_view() const override { return true; }
+    LayerOp op() const override;
 
 protected:
     Shape do_build(const Shape& input_shape) override;
@@ -213,10 +201,7 @@ public:
                          std::int64_t n) const override;
     void backward(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
                   float* dinp) const override;
-    bool backward_unpools() const override { return true; }
-    void backward_unpool(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
-                         const Pool2D& pool, const LayerContext& pool_ctx, Activation prev_act,
-                         float* dz_prev, float* scratch) const override;
+    LayerOp op() const override;
 
 protected:
     Shape do_build(const Shape& input_shape) override;
@@ -237,6 +222,7 @@ public:
                          std::int64_t n) const override;
     void backward(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
                   float* dinp) const override;
+    LayerOp op() const override;
 
 protected:
     Shape do_build(const Shape& input_shape) override { return input_shape; }

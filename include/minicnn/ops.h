@@ -9,34 +9,16 @@
 #include <cstdint>
 #include <string>
 
+#include "minicnn/activation.h"
 #include "minicnn/device.h"
 #include "minicnn/geometry.h"
 #include "minicnn/tensor.h"
 
 namespace minicnn {
 
-enum class Activation { linear, relu, tanh, sigmoid, softmax };
-// "linear" (also "none"), "relu", "tanh", "sigmoid", "softmax"; anything else names the bad value.
-Activation parse_activation(const std::string& s);
-const char* activation_name(Activation a);
-
 enum class PoolMode { max, avg };
 PoolMode parse_pool_mode(const std::string& s);  // "max" or "avg"
 const char* pool_mode_name(PoolMode m);
-
-// Why an activation cannot be folded through max pooling (pool(act(z)), its backward taking act'
-// from the pooled value), or "" when it can: the windows must not overlap (stride >= window) and
-// the activation must be elementwise (not softmax). With `conv` also given: why the pooling cannot
-// be fused into that convolution's forward, or "" (its input must be the convolution's output).
-// Used by Engine::conv2d_maxpool_forward / maxpool2d_backward_act and the CUDA launchers.
-std::string maxpool_act_unfoldable(Activation act, const PoolGeom& pool);
-std::string conv_maxpool_unfusable(const ConvGeom& conv, Activation act, const PoolGeom& pool);
-// The same for a max pooling whose output is the input of `conv` (its backward folded into that
-// convolution's backward data: Engine::conv2d_backward_act_unpool).
-std::string maxpool_conv_unfusable(const PoolGeom& pool, Activation act, const ConvGeom& conv);
-// ... and for a dense layer of n_in inputs (the pooling's output flattened) over n samples.
-std::string maxpool_dense_unfusable(const PoolGeom& pool, Activation act, std::int64_t n,
-                                    std::int64_t n_in);
 
 // How pool_backward routes a max window's gradient.
 enum class MaxTie {

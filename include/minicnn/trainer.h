@@ -2,20 +2,21 @@
 // state a checkpoint holds.
 //
 // The trainer copies the model's parameter arena to the engine, allocates the gradient arena (same
-// layout), Adam's moments, the per-layer activation buffers and the masks for a batch size once,
-// and copies the whole training set to the engine once per fit(). An epoch then runs without
+// layout) and Adam's moments, has the engine plan the model for a batch size once (Engine::plan:
+// the stages and their buffers, minicnn/plan.h), and copies the whole training set to the engine
+// once per fit(). It runs the plan's stages and never learns which layers the engine fused. An epoch then runs without
 // host<->device synchronisation: the permutation is drawn on the engine, each step gathers its
 // batch through the permutation and a cursor held in engine memory, and loss/accuracy accumulate
 // in engine memory; the host reads them only at a progress tick (every progress_interval_s) and at
 // the end of the epoch.
 //
-// A training step (gather, forward, loss, backward, Adam, advance) is one function, enqueue_step,
+// A training step (gather, forward, loss and step count, backward, Adam) is one function, enqueue_step,
 // used by fit() and train_step(): a fixed sequence of launches that neither allocates nor
 // synchronises. On the GPU, fit() records it as a CUDA graph once per batch size (the full batch,
 // and the shorter last batch of an epoch; after one unrecorded warm-up step of that size) and
 // replays the graph for every later step (FitOptions::cuda_graphs); the graphs are kept while
 // what they recorded stays valid (the workspace, the data and permutation buffers, the Adam
-// settings) and dropped when setup() reallocates the workspace.
+// settings) and dropped when setup() plans again for a larger batch.
 //
 // Shuffling: epoch e (0-based) uses the permutation drawn from seed_for_epoch(seed, e), the same
 // permutation on every engine (minicnn/detail/permutation.h). The RNG state a checkpoint stores is
@@ -45,6 +46,7 @@
 #include "minicnn/engine.h"
 #include "minicnn/model.h"
 #include "minicnn/optim.h"
+#include "minicnn/plan.h"
 #include "minicnn/tensor.h"
 
 namespace minicnn {
@@ -203,9 +205,6 @@ private:
     // Loss and accuracy of n samples, this rank's share of them summed over the ranks.
     EvalResult evaluate_shared(const float* images, const std::int32_t* labels, std::int64_t n,
                                std::int64_t batch_size);
-    // Forward over n samples at x (engine memory); returns the output layer's pointer.
-    const float* forward(const float* x, std::int64_t n);
-    void backward(std::int64_t n);
     void check_data(const DataView& d, const char* what) const;
     // A data set in engine memory: the host arrays themselves on the CPU, a copy on a GPU.
     struct Resident {
@@ -228,21 +227,11 @@ private:
     EngineBuffer<float> params_, grads_;
     EngineBuffer<StepCounters> counters_;
     EngineBuffer<Metrics> metrics_;
-    // Workspace for batches up to batch_: input, one output per layer, masks, two gradient buffers.
+    // For batches up to batch_: the input, its labels, and the engine's plan of the model.
     std::int64_t batch_ = 0;
     EngineBuffer<float> x_;
     EngineBuffer<std::int32_t> y_;
-    std::vector<EngineBuffer<float>> acts_;
-    std::vector<EngineBuffer<std::int32_t>> masks_;
-    std::vector<LayerContext> ctx_;
-    // fused_[i]: layer i is a Conv2D that runs together with the max pooling after it
-    // (Conv2D::forward_pooled; backward Pool2D::backward_act, then the Conv2D's with dz).
-    std::vector<char> fused_;
-    // unpool_[i] = p >= 0: layer i's input is the output of the pooling p of a fused pair
-    // (fused_[p - 1]; the layers between are reshapes) and layer i can run its backward together
-    // with that pooling's (Layer::backward_unpool, scratch grad_c_); -1 otherwise.
-    std::vector<std::int64_t> unpool_;
-    EngineBuffer<float> grad_a_, grad_b_, grad_c_;
+    std::unique_ptr<Plan> plan_;
     int epochs_done_ = 0;
     std::uint64_t seed_ = 1;
     // At most one per batch size. Declared last: destroyed before the buffers and the engine.
