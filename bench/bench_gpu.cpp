@@ -44,6 +44,7 @@
 #endif
 
 #include "bench_common.h"
+#include "gpu_memory.h"
 #include "minicnn/cuda_backend.h"
 #include "minicnn/error.h"
 
@@ -67,47 +68,24 @@ void check_cudnn(cudnnStatus_t s, const char* expr, const char* file, int line) 
 #define BENCH_CUDA_CHECK(expr) check_cuda((expr), #expr, __FILE__, __LINE__)
 #define BENCH_CUDNN_CHECK(expr) check_cudnn((expr), #expr, __FILE__, __LINE__)
 
-// Move-only device buffer of `count` elements of T.
+using cuda::DeviceBuffer;  // the library's move-only owner of device memory (cuda/gpu_memory.h)
+
+// A device copy of `host` on `stream`; `what` names it if memory runs out. Pageable host memory may
+// be reused as soon as this returns.
 template <class T>
-class DeviceBuffer {
-public:
-    DeviceBuffer() = default;
-    explicit DeviceBuffer(std::size_t count) : count_(count) {
-        if (count) BENCH_CUDA_CHECK(cudaMalloc(&ptr_, count * sizeof(T)));
-    }
-    DeviceBuffer(const DeviceBuffer&) = delete;
-    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-    DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(o.ptr_), count_(o.count_) {
-        o.ptr_ = nullptr;
-        o.count_ = 0;
-    }
-    DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
-        std::swap(ptr_, o.ptr_);
-        std::swap(count_, o.count_);
-        return *this;
-    }
-    ~DeviceBuffer() {
-        if (ptr_) cudaFree(ptr_);  // never throws
-    }
-    T* get() const { return ptr_; }
-    std::size_t size() const { return count_; }
-
-    static DeviceBuffer upload(const std::vector<T>& host) {
-        DeviceBuffer b(host.size());
-        BENCH_CUDA_CHECK(
-            cudaMemcpy(b.ptr_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
-        return b;
-    }
-    std::vector<T> download() const {
-        std::vector<T> host(count_);
-        BENCH_CUDA_CHECK(cudaMemcpy(host.data(), ptr_, count_ * sizeof(T), cudaMemcpyDeviceToHost));
-        return host;
-    }
-
-private:
-    T* ptr_ = nullptr;
-    std::size_t count_ = 0;
-};
+DeviceBuffer<T> upload(const std::vector<T>& host, const char* what, cudaStream_t stream) {
+    DeviceBuffer<T> buf(host.size(), what);
+    buf.copy_from(host.data(), host.size(), stream);
+    return buf;
+}
+// The whole of `buf` on the host: copied on `stream`, which this waits for.
+template <class T>
+std::vector<T> download(const DeviceBuffer<T>& buf, cudaStream_t stream) {
+    std::vector<T> host(buf.size());
+    buf.copy_to(host.data(), host.size(), stream);
+    BENCH_CUDA_CHECK(cudaStreamSynchronize(stream));
+    return host;
+}
 
 // Owns the stream, the cuDNN handle, the timing events and the L2 flush buffer.
 class GpuBench {
@@ -121,7 +99,7 @@ public:
         int dev = 0, l2 = 0;
         BENCH_CUDA_CHECK(cudaGetDevice(&dev));
         BENCH_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev));
-        flush_ = DeviceBuffer<unsigned char>(std::size_t(std::max(l2, 1 << 20)) * 2);
+        flush_ = DeviceBuffer<unsigned char>(std::size_t(std::max(l2, 1 << 20)) * 2, "L2 flush");
     }
     ~GpuBench() {
         cudaEventDestroy(start_);
@@ -144,7 +122,7 @@ public:
         BENCH_CUDA_CHECK(cudaGetLastError());
         std::vector<double> ms;
         for (int r = 0; r < reps; ++r) {
-            BENCH_CUDA_CHECK(cudaMemsetAsync(flush_.get(), r & 0xff, flush_.size(), stream_));
+            BENCH_CUDA_CHECK(cudaMemsetAsync(flush_.data(), r & 0xff, flush_.bytes(), stream_));
             BENCH_NVTX_PUSH(label.c_str());
             BENCH_CUDA_CHECK(cudaEventRecord(start_, stream_));
             fn();
@@ -306,16 +284,20 @@ void bench_conv(GpuBench& gb, const Layer& l, const Options& o, std::vector<std:
     const auto h_w = layer_tensor(l, kWeight, g.weight_numel());
     const auto h_b = layer_tensor(l, kBias, g.k);
     const auto h_dout = layer_tensor(l, kDout, g.out_numel());
-    auto inp = DeviceBuffer<float>::upload(h_inp);                    // (n, h, w, c)
-    auto w = DeviceBuffer<float>::upload(h_w);                        // (kh, kw, c, k)
-    auto w_khwc = DeviceBuffer<float>::upload(hwio_to_khwc(h_w, g));  // (k, kh, kw, c) for cuDNN
-    auto b = DeviceBuffer<float>::upload(h_b);                        // (k)
-    auto dout = DeviceBuffer<float>::upload(h_dout);                  // (n, oh, ow, k)
-    DeviceBuffer<float> out_m(std::size_t(g.out_numel())), out_c(std::size_t(g.out_numel()));
-    DeviceBuffer<float> dinp_m(std::size_t(g.in_numel())), dinp_c(std::size_t(g.in_numel()));
-    DeviceBuffer<float> dw_m(std::size_t(g.weight_numel())), dw_c(std::size_t(g.weight_numel()));
-    DeviceBuffer<float> db_m(std::size_t(g.k)), db_c(std::size_t(g.k));
-    DeviceBuffer<unsigned char> ws_m(cuda::conv2d_backward_filter_workspace(g));
+    auto inp = upload(h_inp, "conv inp", s);                       // (n, h, w, c)
+    auto w = upload(h_w, "conv w", s);                             // (kh, kw, c, k)
+    auto w_khwc = upload(hwio_to_khwc(h_w, g), "conv w_khwc", s);  // (k, kh, kw, c) for cuDNN
+    auto b = upload(h_b, "conv b", s);                             // (k)
+    auto dout = upload(h_dout, "conv dout", s);                    // (n, oh, ow, k)
+    DeviceBuffer<float> out_m(std::size_t(g.out_numel()), "conv out_m"),
+        out_c(std::size_t(g.out_numel()), "conv out_c");
+    DeviceBuffer<float> dinp_m(std::size_t(g.in_numel()), "conv dinp_m"),
+        dinp_c(std::size_t(g.in_numel()), "conv dinp_c");
+    DeviceBuffer<float> dw_m(std::size_t(g.weight_numel()), "conv dw_m"),
+        dw_c(std::size_t(g.weight_numel()), "conv dw_c");
+    DeviceBuffer<float> db_m(std::size_t(g.k), "conv db_m"), db_c(std::size_t(g.k), "conv db_c");
+    DeviceBuffer<unsigned char> ws_m(cuda::conv2d_backward_filter_workspace(g),
+                                     "conv backward-filter workspace");
 
     TensorDesc x_d(g.n, g.c, g.h, g.w), y_d(g.n, g.k, g.oh, g.ow), b_d(1, g.k, 1, 1);
     FilterDesc w_d(g.k, g.c, g.kh, g.kw);
@@ -333,38 +315,39 @@ void bench_conv(GpuBench& gb, const Layer& l, const Options& o, std::vector<std:
     BENCH_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(
         h, x_d.d, y_d.d, conv_d.d, w_d.d, max_algos, &returned, bf_perf.data()));
     const auto bf = pick(bf_perf, returned, "convolution backward filter");
-    DeviceBuffer<unsigned char> ws_c(std::max({fwd.memory, bd.memory, bf.memory}));
+    DeviceBuffer<unsigned char> ws_c(std::max({fwd.memory, bd.memory, bf.memory}),
+                                     "cuDNN workspace");
 
     const float one = 1.f, zero = 0.f;
     const std::string ops[3] = {"conv_fwd", "conv_bwd_data", "conv_bwd_filter"};
     std::function<void()> mini[3] = {
         [&] {
-            cuda::conv2d_forward(out_m.get(), inp.get(), w.get(), b.get(), g, Activation::linear,
-                                 s);
+            cuda::conv2d_forward(out_m.data(), inp.data(), w.data(), b.data(), g,
+                                 Activation::linear, s);
         },
-        [&] { cuda::conv2d_backward_data(dinp_m.get(), dout.get(), w.get(), g, s); },
+        [&] { cuda::conv2d_backward_data(dinp_m.data(), dout.data(), w.data(), g, s); },
         [&] {
-            cuda::conv2d_backward_filter(dw_m.get(), db_m.get(), dout.get(), inp.get(), g,
-                                         ws_m.get(), s);
+            cuda::conv2d_backward_filter(dw_m.data(), db_m.data(), dout.data(), inp.data(), g,
+                                         ws_m.data(), s);
         }};
     std::function<void()> cudnn[3] = {
         [&] {
-            BENCH_CUDNN_CHECK(cudnnConvolutionForward(h, &one, x_d.d, inp.get(), w_d.d,
-                                                      w_khwc.get(), conv_d.d, fwd.algo, ws_c.get(),
-                                                      ws_c.size(), &zero, y_d.d, out_c.get()));
-            BENCH_CUDNN_CHECK(cudnnAddTensor(h, &one, b_d.d, b.get(), &one, y_d.d, out_c.get()));
+            BENCH_CUDNN_CHECK(cudnnConvolutionForward(
+                h, &one, x_d.d, inp.data(), w_d.d, w_khwc.data(), conv_d.d, fwd.algo, ws_c.data(),
+                ws_c.bytes(), &zero, y_d.d, out_c.data()));
+            BENCH_CUDNN_CHECK(cudnnAddTensor(h, &one, b_d.d, b.data(), &one, y_d.d, out_c.data()));
         },
         [&] {
             BENCH_CUDNN_CHECK(cudnnConvolutionBackwardData(
-                h, &one, w_d.d, w_khwc.get(), y_d.d, dout.get(), conv_d.d, bd.algo, ws_c.get(),
-                ws_c.size(), &zero, x_d.d, dinp_c.get()));
+                h, &one, w_d.d, w_khwc.data(), y_d.d, dout.data(), conv_d.d, bd.algo, ws_c.data(),
+                ws_c.bytes(), &zero, x_d.d, dinp_c.data()));
         },
         [&] {
             BENCH_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
-                h, &one, x_d.d, inp.get(), y_d.d, dout.get(), conv_d.d, bf.algo, ws_c.get(),
-                ws_c.size(), &zero, w_d.d, dw_c.get()));
-            BENCH_CUDNN_CHECK(
-                cudnnConvolutionBackwardBias(h, &one, y_d.d, dout.get(), &zero, b_d.d, db_c.get()));
+                h, &one, x_d.d, inp.data(), y_d.d, dout.data(), conv_d.d, bf.algo, ws_c.data(),
+                ws_c.bytes(), &zero, w_d.d, dw_c.data()));
+            BENCH_CUDNN_CHECK(cudnnConvolutionBackwardBias(h, &one, y_d.d, dout.data(), &zero,
+                                                           b_d.d, db_c.data()));
         }};
     const std::string algos[3] = {algo_str("fwd", int(fwd.algo), fwd.determinism, fwd.memory),
                                   algo_str("bwd_data", int(bd.algo), bd.determinism, bd.memory),
@@ -379,14 +362,15 @@ void bench_conv(GpuBench& gb, const Layer& l, const Options& o, std::vector<std:
         const std::int64_t red = reduction_len(l, ops[i]);
         Compare cmp;
         if (i == 0) {
-            cmp = compare(out_m.download().data(), out_c.download().data(), g.out_numel(), red);
+            cmp = compare(download(out_m, s).data(), download(out_c, s).data(), g.out_numel(), red);
         } else if (i == 1) {
-            cmp = compare(dinp_m.download().data(), dinp_c.download().data(), g.in_numel(), red);
+            cmp =
+                compare(download(dinp_m, s).data(), download(dinp_c, s).data(), g.in_numel(), red);
         } else {
-            const auto dw_ref = khwc_to_hwio(dw_c.download(), g);
-            cmp = compare(dw_m.download().data(), dw_ref.data(), g.weight_numel(), red);
+            const auto dw_ref = khwc_to_hwio(download(dw_c, s), g);
+            cmp = compare(download(dw_m, s).data(), dw_ref.data(), g.weight_numel(), red);
             const Compare cb =
-                compare(db_m.download().data(), db_c.download().data(), g.k, g.n * g.oh * g.ow);
+                compare(download(db_m, s).data(), download(db_c, s).data(), g.k, g.n * g.oh * g.ow);
             if (!cb.ok) cmp = cb;
         }
         const Timing tm = gb.time(mini[i], "minicnn " + layer_id(l) + " " + ops[i], o.gpu_reps);
@@ -406,14 +390,14 @@ void bench_conv_pool(GpuBench& gb, const Layer& l, const Options& o,
     const cudaStream_t s = gb.stream();
     const cudnnHandle_t h = gb.handle();
     const auto h_w = layer_tensor(l, kWeight, g.weight_numel());
-    auto inp = DeviceBuffer<float>::upload(layer_tensor(l, kInp, g.in_numel()));
-    auto w = DeviceBuffer<float>::upload(h_w);
-    auto w_khwc = DeviceBuffer<float>::upload(hwio_to_khwc(h_w, g));
-    auto b = DeviceBuffer<float>::upload(layer_tensor(l, kBias, g.k));
-    DeviceBuffer<float> pooled_m(std::size_t(pg.out_numel())),
-        pooled_c(std::size_t(pg.out_numel()));
-    DeviceBuffer<float> conv_c(std::size_t(g.out_numel()));
-    DeviceBuffer<std::int32_t> mask(std::size_t(pg.out_numel()));
+    auto inp = upload(layer_tensor(l, kInp, g.in_numel()), "conv_pool inp", s);
+    auto w = upload(h_w, "conv_pool w", s);
+    auto w_khwc = upload(hwio_to_khwc(h_w, g), "conv_pool w_khwc", s);
+    auto b = upload(layer_tensor(l, kBias, g.k), "conv_pool b", s);
+    DeviceBuffer<float> pooled_m(std::size_t(pg.out_numel()), "conv_pool pooled_m"),
+        pooled_c(std::size_t(pg.out_numel()), "conv_pool pooled_c");
+    DeviceBuffer<float> conv_c(std::size_t(g.out_numel()), "conv_pool cuDNN convolution");
+    DeviceBuffer<std::int32_t> mask(std::size_t(pg.out_numel()), "conv_pool mask");
     TensorDesc x_d(g.n, g.c, g.h, g.w), y_d(g.n, g.k, g.oh, g.ow), b_d(1, g.k, 1, 1),
         p_d(pg.n, pg.c, pg.oh, pg.ow);
     FilterDesc w_d(g.k, g.c, g.kh, g.kw);
@@ -421,28 +405,28 @@ void bench_conv_pool(GpuBench& gb, const Layer& l, const Options& o,
     PoolDesc pool_d(pg);
     ReluDesc relu_d;
     const auto fwd = find_forward(h, x_d, w_d, conv_d, y_d);
-    DeviceBuffer<unsigned char> ws_c(std::max<std::size_t>(fwd.memory, 1));
+    DeviceBuffer<unsigned char> ws_c(std::max<std::size_t>(fwd.memory, 1), "cuDNN workspace");
     const float one = 1.f, zero = 0.f;
     const std::string op = "conv_relu_pool_fwd";
     auto mini = [&] {
-        cuda::conv2d_maxpool_forward(pooled_m.get(), mask.get(), inp.get(), w.get(), b.get(), g,
-                                     Activation::relu, pg, s);
+        cuda::conv2d_maxpool_forward(pooled_m.data(), mask.data(), inp.data(), w.data(), b.data(),
+                                     g, Activation::relu, pg, s);
     };
     auto cudnn = [&] {
-        BENCH_CUDNN_CHECK(cudnnConvolutionForward(h, &one, x_d.d, inp.get(), w_d.d, w_khwc.get(),
-                                                  conv_d.d, fwd.algo, ws_c.get(), ws_c.size(),
-                                                  &zero, y_d.d, conv_c.get()));
-        BENCH_CUDNN_CHECK(cudnnAddTensor(h, &one, b_d.d, b.get(), &one, y_d.d, conv_c.get()));
-        BENCH_CUDNN_CHECK(cudnnActivationForward(h, relu_d.d, &one, y_d.d, conv_c.get(), &zero,
-                                                 y_d.d, conv_c.get()));
-        BENCH_CUDNN_CHECK(cudnnPoolingForward(h, pool_d.d, &one, y_d.d, conv_c.get(), &zero, p_d.d,
-                                              pooled_c.get()));
+        BENCH_CUDNN_CHECK(cudnnConvolutionForward(h, &one, x_d.d, inp.data(), w_d.d, w_khwc.data(),
+                                                  conv_d.d, fwd.algo, ws_c.data(), ws_c.bytes(),
+                                                  &zero, y_d.d, conv_c.data()));
+        BENCH_CUDNN_CHECK(cudnnAddTensor(h, &one, b_d.d, b.data(), &one, y_d.d, conv_c.data()));
+        BENCH_CUDNN_CHECK(cudnnActivationForward(h, relu_d.d, &one, y_d.d, conv_c.data(), &zero,
+                                                 y_d.d, conv_c.data()));
+        BENCH_CUDNN_CHECK(cudnnPoolingForward(h, pool_d.d, &one, y_d.d, conv_c.data(), &zero, p_d.d,
+                                              pooled_c.data()));
     };
     mini();
     cudnn();
     BENCH_CUDA_CHECK(cudaGetLastError());
     gb.sync();
-    const Compare cmp = compare(pooled_m.download().data(), pooled_c.download().data(),
+    const Compare cmp = compare(download(pooled_m, s).data(), download(pooled_c, s).data(),
                                 pg.out_numel(), reduction_len(l, "conv_fwd"));
     const Timing tm = gb.time(mini, "minicnn " + layer_id(l) + " " + op, o.gpu_reps);
     const Timing tc = gb.time(cudnn, "cudnn " + layer_id(l) + " " + op, o.gpu_reps);
@@ -455,28 +439,30 @@ void bench_pool(GpuBench& gb, const Layer& l, const Options& o, std::vector<std:
     const PoolGeom g = l.pool;
     const cudaStream_t s = gb.stream();
     const cudnnHandle_t h = gb.handle();
-    auto inp = DeviceBuffer<float>::upload(layer_tensor(l, kInp, g.in_numel()));     // (n,h,w,c)
-    auto dout = DeviceBuffer<float>::upload(layer_tensor(l, kDout, g.out_numel()));  // (n,oh,ow,c)
-    DeviceBuffer<float> out_m(std::size_t(g.out_numel())), out_c(std::size_t(g.out_numel()));
-    DeviceBuffer<std::int32_t> mask(std::size_t(g.out_numel()));
-    DeviceBuffer<float> dinp_m(std::size_t(g.in_numel())), dinp_c(std::size_t(g.in_numel()));
+    auto inp = upload(layer_tensor(l, kInp, g.in_numel()), "pool inp", s);      // (n,h,w,c)
+    auto dout = upload(layer_tensor(l, kDout, g.out_numel()), "pool dout", s);  // (n,oh,ow,c)
+    DeviceBuffer<float> out_m(std::size_t(g.out_numel()), "pool out_m"),
+        out_c(std::size_t(g.out_numel()), "pool out_c");
+    DeviceBuffer<std::int32_t> mask(std::size_t(g.out_numel()), "pool mask");
+    DeviceBuffer<float> dinp_m(std::size_t(g.in_numel()), "pool dinp_m"),
+        dinp_c(std::size_t(g.in_numel()), "pool dinp_c");
     TensorDesc x_d(g.n, g.c, g.h, g.w), y_d(g.n, g.c, g.oh, g.ow);
     PoolDesc p_d(g);
     const float one = 1.f, zero = 0.f;
 
     const std::string ops[2] = {"pool_fwd", "pool_bwd"};
     std::function<void()> mini[2] = {
-        [&] { cuda::maxpool2d_forward(out_m.get(), mask.get(), inp.get(), g, s); },
-        [&] { cuda::maxpool2d_backward_mask(dinp_m.get(), dout.get(), mask.get(), g, s); }};
+        [&] { cuda::maxpool2d_forward(out_m.data(), mask.data(), inp.data(), g, s); },
+        [&] { cuda::maxpool2d_backward_mask(dinp_m.data(), dout.data(), mask.data(), g, s); }};
     std::function<void()> cudnn[2] = {
         [&] {
             BENCH_CUDNN_CHECK(
-                cudnnPoolingForward(h, p_d.d, &one, x_d.d, inp.get(), &zero, y_d.d, out_c.get()));
+                cudnnPoolingForward(h, p_d.d, &one, x_d.d, inp.data(), &zero, y_d.d, out_c.data()));
         },
         [&] {
-            BENCH_CUDNN_CHECK(cudnnPoolingBackward(h, p_d.d, &one, y_d.d, out_c.get(), y_d.d,
-                                                   dout.get(), x_d.d, inp.get(), &zero, x_d.d,
-                                                   dinp_c.get()));
+            BENCH_CUDNN_CHECK(cudnnPoolingBackward(h, p_d.d, &one, y_d.d, out_c.data(), y_d.d,
+                                                   dout.data(), x_d.d, inp.data(), &zero, x_d.d,
+                                                   dinp_c.data()));
         }};
     // The forward outputs (mask, y) are what the backward passes read: run both forwards first.
     mini[0]();
@@ -487,8 +473,9 @@ void bench_pool(GpuBench& gb, const Layer& l, const Options& o, std::vector<std:
         BENCH_CUDA_CHECK(cudaGetLastError());
         gb.sync();
         const Compare cmp =
-            i == 0 ? compare(out_m.download().data(), out_c.download().data(), g.out_numel(), 1)
-                   : compare(dinp_m.download().data(), dinp_c.download().data(), g.in_numel(), 1);
+            i == 0
+                ? compare(download(out_m, s).data(), download(out_c, s).data(), g.out_numel(), 1)
+                : compare(download(dinp_m, s).data(), download(dinp_c, s).data(), g.in_numel(), 1);
         const Timing tm = gb.time(mini[i], "minicnn " + layer_id(l) + " " + ops[i], o.gpu_reps);
         const Timing tc = gb.time(cudnn[i], "cudnn " + layer_id(l) + " " + ops[i], o.gpu_reps);
         add_pair(out, l, ops[i], tm, tc, cmp, "CUDNN_POOLING_MAX");
