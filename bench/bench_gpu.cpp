@@ -5,8 +5,8 @@
 // (minicnn/cuda_backend.h, the library's own entry points) and cuDNN's legacy convolution/pooling
 // API on them, compares the outputs, and only then times both:
 //   - fp32 everywhere, TF32 off: every convolution descriptor is CUDNN_FMA_MATH and cuDNN
-//   algorithms
-//     reporting a tensor-op math type are rejected (run.sh also sets NVIDIA_TF32_OVERRIDE=0);
+//     algorithms reporting a tensor-op math type are rejected (run.sh also sets
+//     NVIDIA_TF32_OVERRIDE=0);
 //   - cuDNN's algorithm per op: the fastest that cudnnFind*Algorithm reports under FMA math;
 //   - NHWC tensors for both; cuDNN's NHWC filter layout is (k, kh, kw, c), so the HWIO weights are
 //     transposed for it once, untimed, and its dW transposed back for the comparison;

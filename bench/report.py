@@ -149,7 +149,7 @@ def main():
         note = (f"minicnn CPU backend: {cm.get('cpu_threads', '?')} threads, steady clock, "
                 f"median of >= 5 calls and >= the --min-time budget. These are the pointer-level "
                 f"ops of minicnn/cpu_backend.h (direct loops: the oracle the GPU is tested against, "
-                f"and the functional API's CPU path); the training engine (host/engine_cpu.cpp) "
+                f"and the functional API's CPU path); the training engine (host/cpu/engine_cpu.cpp) "
                 f"uses its own im2col + SGEMM convolutions, which the training rows below measure. ")
         if torch_ops:
             note += (f"PyTorch {tm.get('torch_version')} ({tm.get('threads')} threads, "

@@ -1,4 +1,4 @@
-// cuda/activation.cu — activations on the GPU, forward and backward. CPU twin: host/activation.cpp.
+// cuda/activation.cu — activations on the GPU, forward and backward. CPU twin: host/cpu/activation.cpp.
 // Test: tests/test_activation.cpp. Data is a (rows, cols) row-major matrix; softmax normalises each
 // row (the last axis), the others are elementwise.
 //
@@ -19,7 +19,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "activation.h"  // host/activation.h: check_activation_args, shared with the CPU twin
+#include "cpu/activation.h"  // check_activation_args, shared with the CPU twin
 #include "activation_math.cuh"
 #include "cuda_check.h"
 #include "minicnn/cuda_backend.h"

@@ -2,7 +2,7 @@
 // functions, the one definition used by every kernel that applies them: cuda/activation.cu (the
 // activation kernels), cuda/conv2d.cu (the forward epilogue; act' on the loads of dy in the
 // backward passes), cuda/train_kernels.cu (bias + activation, act' + column sums of dense layers).
-// CPU twin: host/activation.cpp. Softmax, which needs a whole row, is not here.
+// CPU twin: host/cpu/activation.cpp. Softmax, which needs a whole row, is not here.
 //
 //   forward    linear  x             relu  x > 0 ? x : 0     tanh  tanh(x)
 //              sigmoid 1 / (1 + e^-x)

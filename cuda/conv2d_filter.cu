@@ -1,5 +1,5 @@
 // cuda/conv2d_filter.cu — the 2-D convolution's filter gradient on the GPU (the forward and
-// backward data kernels are in cuda/conv2d.cu; CPU twin host/conv2d.cpp; test tests/test_conv2d.cpp):
+// backward data kernels are in cuda/conv2d.cu; CPU twin host/cpu/conv2d.cpp; test tests/test_conv2d.cpp):
 //
 //   filter    dweight[a,q,c,k] = sum_{n,i,j} Apad[n, i*sh+a, j*sw+q, c] * dout[n,i,j,k]
 //             dbias[k]         = sum_{n,i,j} dout[n,i,j,k]

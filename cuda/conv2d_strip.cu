@@ -3,7 +3,7 @@
 // 5-column kernels on the 14x14x8 and 10x10x16 tiles of forward_tile. Launched by cuda/conv2d.cu
 // (conv2d_forward, conv2d_maxpool_forward, conv2d_backward_data, conv2d_backward_data_unpool)
 // through conv::launch_strip; the other shapes run that file's general kernels. CPU twin:
-// host/conv2d.cpp. Test: tests/test_conv2d.cpp (its fixed shapes name the strip cases).
+// host/cpu/conv2d.cpp. Test: tests/test_conv2d.cpp (its fixed shapes name the strip cases).
 //
 // Formulas and layouts as in cuda/conv2d.cu. Tiles, chunks and staging follow that file's forward
 // kernel; what differs is described at the kernel.

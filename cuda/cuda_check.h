@@ -9,9 +9,8 @@
 //   MINICNN_CUBLAS_CHECK(cublasSgemm(...));        // cublasStatus_t
 //   kernel<<<grid, block, smem, stream>>>(...);
 //   MINICNN_CUDA_CHECK_LAUNCH();                   // cudaGetLastError(); with
-//   MINICNN_CUDA_SYNC_CHECK
-//                                                  // also synchronises, so a fault names its
-//                                                  launch
+//                                                  // MINICNN_CUDA_SYNC_CHECK also synchronises,
+//                                                  // so a fault names its launch
 #pragma once
 
 #include <string>

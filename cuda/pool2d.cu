@@ -1,5 +1,5 @@
 // cuda/pool2d.cu — 2-D max and average pooling on the GPU, forward and backward. CPU twin:
-// host/pool2d.cpp. Test: tests/test_pool2d.cpp. No padding (docs/operations.md).
+// host/cpu/pool2d.cpp. Test: tests/test_pool2d.cpp. No padding (docs/operations.md).
 //
 //   max forward      out[n,i,j,c]  = max_{a<kh, q<kw} inp[n, i*sh+a, j*sw+q, c]
 //                    mask[n,i,j,c] = a*kw + q of the FIRST maximum in row-major window order: start

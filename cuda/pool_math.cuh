@@ -1,7 +1,7 @@
 // cuda/pool_math.cuh — the max-pooling window scan as a device function, the one definition of the
 // first-maximum rule on the GPU: cuda/pool2d.cu (max pooling) and, through pool_tile, the fused
 // max-pooling epilogue of the forward kernels (cuda/conv2d.cu, cuda/conv2d_strip.cu:
-// conv2d_maxpool_forward). CPU twin: host/pool2d.cpp.
+// conv2d_maxpool_forward). CPU twin: host/cpu/pool2d.cpp.
 //
 //   best = the window's maximum; pos = a*kw + q of its FIRST occurrence in row-major window order:
 //   start from cell (0, 0), replace only on strict > (so a NaN in cell (0, 0) stays the result,

@@ -1,5 +1,5 @@
-// cuda/train_kernels.cu — the training kernels of the CUDA engine. CPU twins: the loops of
-// host/engine_cpu.cpp. Test: tests/test_engine_cuda.cpp (CUDA engine against the CPU engine).
+// cuda/train_kernels.cu — the training kernels of the CUDA engine. CPU twin:
+// host/cpu/train_kernels.cpp. Test: tests/test_engine_cuda.cpp (CUDA engine against the CPU engine).
 //
 //   softmax_xent_kernel     loss and metrics in one launch of one block of 256 threads: thread t
 //                           takes samples t, t+256, ... (classes is small: 10): first argmax

@@ -1,5 +1,5 @@
 // host/engine_select.cpp — make_engine: the training engine for a Device (minicnn/engine.h). The CPU
-// engine is host/engine_cpu.cpp; the CUDA engine comes through the seam (make_cuda_engine, which a
+// engine is host/cpu/engine_cpu.cpp; the CUDA engine comes through the seam (make_cuda_engine, which a
 // build without the CUDA backend implements as a DeviceError: host/no_cuda/cuda_ops_none.cpp).
 #include "minicnn/device.h"
 #include "minicnn/engine.h"

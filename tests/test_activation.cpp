@@ -1,5 +1,5 @@
 // tests/test_activation.cpp — the CUDA activations (cuda/activation.cu) against the CPU backend
-// (host/activation.cpp): relu, tanh, sigmoid, linear and softmax (over the last axis), forward and
+// (host/cpu/activation.cpp): relu, tanh, sigmoid, linear and softmax (over the last axis), forward and
 // backward, on (rows, cols) shapes from 1 x 1 to 257 x 1000, including cols that are not multiples
 // of the warp (softmax uses one warp per row), and inputs with exact zeros (ReLU's tie at 0: both
 // backends send no gradient where the output is 0).

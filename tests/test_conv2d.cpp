@@ -1,5 +1,5 @@
 // tests/test_conv2d.cpp — the CUDA convolution (cuda/conv2d.cu) against the CPU backend
-// (host/conv2d.cpp), over many shapes: LeNet's two layers, C = 1, odd sizes and sizes that are not
+// (host/cpu/conv2d.cpp), over many shapes: LeNet's two layers, C = 1, odd sizes and sizes that are not
 // multiples of the 8x8 / 8x16 / 10x10 / 14x14 / 16x16 tiles, the 4-, 6- and 8-channel groups of
 // the backward-data kernel, strides 1-3 (and 5), even kernels, "same" / "valid" /
 // explicit padding, batch 1 and 257, and the shapes that force each chunking path of the tiled

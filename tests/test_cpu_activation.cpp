@@ -1,4 +1,4 @@
-// tests/test_cpu_activation.cpp — the CPU activations (host/activation.cpp): hand-computed values
+// tests/test_cpu_activation.cpp — the CPU activations (host/cpu/activation.cpp): hand-computed values
 // of each forward and backward rule (backward from the forward OUTPUT), softmax's max subtraction
 // (no overflow for large logits), sigmoid at the extremes, in-place use (out = in, din = dout),
 // float32 against float64, and bit-identical results for 1 and 2 threads.

@@ -1,4 +1,4 @@
-// tests/test_cpu_conv2d.cpp — the CPU convolution (host/conv2d.cpp) against hand-computed numbers
+// tests/test_cpu_conv2d.cpp — the CPU convolution (host/cpu/conv2d.cpp) against hand-computed numbers
 // and against a literal transcription of docs/operations.md's formulas (explicit zero-padded Apad, loops in
 // formula order, float64), over many geometries: 'same'/'valid'/explicit padding, strides 1-3, odd,
 // even and 1x1 kernels, kernels as large as the padded input. Also: outputs are overwritten,

@@ -1,4 +1,4 @@
-// tests/test_cpu_pool2d.cpp — the CPU pooling (host/pool2d.cpp) against hand-computed numbers and a
+// tests/test_cpu_pool2d.cpp — the CPU pooling (host/cpu/pool2d.cpp) against hand-computed numbers and a
 // literal transcription of docs/operations.md (float64): max with the first-max mask (strict >, row-major
 // window order), avg, and the three backward rules (mask, all ties, avg), with overlapping windows,
 // strides, rows no window reaches, negative inputs, and ties (ReLU zeros). Also: float32 follows

@@ -1,4 +1,4 @@
-// tests/test_layers.cpp — the CPU training engine (host/engine_cpu.cpp, host/gemm.cpp) against
+// tests/test_layers.cpp — the CPU training engine (host/cpu/engine_cpu.cpp, host/cpu/gemm.cpp) against
 // references: SGEMM against a naive double product; convolution (both im2col layouts), pooling and
 // activations against the direct-loop oracle of minicnn/cpu_backend.h run in float64; dense layers,
 // the fused softmax + cross-entropy and Adam against formulas written out here; masks compared
@@ -14,7 +14,7 @@
 
 #include <gtest/gtest.h>
 
-#include "gemm.h"
+#include "cpu/gemm.h"
 #include "minicnn/cpu_backend.h"
 #include "minicnn/engine.h"
 

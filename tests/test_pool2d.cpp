@@ -1,5 +1,5 @@
 // tests/test_pool2d.cpp — the CUDA pooling (cuda/pool2d.cu) against the CPU backend
-// (host/pool2d.cpp): max forward with its argmax mask, avg forward, and the three backward passes
+// (host/cpu/pool2d.cpp): max forward with its argmax mask, avg forward, and the three backward passes
 // (through the mask, the exercise's all-ties rule, avg), over hand-picked and 30 random shapes:
 // LeNet's pools, C = 1, odd sizes, windows that leave columns uncovered (28 wide, 3x3 stride 3),
 // overlapping windows (stride < window), strides larger than the window, batch 257.

@@ -3,7 +3,7 @@
 // EpochPermutation(n, seed)(i) is element i of a permutation of [0, n) chosen by seed: element i is
 // computed on its own (counter-based: O(1) per element, no state, no scratch), so the CPU engine
 // fills perm (n) with a loop and the CUDA engine with one thread per element, and both get the same
-// bits (integer arithmetic only). Used by Engine::permutation (host/engine_cpu.cpp,
+// bits (integer arithmetic only). Used by Engine::permutation (host/cpu/engine_cpu.cpp,
 // cuda/train_kernels.cu); tested in tests/test_permutation.cpp and tests/test_engine_cuda.cpp.
 //
 // Construction: a keyed bijection f on [0, 2^k), 2^k the smallest power of two >= n, restricted to

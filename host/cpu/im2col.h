@@ -1,4 +1,4 @@
-// host/im2col.h — the convolution's data movement for the CPU backend (host/conv2d.cpp): the
+// host/cpu/im2col.h — the convolution's data movement for the CPU backend (host/cpu/conv2d.cpp): the
 // receptive fields of a batch chunk laid out as a matrix for GEMM, and the adjoint that sums a
 // gradient matrix back into images. `pad` is scratch for one zero-padded image
 // ((h + 2ph) * (w + 2pw) * c values; unused without padding).

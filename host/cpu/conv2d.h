@@ -1,4 +1,4 @@
-// host/conv2d.h — the CPU convolution with caller-owned scratch (host/workspace.h): what the
+// host/cpu/conv2d.h — the CPU convolution with caller-owned scratch (host/cpu/workspace.h): what the
 // training engine calls; the functional API's pointer-level entry points (minicnn/cpu_backend.h) wrap
 // these with a workspace of their own.
 #pragma once

@@ -1,4 +1,4 @@
-// host/thread_pool.h — the CPU backend's one threading model: a process-wide pool of worker threads
+// host/cpu/thread_pool.h — the CPU backend's one threading model: a process-wide pool of worker threads
 // and the fixed work splits every CPU operation uses (functional API and training engine alike).
 //
 // Determinism: work is split by a function of the problem size only (chunk_count, parallel_range's

@@ -1,4 +1,4 @@
-// host/activation.h — the activations on one thread, for callers that already split the work (the
+// host/cpu/activation.h — the activations on one thread, for callers that already split the work (the
 // convolution's fused activation, the training engine's chunks). out may alias in, din may alias
 // dout. Public, multithreaded forms: minicnn/cpu_backend.h.
 #pragma once

@@ -1,5 +1,5 @@
-// host/train_kernels.cpp — the training engine's loss, Adam, batch gather, counters and epoch
-// permutation on the CPU (host/train_kernels.h), the twin of cuda/train_kernels.cu.
+// host/cpu/train_kernels.cpp — the training engine's loss, Adam, batch gather, counters and epoch
+// permutation on the CPU (host/cpu/train_kernels.h), the twin of cuda/train_kernels.cu.
 #include "train_kernels.h"
 
 #include <algorithm>

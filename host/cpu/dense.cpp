@@ -1,4 +1,4 @@
-// host/dense.cpp — dense layers on the CPU (host/dense.h).
+// host/cpu/dense.cpp — dense layers on the CPU (host/cpu/dense.h).
 #include "dense.h"
 
 #include <algorithm>

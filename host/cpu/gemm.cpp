@@ -1,4 +1,4 @@
-// host/gemm.cpp — row-major GEMM: OpenBLAS's cblas_sgemm / cblas_dgemm when CMake found it
+// host/cpu/gemm.cpp — row-major GEMM: OpenBLAS's cblas_sgemm / cblas_dgemm when CMake found it
 // (MINICNN_HAVE_OPENBLAS), else a cache-blocked loop nest. Both are single-threaded and
 // deterministic (fixed summation order).
 //

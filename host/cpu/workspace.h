@@ -1,4 +1,4 @@
-// host/workspace.h — scratch memory of the CPU backend's GEMM-based operations (convolution, dense
+// host/cpu/workspace.h — scratch memory of the CPU backend's GEMM-based operations (convolution, dense
 // layers): per pool worker an im2col matrix, its gradient and one padded image, and the batch
 // chunks' partial weight gradients. It only grows. The training engine keeps one for the whole run
 // (reserved before the first step); a functional-API call makes its own.

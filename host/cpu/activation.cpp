@@ -1,4 +1,4 @@
-// host/activation.cpp — the activations on the CPU (docs/operations.md) and their backward passes, float
+// host/cpu/activation.cpp — the activations on the CPU (docs/operations.md) and their backward passes, float
 // and double: the CPU twin of cuda/activation.cu, used by the functional API, the convolution's fused
 // activation and the training engine. Data is (rows, cols); softmax normalises each
 // row over its `cols` entries (the channel axis of NHWC, the class axis of a dense layer).
@@ -15,7 +15,7 @@
 // written, and softmax reads its whole row before writing it.
 //
 // Rows are split into fixed blocks (a function of the sizes only) run on the pool
-// (host/thread_pool.h); each row is computed in a fixed order, so results do not depend on the
+// (host/cpu/thread_pool.h); each row is computed in a fixed order, so results do not depend on the
 // number of threads.
 #include "activation.h"
 

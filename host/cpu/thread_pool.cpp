@@ -1,4 +1,4 @@
-// host/thread_pool.cpp — the CPU backend's worker pool (host/thread_pool.h).
+// host/cpu/thread_pool.cpp — the CPU backend's worker pool (host/cpu/thread_pool.h).
 //
 // run(n, fn) publishes a job as one atomic ticket (generation | n | next index); the caller and any
 // awake workers claim indices from it with a compare-and-swap, and run() returns as soon as every

@@ -1,6 +1,7 @@
-// host/dense.h — dense (fully connected) layers on the CPU for the training engine: SGEMM per batch
-// chunk (host/thread_pool.h), weight gradients summed per chunk, then the chunks in order
-// (deterministic for any thread count). The CUDA engine's twin is cuBLAS (cuda/engine_cuda.cpp).
+// host/cpu/dense.h — dense (fully connected) layers on the CPU for the training engine: SGEMM per
+// batch chunk (host/cpu/thread_pool.h), weight gradients summed per chunk, then the chunks in order
+// (deterministic for any thread count). The CUDA twin is cuda/dense.cu (minicnn's own tiled
+// SGEMM kernels with the bias, activation and softmax fused in; tests/test_engine_cuda.cpp).
 //
 //   forward   out (n, n_out) = act(inp (n, n_in) @ W (n_in, n_out) + b)
 //   backward  dW = inp^T @ dz;  db = column sums of dz;  dinp = dz @ W^T  (dinp may be null)

@@ -1,8 +1,8 @@
-// host/gemm.h — single-threaded row-major GEMM (float and double) for the CPU backend.
+// host/cpu/gemm.h — single-threaded row-major GEMM (float and double) for the CPU backend.
 //
 // C (m, n) = alpha * op(A) (m, k) @ op(B) (k, n) + beta * C, row-major, op = transpose or not.
 // With OpenBLAS (Debian libopenblas-dev, found by CMake's FindBLAS) this is cblas_sgemm, run on one
-// thread: the CPU backend parallelises over batch chunks on its own pool (host/thread_pool.h)
+// thread: the CPU backend parallelises over batch chunks on its own pool (host/cpu/thread_pool.h)
 // instead, so two thread pools never compete for the cores. Without a BLAS it is a cache-blocked
 // loop nest (blocked_gemm).
 #pragma once
@@ -36,7 +36,7 @@ void blocked_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, st
                   T alpha, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c,
                   std::int64_t ldc);
 
-// The GEMM epilogues of the convolution and dense layers (host/conv2d.cpp, host/dense.cpp):
+// The GEMM epilogues of the convolution and dense layers (host/cpu/conv2d.cpp, host/cpu/dense.cpp):
 // o (rows, k) += bias (k); sums (cols) = (or += when accumulate) the column sums of x (rows, cols),
 // rows added in order.
 template <class T>

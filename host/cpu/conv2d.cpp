@@ -1,6 +1,6 @@
-// host/conv2d.cpp — the 2-D convolution on the CPU (docs/operations.md "conv_forward",
+// host/cpu/conv2d.cpp — the 2-D convolution on the CPU (docs/operations.md "conv_forward",
 // "conv_backward"), float and double: the CPU twin of cuda/conv2d.cu, used by the functional API
-// (minicnn/cpu_backend.h) and by the training engine (host/conv2d.h), and the oracle the GPU
+// (minicnn/cpu_backend.h) and by the training engine (host/cpu/conv2d.h), and the oracle the GPU
 // kernels are tested against.
 //
 //   forward          out[n,i,j,k]  = act( sum_{a,q,c} Apad[n, i*sh+a, j*sw+q, c] * W[a,q,c,k] + b[k] )
@@ -8,8 +8,8 @@
 //   backward_filter  dW[a,q,c,k]   = sum_{n,i,j} Apad[n, i*sh+a, j*sw+q, c] * dout[n,i,j,k]
 //                    db[k]         = sum_{n,i,j} dout[n,i,j,k]
 //
-// Method: im2col + GEMM (host/im2col.h, host/gemm.h). A batch is cut into chunk_count(n) chunks of
-// whole images (host/thread_pool.h), one pool task each; a chunk is processed in sub-batches of at
+// Method: im2col + GEMM (host/cpu/im2col.h, host/cpu/gemm.h). A batch is cut into chunk_count(n) chunks of
+// whole images (host/cpu/thread_pool.h), one pool task each; a chunk is processed in sub-batches of at
 // most kMaxColsElements im2col entries (at least one image), each one single-threaded GEMM:
 //
 //   forward   cols (rows, kh*kw*c) = im2col(inp);  out (rows, k) = cols @ W + b;  act in place

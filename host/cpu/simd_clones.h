@@ -1,4 +1,4 @@
-// host/simd_clones.h — MINICNN_CLONES: the CPU backend's hot loops are compiled twice, for AVX2 and
+// host/cpu/simd_clones.h — MINICNN_CLONES: the CPU backend's hot loops are compiled twice, for AVX2 and
 // for the baseline, and the loader picks one for the machine (GCC on x86-64; elsewhere one version).
 #pragma once
 

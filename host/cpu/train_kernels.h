@@ -1,5 +1,5 @@
-// host/train_kernels.h — the training engine's operations beyond the layers, on the CPU: the twin of
-// cuda/train_kernels.cu (same names, same formulas; host pointers, the pool of host/thread_pool.h).
+// host/cpu/train_kernels.h — the training engine's operations beyond the layers, on the CPU: the twin of
+// cuda/train_kernels.cu (same names, same formulas; host pointers, the pool of host/cpu/thread_pool.h).
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// host/pool2d.cpp — 2-D pooling on the CPU (docs/operations.md "pool_forward", "pool_backward" and the
+// host/cpu/pool2d.cpp — 2-D pooling on the CPU (docs/operations.md "pool_forward", "pool_backward" and the
 // training path's argmax masks), float and double: the CPU twin of cuda/pool2d.cu, used by the
 // functional API and the training engine, and the oracle for the GPU kernels. No padding.
 //
@@ -14,7 +14,7 @@
 //
 // Layouts: inp/dinp (n, h, w, c), out/dout/mask (n, oh, ow, c). c is contiguous, so every innermost
 // loop runs over channels.
-// Threads (the pool of host/thread_pool.h): forward passes split output rows (n, i) into fixed
+// Threads (the pool of host/cpu/thread_pool.h): forward passes split output rows (n, i) into fixed
 // blocks; backward passes give one task per image n -> dinp[n, :, :, :], which it zeroes and then
 // scatters into window by window in (i, j, a, q) order. No two tasks write the same element and
 // every sum has a fixed order, so results do not depend on the thread count. LeNet's 2x2 window

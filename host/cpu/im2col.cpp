@@ -1,4 +1,4 @@
-// host/im2col.cpp — im2col and its adjoint, col2im, for the CPU convolution (host/im2col.h).
+// host/cpu/im2col.cpp — im2col and its adjoint, col2im, for the CPU convolution (host/cpu/im2col.h).
 #include "im2col.h"
 
 #include <algorithm>
