@@ -1,8 +1,8 @@
 // cuda/dense.cu — dense (fully connected) layers of the CUDA training engine as small tiled SGEMMs
 // with their elementwise work fused in, so a layer is one launch forward and one backward.
-// CPU twin: host/dense.cpp. Test: tests/test_engine_cuda.cpp (dense layers against the CPU
+// CPU twin: host/cpu/dense.cpp. Test: tests/test_engine_cuda.cpp (dense layers against the CPU
 // engine; one LeNet-5 step; the device-operation count), tests/test_engine_cuda_fused.cpp (the
-// unpooling backward against the two operations it replaces).
+// unpooling backward and the chained forward, in the CUDA plan, against the layer-by-layer plan).
 //
 //   forward   out (n, n_out)     = act(inp (n, n_in) @ weight (n_in, n_out) + bias (n_out))
 //             softmax in the epilogue when n_out <= 32 (one tile holds whole rows), else a second
@@ -18,6 +18,9 @@
 //             epilogue (each pooled element owns the cells of its stride-sized block of z, the
 //             last row and column of pooled pixels also the cells past them; the cell its mask
 //             names gets 0 + act'(pooled) * dinp, every other one 0).
+//   forward_chain  the forwards of a run of dense layers (LeNet's three) in one launch: block b
+//             owns rows [32 b, 32 b + 32) of every layer and computes layer after layer for them,
+//             each layer's tiles exactly as forward's kernel computes them.
 //
 // Tiling. C (M, N) = sum_k A(m, k) B(k, n): a block of 256 threads owns a 32 x 32 tile of C; thread
 // t owns rows t/16 + {0, 16} and columns t%16 + {0, 16}. K is walked in chunks of 32 staged in shared
@@ -290,6 +293,83 @@ void backward_unpool(float* dz_prev, float* dweight, float* dbias, const float* 
     d.uact = prev_act;
     d.pool = pool;
     launch(w, n > 0 ? &d : nullptr, stream);
+}
+
+namespace {
+
+// The layers of forward_chain as jobs, by value in the kernel's parameters; job l reads job
+// l - 1's output.
+struct Chain {
+    Job jobs[kMaxChain];
+    int count;
+};
+
+// Block b owns rows [32 b, 32 b + 32) of every layer: it computes layer 0's column tiles for those
+// rows, then layer 1's, ... Layer l + 1 stages only rows this block wrote, after a barrier (a
+// block's global writes are visible to the block after __syncthreads), so no block waits for
+// another. Each element is the sum gemm_tile forms in dense_gemm_kernel, in the same order.
+__global__ void __launch_bounds__(kThreads) dense_chain_kernel(const Chain chain) {
+    __shared__ float a_s[kTile][kTile + 1];
+    __shared__ float b_s[kTile][kTile + 1];
+    __shared__ float z_s[kTile][kTile + 1];
+    const int rows = int(blockIdx.x);
+    // Unrolled: each job is read from the kernel parameters at a constant index.
+#pragma unroll
+    for (int l = 0; l < kMaxChain; ++l) {
+        if (l < chain.count) {  // uniform: every thread of every block takes the same branch
+            const Job& J = chain.jobs[l];
+            for (int t = 0; t < J.tiles_n; ++t) gemm_tile(J, rows * J.tiles_n + t, a_s, b_s, z_s);
+            __syncthreads();  // layer l's rows are written before layer l + 1 stages them
+        }
+    }
+}
+
+}  // namespace
+
+std::string chain_unfusable(const ChainLayer* layers, int count) {
+    if (count < 1 || count > kMaxChain)
+        return std::to_string(count) + " layers (one launch runs 1 to " +
+               std::to_string(kMaxChain) + ")";
+    for (int l = 0; l < count; ++l) {
+        const ChainLayer& c = layers[l];
+        if (l > 0 && c.n_in != layers[l - 1].n_out)
+            return "layer " + std::to_string(l) + " takes " + std::to_string(c.n_in) +
+                   " inputs, the layer before gives " + std::to_string(layers[l - 1].n_out);
+        if (c.act == Activation::softmax && c.n_out > kTile)
+            return "layer " + std::to_string(l) + " is a softmax over " + std::to_string(c.n_out) +
+                   " outputs (one tile holds at most " + std::to_string(kTile) + ")";
+    }
+    return "";
+}
+
+void forward_chain(const float* inp, const ChainLayer* layers, int count, std::int64_t n,
+                   cudaStream_t stream) {
+    NvtxRange range("dense_forward_chain");
+    const std::string why = chain_unfusable(layers, count);
+    MINICNN_REQUIRE(why.empty(), "dense_forward_chain: " << why);
+    Chain chain{};
+    chain.count = count;
+    const float* x = inp;
+    for (int l = 0; l < count; ++l) {
+        const ChainLayer& c = layers[l];
+        check_sizes(n, c.n_in, c.n_out, "dense_forward_chain");
+        Job& j = chain.jobs[l];
+        j.A = Operand{x, nullptr, Activation::linear, int(c.n_in), 1, -1};          // (n, n_in)
+        j.B = Operand{c.weight, nullptr, Activation::linear, 1, int(c.n_out), -1};  // (n_in, n_out)
+        j.M = int(n);
+        j.N = int(c.n_out);
+        j.K = int(c.n_in);
+        j.c = c.out;
+        j.ldc = int(c.n_out);
+        j.last_row = nullptr;
+        j.bias = c.bias;
+        j.act = c.act;
+        j.tiles_n = tiles(j.N);
+        x = c.out;
+    }
+    if (n == 0) return;
+    dense_chain_kernel<<<unsigned(tiles(int(n))), kThreads, 0, stream>>>(chain);
+    MINICNN_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace minicnn::cuda::dense

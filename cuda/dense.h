@@ -1,10 +1,11 @@
 // cuda/dense.h — launchers of cuda/dense.cu: a dense layer's forward (GEMM + bias + activation,
 // softmax included for up to 32 outputs) and backward (act', dweight, dbias, dinp) as one launch
-// each. Device pointers, a stream; they check the launch and never synchronise. Deterministic (no
+// each, and the forward of a run of dense layers as one launch. Device pointers, a stream; they check the launch and never synchronise. Deterministic (no
 // atomics). Host-only header: usable from .cpp files compiled by g++.
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include <cuda_runtime.h>
 
@@ -31,5 +32,23 @@ void backward_unpool(float* dz_prev, float* dweight, float* dbias, const float* 
                      std::int64_t n, std::int64_t n_in, std::int64_t n_out,
                      const std::int32_t* mask, Activation prev_act, const PoolGeom& pool,
                      cudaStream_t stream);
+
+// A run of dense layers whose forward passes run as one launch (forward_chain): layer l reads
+// layer l - 1's output (the first reads inp) and writes its own, every output kept for the
+// backward pass.
+struct ChainLayer {
+    const float* weight;  // (n_in, n_out)
+    const float* bias;    // (n_out)
+    float* out;           // (n, n_out)
+    std::int64_t n_in, n_out;
+    Activation act;  // softmax only with n_out <= 32 (one tile holds whole rows)
+};
+constexpr int kMaxChain = 4;
+// Why these layers cannot run as one forward_chain launch, or "": 1 to kMaxChain layers, each
+// one's n_in the previous one's n_out, a softmax only with at most 32 outputs.
+std::string chain_unfusable(const ChainLayer* layers, int count);
+// The forward of every layer, bit for bit what one forward() per layer writes, in one launch.
+void forward_chain(const float* inp, const ChainLayer* layers, int count, std::int64_t n,
+                   cudaStream_t stream);
 
 }  // namespace minicnn::cuda::dense

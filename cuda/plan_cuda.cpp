@@ -6,7 +6,9 @@
 //     overlap, an elementwise activation, a forward tile of whole windows) -> ConvPoolStage: one
 //     kernel writes the pooled output and its mask, the convolution's output never reaches
 //     memory (no buffer for it);
-//   - a run of Dense layers, after any reshapes (Flatten) -> DenseStage;
+//   - a run of Dense layers, after any reshapes (Flatten) -> DenseStage: their forwards in one
+//     launch where cuda::dense::forward_chain takes them (up to 4 layers, a softmax only over at
+//     most 32 outputs), else one launch each;
 //   - anything else -> the layer's own stage (make_layer_stage), on the engine's operations.
 // Then, backwards: a stage that follows a ConvPoolStage runs that pooling's backward inside its
 // own backward kernel where it can (unpooling epilogues: conv2d_backward_data_unpool for a
@@ -19,8 +21,8 @@
 //   conv2d+max_pooling2d             forward 1 kernel, backward: filter gradient (2 kernels)
 //   conv2d_1+max_pooling2d_1         forward 1 kernel, backward: data + pool1's backward (1),
 //                                    filter gradient (2)
-//   flatten+dense+dense_1+dense_2    forward 1 kernel per layer, backward 1 per layer, the first
-//                                    with pool2's backward in its epilogue
+//   flatten+dense+dense_1+dense_2    forward 1 kernel for the three layers, backward 1 per layer,
+//                                    the first with pool2's backward in its epilogue
 // Every fused path gives bit for bit what the layer-by-layer plan gives on this engine
 // (tests/test_engine_cuda_fused.cpp; a zero's sign aside, see cuda::conv2d_backward_data_unpool).
 #include <cstdint>
@@ -134,9 +136,10 @@ private:
     PoolLink unpool_;
 };
 
-// Reshapes (Flatten) followed by Dense layers, each one launch forward (cuda::dense::forward) and
-// one backward (act' folded in; the first layer's with the previous stage's pooling backward in its
-// epilogue where the plan links them).
+// Reshapes (Flatten) followed by Dense layers: their forwards in one launch
+// (cuda::dense::forward_chain) or one each (cuda::dense::forward), each layer's backward one launch
+// (act' folded in; the first layer's with the previous stage's pooling backward in its epilogue
+// where the plan links them).
 class DenseStage final : public Stage {
 public:
     // Layers [first, first + count): reshapes, then Dense layers (at least one).
@@ -155,6 +158,12 @@ public:
                 layers_[l].act != Activation::softmax || (l + 1 == layers_.size() && grad_is_dz),
                 "DenseStage " << name() << ": a softmax only as the last layer of the model");
         }
+        for (std::size_t l = 0; l < layers_.size(); ++l) {
+            const LayerOp& o = layers_[l];
+            chain_.push_back({o.weight, o.bias, outs_[l].data(), o.n_in, o.n_out, o.act});
+        }
+        chained_ = chain_.size() > 1 &&
+                   cuda::dense::chain_unfusable(chain_.data(), int(chain_.size())).empty();
     }
 
     void set_unpool(const PoolLink& prev) { unpool_ = prev; }
@@ -162,6 +171,10 @@ public:
     const float* forward(const float* inp, std::int64_t n) override {
         inp_ = inp;
         cuda::DeviceGuard guard(e_->device());
+        if (chained_) {  // every layer's forward in one launch
+            cuda::dense::forward_chain(inp, chain_.data(), int(chain_.size()), n, e_->stream());
+            return outs_.back().data();
+        }
         const float* x = inp;
         for (std::size_t l = 0; l < layers_.size(); ++l) {
             const LayerOp& o = layers_[l];
@@ -202,6 +215,8 @@ private:
     bool grad_is_dz_;
     std::vector<LayerOp> layers_;
     std::vector<EngineBuffer<float>> outs_;
+    std::vector<cuda::dense::ChainLayer> chain_;
+    bool chained_ = false;  // the forwards as one launch (cuda::dense::forward_chain)
     const float* inp_ = nullptr;
     PoolLink unpool_;
 };

@@ -281,10 +281,10 @@ TEST(CudaEngine, DeviceOperationsPerTrainingStep) {
     for (const std::string& o : step) list += "  " + o + "\n";
     std::printf("%s", list.c_str());
     std::printf("device operations per LeNet-5 training step: %zu\n", step.size());
-    // Issue 12's budget is 20; the convolutions run with their max pooling in one kernel (two
-    // launches fewer), and the pooling backwards run inside conv2's backward data and dense1's
-    // backward (two fewer).
-    EXPECT_LE(step.size(), 16u) << "at most 16 device operations per training step";
+    // Issue 12's budget was 20; the convolutions run with their max pooling in one kernel (two
+    // launches fewer), the pooling backwards run inside conv2's backward data and dense1's
+    // backward (two fewer), and the three dense layers' forwards are one launch (two fewer).
+    EXPECT_LE(step.size(), 14u) << "at most 14 device operations per training step";
 #endif
 }
 
