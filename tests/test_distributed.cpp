@@ -309,7 +309,7 @@ TEST(Distributed, WeightsThatDriftApartAreAnErrorNamingTheRank) {
 
 // The CUDA engine's NCCL all-reduce (cuda/nccl/allreduce_nccl.cpp): 2 ranks on GPUs 0 and 1
 // against 2 ranks on the CPU, on an uneven last batch (18 images at batch 8: shares 1 + 1).
-// Without a GPU this runs on the CUDA emulator (cuda/emu/run.sh), whose NCCL is emulated.
+// Without a GPU this runs on the CUDA emulator (tests/emu/run.sh), whose NCCL is emulated.
 TEST(CudaDistributed, TwoGpuRanksSumWithNcclLikeTwoCpuRanks) {
     if (cuda_device_count() < 2) {
         GTEST_SKIP() << "needs 2 GPUs, found " << cuda_device_count() << ": "

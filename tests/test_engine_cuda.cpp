@@ -248,7 +248,7 @@ TEST(CudaEngine, DeviceOperationsPerTrainingStep) {
     MINICNN_REQUIRE_GPU();
 #if !defined(MINICNN_CUDA_EMULATOR)
     GTEST_SKIP()
-        << "device operations are counted by the CUDA emulator's runtime (cuda/emu/run.sh); "
+        << "device operations are counted by the CUDA emulator's runtime (tests/emu/run.sh); "
            "on a GPU, count the kernels of one step with nsys (bench/README.md)";
 #else
     // One epoch of fit() over three batches of 256, launched kernel by kernel (no graphs, so every

@@ -3,7 +3,7 @@
 // after the backward pass and before Adam like every other launch, and nothing synchronises.
 //
 // NOT YET RUN ON A GPU, nor with the real NCCL: no GPU was available to this work. It runs on the
-// CUDA emulator (cuda/emu/nccl.cpp emulates NCCL for ranks that are threads; tests
+// CUDA emulator (tests/emu/nccl.cpp emulates NCCL for ranks that are threads; tests
 // CudaDistributed.*). docs/training.md says so.
 #include <nccl.h>
 

@@ -23,7 +23,7 @@
 // full avalanche) of the key, the round and L, cut to hb bits. The key is splitmix64 of the seed.
 //
 // Host-only builds see plain inline functions; nvcc sees __host__ __device__ ones (the CPU emulator
-// of cuda/emu compiles .cu files with g++ and defines __host__ and __device__ as empty).
+// of tests/emu compiles .cu files with g++ and defines __host__ and __device__ as empty).
 #pragma once
 
 #include <cstdint>

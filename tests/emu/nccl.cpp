@@ -1,4 +1,4 @@
-// cuda/emu/nccl.cpp — the emulated NCCL of cuda/emu/include/nccl.h: a communicator is a group of
+// tests/emu/nccl.cpp — the emulated NCCL of tests/emu/include/nccl.h: a communicator is a group of
 // threads (one per rank, each on its emulated device) that meet in ncclAllReduce.
 //
 // The emulator runs stream work when it is enqueued (state.cpp: enqueue), so when a rank calls

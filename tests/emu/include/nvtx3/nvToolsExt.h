@@ -1,4 +1,4 @@
-// cuda/emu/include/nvtx3/nvToolsExt.h — NVTX ranges as no-ops, for cuda/emu/run.sh.
+// tests/emu/include/nvtx3/nvToolsExt.h — NVTX ranges as no-ops, for tests/emu/run.sh.
 #pragma once
 inline int nvtxRangePushA(const char*) {
     return 0;

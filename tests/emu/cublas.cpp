@@ -1,4 +1,4 @@
-// cuda/emu/cublas.cpp — the emulated cuBLAS (cuda/emu/include/cublas_v2.h): handles bound to a
+// tests/emu/cublas.cpp — the emulated cuBLAS (tests/emu/include/cublas_v2.h): handles bound to a
 // device and a stream, and SGEMM, run (or recorded under capture) on the handle's stream with its
 // matrices checked against device memory and the shadow state. Verification only.
 #include <cublas_v2.h>

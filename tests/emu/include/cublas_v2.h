@@ -1,5 +1,5 @@
-// cuda/emu/include/cublas_v2.h — the cuBLAS calls minicnn makes, emulated for cuda/emu/run.sh
-// (implemented in cuda/emu/cublas.cpp). SGEMM is column-major with both transposes, leading
+// tests/emu/include/cublas_v2.h — the cuBLAS calls minicnn makes, emulated for tests/emu/run.sh
+// (implemented in tests/emu/cublas.cpp). SGEMM is column-major with both transposes, leading
 // dimensions, alpha and beta; it runs (or is recorded, under stream capture) on the stream the
 // handle is bound to, and checks what the real library would refuse or fault on: a handle used on
 // another device than the one it was created on, the legacy default stream, bad sizes or leading

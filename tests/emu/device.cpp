@@ -1,6 +1,6 @@
-// cuda/emu/device.cpp — the CUDA emulator's GPU: the execution model and the checker (in the manner
-// of compute-sanitizer). Verification only (see cuda/emu/include/cuda_runtime.h, cuda/emu/run.sh and
-// docs/emulator.md); compiled without instrumentation.
+// tests/emu/device.cpp — the CUDA emulator's GPU: the execution model and the checker (in the
+// manner of compute-sanitizer). Verification only (see tests/emu/include/cuda_runtime.h,
+// tests/emu/run.sh and docs/emulator.md); compiled without instrumentation.
 //
 // Execution. A launch runs its blocks one after another, in a shuffled order (EMU_BLOCK_ORDER =
 // shuffle (default) | forward | reverse). Inside a block every CUDA thread is a fiber with its own
@@ -11,7 +11,7 @@
 // Checker: each report names its kind (the table in docs/emulator.md: out-of-bounds global and
 // shared, uninitialized read, shared-memory race, global write conflict, block-order dependence,
 // barrier divergence, legacy stream), the kernel and where it was launched, the block, the thread and
-// the address; the gtest main in cuda/emu/gtest_main.cpp fails the run on any report. A fault
+// the address; the gtest main in tests/emu/gtest_main.cpp fails the run on any report. A fault
 // (out-of-bounds) stops the launch and leaves the sticky cudaErrorIllegalAddress, as on a GPU.
 // Memory accesses are seen through GCC's ThreadSanitizer instrumentation of the rewritten kernel
 // files: the __tsan_* entry points at the end of this file. Accesses to the fibers' stacks (a

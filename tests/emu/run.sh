@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# cuda/emu/run.sh — runs the GPU tests on the CPU, for machines without a GPU: the real kernels of
+# tests/emu/run.sh — runs the GPU tests on the CPU, for machines without a GPU: the real kernels of
 # cuda/*.cu (rewritten by transform.py), the real CUDA host code (cuda/*.cpp: the functional API's
 # CUDA path, the CUDA training engine) and the real tests, against the emulated CUDA runtime and
-# cuBLAS of cuda/emu (runtime.cpp, cublas.cpp), with its checker (out-of-bounds and uninitialized accesses,
+# cuBLAS of tests/emu (runtime.cpp, cublas.cpp), with its checker (out-of-bounds and uninitialized accesses,
 # shared-memory races, global write conflicts, block-order dependence, barrier divergence, capture
 # violations; see device.cpp). Every CUDA thread is a fiber; blocks run in a shuffled order.
 #
 # What it cannot check: timing, coalescing, occupancy, anything about nvcc's code generation or the
 # real cuBLAS — tools/gpu-check.sh on a GPU does that.
 #
-# Usage: cuda/emu/run.sh [gtest filter]   default: every GPU test ('Cuda*:*Gpu*', less the tests
+# Usage: tests/emu/run.sh [gtest filter]   default: every GPU test ('Cuda*:*Gpu*', less the tests
 # of what happens without a GPU, '*WithoutAGpu*', '*WithoutGpu*'), run in two
 # shards in parallel; the run fails if a selected test skips or the checker reports anything.
 # EMU_BUILD_DIR (default build-emu) is the build folder; EMU_BLOCK_ORDER=forward|reverse|shuffle.
@@ -18,7 +18,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 OUT="${EMU_BUILD_DIR:-$ROOT/build-emu}"
 FILTER="${1:-Cuda*:*Gpu*:-*WithoutAGpu*:*WithoutGpu*}"
 start=$(date +%s)
-cmake -S "$ROOT/cuda/emu" -B "$OUT" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S "$ROOT/tests/emu" -B "$OUT" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$OUT" -j"$(nproc)" --target emu_tests
 echo "emu: built in $(( $(date +%s) - start )) s; running --gtest_filter='$FILTER'"
 shards=${EMU_SHARDS:-$(nproc)}

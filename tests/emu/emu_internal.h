@@ -1,4 +1,4 @@
-// cuda/emu/emu_internal.h — what the parts of the CUDA emulator share (never included by the code
+// tests/emu/emu_internal.h — what the parts of the CUDA emulator share (never included by the code
 // under test): errors and checker reports, the emulated devices and their allocations with per-word
 // shadow state, streams and their capture into graphs. Everything runs under g_mu.
 //   state.cpp    this header's definitions

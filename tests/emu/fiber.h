@@ -1,4 +1,4 @@
-// cuda/emu/fiber.h — the stacks and context switches of the emulator's CUDA threads (fiber.cpp).
+// tests/emu/fiber.h — the stacks and context switches of the emulator's CUDA threads (fiber.cpp).
 // Fiber i runs on its own stack (128 KiB, with a guard page below it so an overflow faults); the
 // scheduler resumes a fiber, which runs until it yields back. x86-64 switches with six pushes and
 // a stack-pointer swap; other machines use ucontext.

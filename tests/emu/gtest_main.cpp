@@ -1,4 +1,4 @@
-// cuda/emu/gtest_main.cpp — the main of the emulator's test binary: GoogleTest, plus a listener that
+// tests/emu/gtest_main.cpp — the main of the emulator's test binary: GoogleTest, plus a listener that
 // names each test during which the emulator's checker reported something, and a failing exit status
 // when it reported anything at all (a report is a bug a real GPU may expose: the run must fail).
 #include <cstdio>

@@ -1,4 +1,4 @@
-// cuda/emu/fiber.cpp — fibers for the emulator's CUDA threads (fiber.h). Verification only.
+// tests/emu/fiber.cpp — fibers for the emulator's CUDA threads (fiber.h). Verification only.
 #include "fiber.h"
 
 #include <sys/mman.h>

@@ -1,4 +1,4 @@
-// cuda/emu/state.cpp — the CUDA emulator's shared state (cuda/emu/emu_internal.h): errors and
+// tests/emu/state.cpp — the CUDA emulator's shared state (tests/emu/emu_internal.h): errors and
 // checker reports, the emulated devices' allocations and their shadow words, streams and capture.
 #include <cinttypes>
 #include <cstdarg>

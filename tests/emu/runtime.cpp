@@ -1,4 +1,4 @@
-// cuda/emu/runtime.cpp — the CUDA emulator's runtime API (cuda/emu/include/cuda_runtime.h):
+// tests/emu/runtime.cpp — the CUDA emulator's runtime API (tests/emu/include/cuda_runtime.h):
 // devices, memory, copies and memsets (which keep the checker's shadow state of device memory up to
 // date), streams, stream capture into graphs and their replay, events. Errors are what the real
 // runtime returns: failures as error codes, a fault in a kernel as the sticky
@@ -272,7 +272,7 @@ cudaError_t cudaSetDevice(int d) {
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int d) {
     if (d < 0 || d >= device_count()) return api_result(cudaErrorInvalidDevice);
     std::memset(p, 0, sizeof *p);
-    std::snprintf(p->name, sizeof p->name, "Emulated GPU %d (minicnn cuda/emu)", d);
+    std::snprintf(p->name, sizeof p->name, "Emulated GPU %d (minicnn tests/emu)", d);
     p->major = 9;
     p->minor = 0;
     p->multiProcessorCount = 132;

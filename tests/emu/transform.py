@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-# cuda/emu/transform.py — rewrites a minicnn .cu file into C++ that the CPU emulator
-# (cuda/emu/include/cuda_runtime.h, cuda/emu/device.cpp) compiles and checks. The rewrite is
+# tests/emu/transform.py — rewrites a minicnn .cu file into C++ that the CPU emulator
+# (tests/emu/include/cuda_runtime.h, tests/emu/device.cpp) compiles and checks. The rewrite is
 # small on purpose, so that what runs is the kernel as written; line numbers are kept (a #line
 # directive names the original file), so reports and compiler errors point at the .cu source.
 #

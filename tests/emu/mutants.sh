@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# cuda/emu/mutants.sh — proves that the emulator's checker catches each kind of bug a real GPU would
+# tests/emu/mutants.sh — proves the emulator's checker catches each kind of bug a real GPU would
 # expose, by planting one bug at a time in a copy of a real kernel file and expecting the emulated
 # GPU tests to fail with that kind of report. For each mutant below: copy the .cu file, replace one
 # exact piece of text (which must occur exactly once: a mutant that no longer applies is an error,
-# so the list keeps up with the kernels), rewrite and compile the copy as cuda/emu/CMakeLists.txt
+# so the list keeps up with the kernels), rewrite and compile the copy as tests/emu/CMakeLists.txt
 # does, link it in front of the emulator's library (its symbols replace the original kernel file's),
 # run the given tests, and require a failing run whose output holds "emu checker: <kind>:".
 #
-# Usage: cuda/emu/mutants.sh   (builds build-emu with cuda/emu/run.sh's configuration if needed)
+# Usage: tests/emu/mutants.sh   (builds build-emu with tests/emu/run.sh's configuration if needed)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-EMU="$ROOT/cuda/emu"
+EMU="$ROOT/tests/emu"
 OUT="${EMU_BUILD_DIR:-$ROOT/build-emu}"
 start=$(date +%s)
 cmake -S "$EMU" -B "$OUT" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

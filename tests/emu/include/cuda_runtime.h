@@ -1,13 +1,13 @@
-// cuda/emu/include/cuda_runtime.h — a CPU emulation of the CUDA runtime API and of the device-code
-// dialect that minicnn uses, for cuda/emu/run.sh. Verification only: never part of a real build.
+// tests/emu/include/cuda_runtime.h — a CPU emulation of the CUDA runtime API and of the device-code
+// dialect that minicnn uses, for tests/emu/run.sh. Verification only: never part of a real build.
 //
-// Device code. cuda/emu/transform.py rewrites each cuda/*.cu into C++: a launch
+// Device code. tests/emu/transform.py rewrites each cuda/*.cu into C++: a launch
 // `k<<<grid, block, smem, stream>>>(args)` becomes ::emu::launch(...) with a closure that holds the
 // arguments by value (as a real launch copies them, and as a captured graph keeps them); shared
 // memory declarations become slices of the block's emulated shared memory; every kernel body opens
 // with a KernelScope. The rewritten file is compiled with GCC's ThreadSanitizer instrumentation
 // (-fsanitize=thread): the __tsan_read*/__tsan_write* calls that GCC emits for every load and store
-// land in the emulator's checker (cuda/emu/device.cpp), not in the TSan runtime, which is never
+// land in the emulator's checker (tests/emu/device.cpp), not in the TSan runtime, which is never
 // linked. Each CUDA thread is a fiber; blocks run one after another in a shuffled order.
 //
 // The host API below is implemented in runtime.cpp (the device-code glue in device.cpp); errors are reported the way the real runtime

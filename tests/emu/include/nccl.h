@@ -1,6 +1,6 @@
-// cuda/emu/include/nccl.h — the part of NCCL that minicnn uses (cuda/nccl/allreduce_nccl.cpp), for
+// tests/emu/include/nccl.h — the part of NCCL that minicnn uses (cuda/nccl/allreduce_nccl.cpp), for
 // the CUDA emulator: ranks are threads of one process, each with its emulated device, as real NCCL
-// allows. Implemented in cuda/emu/nccl.cpp. Verification only: never part of a real build.
+// allows. Implemented in tests/emu/nccl.cpp. Verification only: never part of a real build.
 #pragma once
 
 #include <cuda_runtime.h>
