@@ -18,6 +18,9 @@
 #include <gtest/gtest.h>
 
 #include "engine_test_util.h"
+#ifdef MINICNN_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
 #include "minicnn/engine.h"
 #include "minicnn/model.h"
 #include "minicnn/plan.h"
@@ -101,6 +104,43 @@ TEST(CudaPlan, LeNet5RunsThreeFusedStagesBitIdenticalToLayerByLayer) {
     const auto names = expect_plans_agree(m, 9);
     EXPECT_EQ(names, (std::vector<std::string>{"conv2d+max_pooling2d", "conv2d_1+max_pooling2d_1",
                                                "flatten+dense+dense_1+dense_2"}));
+}
+
+// A buffer no stage writes is not allocated: the CUDA plan of LeNet-5 holds no convolution output
+// (its pairs write only the pooled outputs and masks), so it takes at least those two outputs'
+// bytes less than the layer-by-layer plan. Measured with the emulator's exact allocation
+// accounting (cudaMemGetInfo); on a GPU other processes move that figure, so it skips there.
+TEST(CudaPlan, TheFusedPlanAllocatesNoConvolutionOutput) {
+    MINICNN_REQUIRE_GPU();
+#if !defined(MINICNN_CUDA_EMULATOR)
+    GTEST_SKIP()
+        << "measured by the CUDA emulator's exact allocation accounting (tests/emu/run.sh)";
+#else
+    auto g = make_engine(Device::cuda());
+    Sequential m = lenet5(4);
+    Bound b(*g, m);
+    const std::int64_t n = 64;
+    auto used = [] {
+        std::size_t free_b = 0, total_b = 0;
+        EXPECT_EQ(cudaMemGetInfo(&free_b, &total_b), cudaSuccess);
+        return std::int64_t(total_b - free_b);
+    };
+    (void)g->plan(m, n);  // the engine's own reservations (the filter workspace) made first
+    const std::int64_t before = used();
+    std::int64_t fused_bytes = 0, plain_bytes = 0;
+    {
+        std::unique_ptr<Plan> fused = g->plan(m, n);
+        fused_bytes = used() - before;
+    }
+    {
+        std::unique_ptr<Plan> plain = plan_layer_by_layer(*g, m, n);
+        plain_bytes = used() - before;
+    }
+    const std::int64_t conv_outputs =
+        n * (28 * 28 * 6 + 10 * 10 * 16) * std::int64_t(sizeof(float));
+    EXPECT_GE(plain_bytes - fused_bytes, conv_outputs)
+        << "fused plan " << fused_bytes << " bytes, layer-by-layer " << plain_bytes << " bytes";
+#endif
 }
 
 // Windows with gaps (2x2, stride 3) and an uncovered row and column: the pair still fuses where
