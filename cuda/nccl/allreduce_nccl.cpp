@@ -10,7 +10,8 @@
 // collectives): a peer that died, stopped or failed, or an async NCCL error, makes this rank
 // ncclCommAbort the communicator (which ends its NCCL kernel, so the stream is idle and freeing
 // memory afterwards is safe) and throw a one-line DeviceError naming the rank, the collective and
-// the timeout.
+// the timeout. The destructor finalizes the communicator (ncclCommFinalize, polled with the same
+// deadline) before ncclCommDestroy, and aborts it if that does not end.
 //
 // The cost: sum() waits on the host for the step's backward pass and all-reduce (one host
 // synchronisation per step), so the next launches (Adam, the next step) are issued only then and
@@ -56,8 +57,24 @@ public:
         if (st != ncclInProgress) check(st, "ncclCommInitRankConfig(...)", __LINE__);
         wait("the NCCL communicator's initialisation, ncclCommInitRankConfig", false);
     }
+    // As NCCL documents for a non-blocking communicator: ncclCommFinalize, polled until it is no
+    // longer ncclInProgress (it flushes what the ranks issued), then ncclCommDestroy; an error, or
+    // no end within the rank timeout (a peer gone), aborts instead. Never throws.
     ~NcclAllReduce() override {
-        if (nccl_) (void)ncclCommDestroy(nccl_);
+        if (!nccl_) return;
+        ncclResult_t st = ncclCommFinalize(nccl_);
+        const auto t0 = std::chrono::steady_clock::now();
+        while (st == ncclInProgress &&
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() <
+                   timeout_s_) {
+            const timespec ts{0, 50000};
+            nanosleep(&ts, nullptr);
+            if (ncclCommGetAsyncError(nccl_, &st) != ncclSuccess) st = ncclInternalError;
+        }
+        if (st == ncclSuccess)
+            (void)ncclCommDestroy(nccl_);
+        else
+            (void)ncclCommAbort(nccl_);
     }
     NcclAllReduce(const NcclAllReduce&) = delete;
     NcclAllReduce& operator=(const NcclAllReduce&) = delete;

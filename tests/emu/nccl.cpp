@@ -52,6 +52,7 @@ struct ncclComm {
     long calls = 0;   // ncclAllReduce calls so far (for the stop hook)
     long posted = 0;  // all-reduces posted; done while group->completed >= posted
     bool dead = false;  // died at a call (emu::nccl_stop_rank): its peers are never told
+    bool finalizing = false;  // ncclCommFinalize was called
     emu::Stream* stream = nullptr;  // of the last all-reduce
 };
 
@@ -192,8 +193,10 @@ ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* async_error) {
     const bool waiting = g.joined < g.nranks || busy(comm);
     if (waiting && g.peer_aborted)
         *async_error = ncclRemoteError;
+    else if (g.joined < g.nranks || (comm->finalizing && busy(comm)))
+        *async_error = ncclInProgress;
     else
-        *async_error = g.joined < g.nranks ? ncclInProgress : ncclSuccess;
+        *async_error = ncclSuccess;
     return ncclSuccess;
 }
 
@@ -218,6 +221,14 @@ ncclResult_t end_comm(ncclComm_t comm, bool abort) {
 
 ncclResult_t ncclCommAbort(ncclComm_t comm) {
     return end_comm(comm, true);
+}
+
+ncclResult_t ncclCommFinalize(ncclComm_t comm) {
+    emu::Lock lk(emu::g_mu);
+    if (!comm || !g_comms.count(comm)) return ncclInvalidArgument;
+    comm->finalizing = true;
+    if (!busy(comm)) return ncclSuccess;
+    return comm->blocking ? ncclInvalidUsage : ncclInProgress;  // blocking: not emulated
 }
 
 ncclResult_t ncclCommDestroy(ncclComm_t comm) {

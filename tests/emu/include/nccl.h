@@ -49,14 +49,18 @@ ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId id, int
 // ncclCommGetAsyncError says ncclInProgress until every rank has.
 ncclResult_t ncclCommInitRankConfig(ncclComm_t* comm, int nranks, ncclUniqueId id, int rank,
                                     ncclConfig_t* config);
-// ncclInProgress while the initialisation waits for a rank; ncclRemoteError once a peer aborted
-// its communicator while this one waits for it (init, or an all-reduce); ncclSuccess otherwise. As
+// ncclInProgress while the initialisation waits for a rank, or a finalize for an all-reduce;
+// ncclRemoteError once a peer aborted its communicator while this one waits for it (init, or an
+// all-reduce); ncclSuccess otherwise. As
 // in NCCL, an all-reduce that waits for a peer is not an async error: its stream is busy
 // (cudaStreamQuery says cudaErrorNotReady).
 ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* async_error);
 // Ends the communicator's unfinished work (its stream is idle afterwards) and frees it; its peers
 // that wait for it get ncclRemoteError.
 ncclResult_t ncclCommAbort(ncclComm_t comm);
+// Flushes the communicator's work: ncclInProgress while an all-reduce of its waits for a peer
+// (non-blocking), as ncclCommGetAsyncError then says; ncclSuccess otherwise.
+ncclResult_t ncclCommFinalize(ncclComm_t comm);
 ncclResult_t ncclCommDestroy(ncclComm_t comm);
 // float32 sums only; in place when sendbuff == recvbuff. The sum is done when the last rank calls
 // it; until then the calling ranks' streams are busy: cudaStreamQuery says cudaErrorNotReady,
