@@ -32,7 +32,7 @@ namespace {
 
 struct Group {
     int nranks = 0;
-    int joined = 0;          // ranks that called ncclCommInitRank*
+    int joined = 0;             // ranks that called ncclCommInitRank*
     bool peer_aborted = false;  // some rank called ncclCommAbort
     // The all-reduce being gathered: each rank's buffers, once it posted.
     std::vector<const void*> send;
@@ -49,9 +49,9 @@ struct ncclComm {
     int rank;
     int device;
     bool blocking;
-    long calls = 0;   // ncclAllReduce calls so far (for the stop hook)
-    long posted = 0;  // all-reduces posted; done while group->completed >= posted
-    bool dead = false;  // died at a call (emu::nccl_stop_rank): its peers are never told
+    long calls = 0;           // ncclAllReduce calls so far (for the stop hook)
+    long posted = 0;          // all-reduces posted; done while group->completed >= posted
+    bool dead = false;        // died at a call (emu::nccl_stop_rank): its peers are never told
     bool finalizing = false;  // ncclCommFinalize was called
     emu::Stream* stream = nullptr;  // of the last all-reduce
 };
@@ -267,7 +267,8 @@ ncclResult_t ncclAllReduce(const void* sendbuff, void* recvbuff, std::size_t cou
         if (emu::g_sticky != cudaSuccess) return ncclUnhandledCudaError;
         Group& g = *comm->group;
         if (g.joined < g.nranks) {
-            emu::report("nccl", "ncclAllReduce on rank %d before every rank joined the communicator",
+            emu::report("nccl",
+                        "ncclAllReduce on rank %d before every rank joined the communicator",
                         comm->rank);
             return ncclInvalidUsage;
         }

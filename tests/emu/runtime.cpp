@@ -148,7 +148,8 @@ cudaError_t cudaFree(void* p) {
     }
     if (nccl_busy(nullptr, it->second.device)) {
         report("nccl",
-               "cudaFree(0x%" PRIxPTR ") on device %d while an ncclAllReduce there has not "
+               "cudaFree(0x%" PRIxPTR
+               ") on device %d while an ncclAllReduce there has not "
                "finished%s (on a GPU cudaFree waits for the device, for ever if a peer never "
                "arrives)",
                reinterpret_cast<std::uintptr_t>(p), it->second.device,

@@ -39,7 +39,8 @@ typedef struct {
     unsigned int version;
     int blocking;  // 0: calls return ncclInProgress and progress in the background
 } ncclConfig_t;
-#define NCCL_CONFIG_INITIALIZER {sizeof(ncclConfig_t), 0xcafebeef, 0, NCCL_CONFIG_UNDEF_INT}
+#define NCCL_CONFIG_INITIALIZER \
+    { sizeof(ncclConfig_t), 0xcafebeef, 0, NCCL_CONFIG_UNDEF_INT }
 
 ncclResult_t ncclGetUniqueId(ncclUniqueId* id);
 // Blocking: returns when every rank has joined (ncclRemoteError after 60 s, where NCCL waits for
