@@ -13,8 +13,9 @@
 namespace minicnn::cuda {
 
 // An NCCL communicator over comm's ranks on ctx's device: rank 0 makes the unique id and
-// broadcasts it over `comm` (MPI), every rank then joins (ncclCommInitRank). Collective: every
-// rank must call it.
+// broadcasts it over `comm` (MPI), every rank then joins (ncclCommInitRankConfig, non-blocking).
+// Collective: every rank must call it. The initialisation and every sum() wait at most
+// comm.timeout_s() for the other ranks, then abort the communicator and throw DeviceError.
 std::unique_ptr<EngineAllReduce> make_nccl_allreduce(Context& ctx, Communicator& comm);
 
 }  // namespace minicnn::cuda

@@ -243,7 +243,8 @@ void Trainer::run_step(const StepSource& global_src, std::int64_t global, bool u
     const std::int64_t b = mine.count;
     StepSource src = global_src;
     if (src.perm) src.perm += mine.begin;
-    // A graph cannot hold a host all-reduce (nor, yet, NCCL's): more than one rank runs unrecorded.
+    // A graph cannot hold a host all-reduce, nor NCCL's, whose completion the host waits for with a
+    // deadline (cuda/nccl/allreduce_nccl.cpp): more than one rank runs unrecorded.
     if (!use_graphs || grad_sum_) return enqueue_step(src, b, global);
     const AdamConfig& a = adam_->config();
     auto it = std::find_if(graphs_.begin(), graphs_.end(),

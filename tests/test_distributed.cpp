@@ -7,6 +7,9 @@
 //     than the ranks, included), a rank that never arrives making the others throw. Always runs.
 //   - the CUDA engine's NCCL all-reduce: 2 GPU ranks (threads) against 2 CPU ranks (on the CUDA
 //     emulator without a GPU, whose NCCL is emulated; skipped with the reason where neither is);
+//     a GPU rank whose peer dies before NCCL's initialisation or mid-training ends within the
+//     rank timeout with an error naming the rank and the collective (emulator only: it kills the
+//     peer);
 //   - the minicnn program under mpirun (MPI build, MINICNN_MPIEXEC found; skipped with the reason
 //     otherwise): 2 ranks against 1 process, the JSON's world_size, rank 0 alone printing; a
 //     2-rank checkpoint resumed on 1 process; a global batch that does not divide (usage error,
@@ -20,6 +23,8 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -40,6 +45,9 @@
 #include "minicnn/trainer.h"
 #include "process_util.h"
 #include "synthetic_data.h"
+#if defined(MINICNN_CUDA_EMULATOR)
+#include <nccl.h>  // emu::nccl_stop_rank
+#endif
 
 namespace minicnn {
 namespace {
@@ -49,10 +57,13 @@ namespace {
 // What the threads of one run share: every collective is an exchange of each rank's bytes.
 class ThreadGroup {
 public:
-    explicit ThreadGroup(int size) : size_(size), slots_(std::size_t(size)) {}
+    explicit ThreadGroup(int size, double timeout_s = 20)
+        : size_(size), timeout_s_(timeout_s), slots_(std::size_t(size)) {}
     int size() const { return size_; }
+    double timeout_s() const { return timeout_s_; }
 
-    // Every rank's bytes, by rank, once every rank has called it; Error after 20 s without them.
+    // Every rank's bytes, by rank, once every rank has called it; Error after timeout_s without
+    // them.
     std::vector<std::vector<char>> exchange(int rank, const void* p, std::size_t bytes) {
         std::unique_lock<std::mutex> lock(mu_);
         const char* c = static_cast<const char*>(p);
@@ -63,15 +74,18 @@ public:
             arrived_ = 0;
             ++generation_;
             cv_.notify_all();
-        } else if (!cv_.wait_for(lock, std::chrono::seconds(20),
+        } else if (!cv_.wait_for(lock, std::chrono::duration<double>(timeout_s_),
                                  [&] { return generation_ != gen; })) {
-            throw Error("no answer from the other ranks within 20 s");
+            std::ostringstream os;
+            os << "no answer from the other ranks within " << timeout_s_ << " s";
+            throw Error(os.str());
         }
         return result_;
     }
 
 private:
     int size_;
+    double timeout_s_;
     std::mutex mu_;
     std::condition_variable cv_;
     int arrived_ = 0;
@@ -87,6 +101,7 @@ public:
     int local_rank() const override { return rank_; }
     int local_size() const override { return g_->size(); }
     std::string name() const override { return "threads"; }
+    double timeout_s() const override { return g_->timeout_s(); }
     void allreduce_sum(float* d, std::int64_t n) override { sum(d, n); }
     void allreduce_sum(double* d, std::int64_t n) override { sum(d, n); }
     void broadcast(void* d, std::size_t bytes, int root) override {
@@ -127,15 +142,16 @@ struct RankResult {
     std::vector<float> params;
     History history;
     std::string error;
+    std::chrono::steady_clock::time_point failed_at;  // when the error was caught
 };
 
 // Trains LeNet-5 (seed 7) on `train` with `ranks` thread ranks, rank r on the CPU or on GPU r;
-// `tweak` runs in each rank's on_epoch_end.
+// `tweak` runs in each rank's on_epoch_end; `timeout_s`: the communicator's rank timeout.
 std::vector<RankResult> train_ranks(int ranks, const test::Squares& train, const test::Squares* val,
                                     FitOptions opt,
                                     std::function<void(int, Trainer&, const EpochLog&)> tweak = {},
-                                    bool gpu = false) {
-    ThreadGroup group(ranks);
+                                    bool gpu = false, double timeout_s = 20) {
+    ThreadGroup group(ranks, timeout_s);
     std::vector<RankResult> out(static_cast<std::size_t>(ranks));
     std::vector<std::thread> threads;
     for (int r = 0; r < ranks; ++r) {
@@ -152,6 +168,7 @@ std::vector<RankResult> train_ranks(int ranks, const test::Squares& train, const
                 t.pull_params();
                 res.params = model.params();
             } catch (const std::exception& e) {
+                res.failed_at = std::chrono::steady_clock::now();
                 res.error = e.what();
             }
         });
@@ -332,6 +349,85 @@ TEST(CudaDistributed, TwoGpuRanksSumWithNcclLikeTwoCpuRanks) {
     EXPECT_NEAR(gpu[0].history.epochs[0].val_loss, cpu[0].history.epochs[0].val_loss, 1e-5);
 }
 
+// A GPU rank whose peer never arrives (it died, or stopped) ends within the rank timeout with one
+// line naming the rank, the collective and the timeout, as CPU ranks under MPI do
+// (cuda/nccl/allreduce_nccl.cpp: a non-blocking communicator, polled with a deadline, aborted).
+// The emulated NCCL makes rank 1 die at NCCL call `stop_at` (emu::nccl_stop_rank: 0 its
+// ncclCommInitRankConfig, k its k-th ncclAllReduce); rank 0, with a rank timeout of 2 s, must say
+// `expected`. Runs on the CUDA emulator only: a dead peer is its test hook.
+void expect_gpu_rank_times_out(long stop_at, const std::string& expected) {
+    if (cuda_device_count() < 2) {
+        GTEST_SKIP() << "needs 2 GPUs, found " << cuda_device_count() << ": "
+                     << cuda_unavailable_reason();
+    }
+    if (!MINICNN_TEST_NCCL) GTEST_SKIP() << "this CUDA build has no NCCL";
+#if !defined(MINICNN_CUDA_EMULATOR)
+    (void)stop_at;
+    (void)expected;
+    GTEST_SKIP() << "a peer that dies is modelled by the CUDA emulator's NCCL "
+                    "(emu::nccl_stop_rank; tests/emu/run.sh 'CudaDistributed*')";
+#else
+    const test::Squares train = test::squares(40, 3);
+    FitOptions opt;
+    opt.epochs = 2;
+    opt.batch_size = 8;  // 5 steps per epoch
+    struct Hook {
+        explicit Hook(long at) { emu::nccl_stop_rank(1, at); }
+        ~Hook() { emu::nccl_stop_rank(-1, 0); }
+    } hook(stop_at);
+    // The test's own bound: a hang is a failure, not a stuck test run.
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<RankResult> r;
+    std::thread run([&] { r = train_ranks(2, train, nullptr, opt, {}, true, 2.0); });
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::thread watchdog([&] {
+        std::unique_lock<std::mutex> lock(mu);
+        if (!cv.wait_for(lock, std::chrono::seconds(60), [&] { return done; })) {
+            std::fprintf(stderr, "the GPU ranks did not end within 60 s: NCCL hangs\n");
+            std::abort();
+        }
+    });
+    run.join();
+    {
+        std::lock_guard<std::mutex> lock(mu);
+        done = true;
+    }
+    cv.notify_all();
+    watchdog.join();
+    const double took =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // Rank 0 gave up this long after rank 1 died: at most the rank timeout (and some slack), and
+    // not before (an earlier step's wait that timed out). Its wait may have begun before the death.
+    const double waited = std::chrono::duration<double>(r[0].failed_at - r[1].failed_at).count();
+    std::cout << "[          ] rank 0 ended " << waited << " s after rank 1 died (the run took "
+              << took << " s); rank 0: " << r[0].error << "\n[          ] rank 1: " << r[1].error
+              << "\n";
+    EXPECT_EQ(r[0].error, expected);
+    EXPECT_NE(r[1].error.find("NCCL error unhandled system error (emulator: this rank died"),
+              std::string::npos)
+        << r[1].error;
+    EXPECT_GT(waited, 0.0) << "rank 0 gave up before rank 1 died";
+    EXPECT_LT(waited, 10.0) << "rank 0 waited far longer than its 2 s rank timeout";
+    EXPECT_GE(took, 2.0);
+#endif
+}
+
+TEST(CudaDistributed, APeerThatNeverJoinsNcclEndsTheRunWithinTheRankTimeout) {
+    expect_gpu_rank_times_out(0,
+                              "rank 0: no answer from the other ranks within 2 s in the NCCL "
+                              "communicator's initialisation, ncclCommInitRankConfig (a rank died, "
+                              "hangs or failed); the NCCL communicator was aborted");
+}
+
+TEST(CudaDistributed, APeerThatStopsMidTrainingEndsTheRunWithinTheRankTimeout) {
+    expect_gpu_rank_times_out(3,
+                              "rank 0: no answer from the other ranks within 2 s in the all-reduce "
+                              "of the gradients, ncclAllReduce (a rank died, hangs or failed); the "
+                              "NCCL communicator was aborted");
+}
+
 // ---- the minicnn program under mpirun -----------------------------------------------------------
 
 class Mpi : public ::testing::Test {
@@ -423,6 +519,17 @@ protected:
         return v;
     }
 
+    // The lines of a run's stderr that the program wrote (each starts with "minicnn", tools/cli.cpp):
+    // mpirun and the libraries under it may write their own there (hwloc warns where /sys has no
+    // CPU topology; Open MPI's banners), which these tests do not judge.
+    static std::string program_lines(const std::string& err) {
+        std::string mine;
+        std::istringstream in(err);
+        for (std::string line; std::getline(in, line);)
+            if (line.rfind("minicnn", 0) == 0) mine += line + "\n";
+        return mine;
+    }
+
     static int count(const std::string& s, const std::string& needle) {
         int n = 0;
         for (std::size_t p = s.find(needle); p != std::string::npos; p = s.find(needle, p + 1)) ++n;
@@ -441,7 +548,7 @@ TEST_F(Mpi, TwoRanksMatchOneProcessAndRankZeroAloneWrites) {
     ASSERT_EQ(one.exit_code, 0) << one.err;
     const test::Result two = run(2, a2, "two");
     ASSERT_EQ(two.exit_code, 0) << two.out << two.err;
-    EXPECT_EQ(two.err, "");
+    EXPECT_EQ(program_lines(two.err), "") << two.err;
     // Rank 0 alone prints: one summary, one line per epoch, one test line.
     EXPECT_EQ(count(two.out, "Epoch 2/2 - 10 steps"), 1) << two.out;
     EXPECT_EQ(count(two.out, "Test: loss"), 1) << two.out;

@@ -1,12 +1,33 @@
 // cuda/nccl/allreduce_nccl.cpp — cuda/nccl_allreduce.h with NCCL: the gradient arena summed over
 // the ranks by ncclAllReduce (in place, float32, sum) on the engine's stream, so it is ordered
-// after the backward pass and before Adam like every other launch, and nothing synchronises.
+// after the backward pass and before Adam like every other launch.
 //
-// NOT YET RUN ON A GPU, nor with the real NCCL: no GPU was available to this work. It runs on the
-// CUDA emulator (tests/emu/nccl.cpp emulates NCCL for ranks that are threads; tests
-// CudaDistributed.*). docs/training.md says so.
+// NCCL cannot hang the run. The communicator is non-blocking (ncclConfig_t.blocking = 0): its
+// initialisation (ncclCommInitRankConfig) returns at once, and is polled with
+// ncclCommGetAsyncError until it is no longer ncclInProgress. After each ncclAllReduce, sum()
+// polls cudaStreamQuery on the engine's stream and ncclCommGetAsyncError until the sum is done.
+// Both waits have a deadline, the communicator's timeout_s (--rank-timeout, as for MPI's
+// collectives): a peer that died, stopped or failed, or an async NCCL error, makes this rank
+// ncclCommAbort the communicator (which ends its NCCL kernel, so the stream is idle and freeing
+// memory afterwards is safe) and throw a one-line DeviceError naming the rank, the collective and
+// the timeout. The destructor finalizes the communicator (ncclCommFinalize, polled with the same
+// deadline) before ncclCommDestroy, and aborts it if that does not end.
+//
+// The cost: sum() waits on the host for the step's backward pass and all-reduce (one host
+// synchronisation per step), so the next launches (Adam, the next step) are issued only then and
+// the GPU idles for their launch latency, some microseconds per step. Steps of more than one rank
+// are never captured into CUDA graphs anyway (host/trainer.cpp, run_step). Nothing allocates or
+// frees device memory between the all-reduce's launch and its end: sum() only polls.
+//
+// NOT YET RUN ON A GPU, nor with the real NCCL: no GPU was available to this work. It compiles
+// against NCCL 2.28's nccl.h, and runs on the CUDA emulator (tests/emu/nccl.cpp emulates NCCL, its
+// non-blocking communicators, async errors and abort, for ranks that are threads; tests
+// CudaDistributed.*, a peer that never arrives included). docs/training.md says so.
 #include <nccl.h>
+#include <time.h>
 
+#include <chrono>
+#include <sstream>
 #include <string>
 
 #include "cuda_check.h"
@@ -17,39 +38,113 @@ namespace minicnn::cuda {
 
 namespace {
 
-#define MINICNN_NCCL_CHECK(expr)                                                                  \
-    do {                                                                                          \
-        const ncclResult_t minicnn_nccl_st_ = (expr);                                             \
-        if (minicnn_nccl_st_ != ncclSuccess) {                                                    \
-            throw DeviceError(std::string("NCCL error ") + ncclGetErrorString(minicnn_nccl_st_) + \
-                              " at " + __FILE__ + ":" + std::to_string(__LINE__) + " in `" +      \
-                              #expr + "`");                                                       \
-        }                                                                                         \
-    } while (0)
+std::string nccl_error(ncclResult_t st, const char* expr, const char* file, int line) {
+    return std::string("NCCL error ") + ncclGetErrorString(st) + " at " + file + ":" +
+           std::to_string(line) + " in `" + expr + "`";
+}
 
 class NcclAllReduce final : public EngineAllReduce {
 public:
-    NcclAllReduce(Context& ctx, Communicator& comm) : ctx_(&ctx) {
+    NcclAllReduce(Context& ctx, Communicator& comm)
+        : ctx_(&ctx), rank_(comm.rank()), timeout_s_(comm.timeout_s()) {
         ncclUniqueId id{};
-        if (comm.rank() == 0) MINICNN_NCCL_CHECK(ncclGetUniqueId(&id));
+        if (comm.rank() == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId(&id)", __LINE__);
         comm.broadcast(&id, sizeof id, 0);
         DeviceGuard guard(ctx.device());
-        MINICNN_NCCL_CHECK(ncclCommInitRank(&nccl_, comm.size(), id, comm.rank()));
+        ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+        config.blocking = 0;  // every call returns at once; errors come from ncclCommGetAsyncError
+        const ncclResult_t st = ncclCommInitRankConfig(&nccl_, comm.size(), id, rank_, &config);
+        if (st != ncclInProgress) check(st, "ncclCommInitRankConfig(...)", __LINE__);
+        wait("the NCCL communicator's initialisation, ncclCommInitRankConfig", false);
     }
+    // As NCCL documents for a non-blocking communicator: ncclCommFinalize, polled until it is no
+    // longer ncclInProgress (it flushes what the ranks issued), then ncclCommDestroy; an error, or
+    // no end within the rank timeout (a peer gone), aborts instead. Never throws.
     ~NcclAllReduce() override {
-        if (nccl_) (void)ncclCommDestroy(nccl_);
+        if (!nccl_) return;
+        ncclResult_t st = ncclCommFinalize(nccl_);
+        const auto t0 = std::chrono::steady_clock::now();
+        while (st == ncclInProgress &&
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() <
+                   timeout_s_) {
+            const timespec ts{0, 50000};
+            nanosleep(&ts, nullptr);
+            if (ncclCommGetAsyncError(nccl_, &st) != ncclSuccess) st = ncclInternalError;
+        }
+        if (st == ncclSuccess)
+            (void)ncclCommDestroy(nccl_);
+        else
+            (void)ncclCommAbort(nccl_);
     }
     NcclAllReduce(const NcclAllReduce&) = delete;
     NcclAllReduce& operator=(const NcclAllReduce&) = delete;
 
     void sum(float* data, std::int64_t n) override {
         DeviceGuard guard(ctx_->device());
-        MINICNN_NCCL_CHECK(
-            ncclAllReduce(data, data, std::size_t(n), ncclFloat, ncclSum, nccl_, ctx_->stream()));
+        const ncclResult_t st =
+            ncclAllReduce(data, data, std::size_t(n), ncclFloat, ncclSum, nccl_, ctx_->stream());
+        if (st != ncclInProgress) check(st, "ncclAllReduce(data, data, n, ...)", __LINE__);
+        wait("the all-reduce of the gradients, ncclAllReduce", true);
     }
 
 private:
+    // An NCCL error: the communicator is aborted (a peer may wait for it), then DeviceError.
+    void check(ncclResult_t st, const char* expr, int line) {
+        if (st == ncclSuccess) return;
+        abort_comm();
+        throw DeviceError(nccl_error(st, expr, __FILE__, line));
+    }
+    void abort_comm() noexcept {
+        if (nccl_) (void)ncclCommAbort(nccl_);
+        nccl_ = nullptr;
+    }
+
+    // Polls until the communicator is no longer ncclInProgress and, with `stream`, the engine's
+    // stream is idle (the all-reduce, last on it, is done): a tight loop for the first millisecond
+    // (a step's all-reduce usually ends within it), then every 50 us, until timeout_s_. On an async
+    // error or at the deadline, aborts the communicator and throws.
+    void wait(const char* what, bool stream) {
+        using Clock = std::chrono::steady_clock;
+        const auto t0 = Clock::now();
+        for (;;) {
+            ncclResult_t async = ncclSuccess;
+            check(ncclCommGetAsyncError(nccl_, &async), "ncclCommGetAsyncError(...)", __LINE__);
+            if (async != ncclSuccess && async != ncclInProgress) {
+                abort_comm();
+                std::ostringstream os;
+                os << "rank " << rank_ << ": NCCL error " << ncclGetErrorString(async) << " in "
+                   << what << " (a rank died or failed); the NCCL communicator was aborted";
+                throw DeviceError(os.str());
+            }
+            bool done = async == ncclSuccess;
+            if (done && stream) {
+                const cudaError_t q = cudaStreamQuery(ctx_->stream());
+                if (q != cudaSuccess && q != cudaErrorNotReady) {
+                    abort_comm();
+                    detail::throw_cuda_error(q, "cudaStreamQuery(stream)", __FILE__, __LINE__);
+                }
+                done = q == cudaSuccess;
+            }
+            if (done) return;
+            const double waited = std::chrono::duration<double>(Clock::now() - t0).count();
+            if (waited > timeout_s_) {
+                abort_comm();
+                std::ostringstream os;
+                os << "rank " << rank_ << ": no answer from the other ranks within " << timeout_s_
+                   << " s in " << what
+                   << " (a rank died, hangs or failed); the NCCL communicator was aborted";
+                throw DeviceError(os.str());
+            }
+            if (waited > 1e-3) {
+                const timespec ts{0, 50000};
+                nanosleep(&ts, nullptr);
+            }
+        }
+    }
+
     Context* ctx_;
+    int rank_;
+    double timeout_s_;
     ncclComm_t nccl_ = nullptr;
 };
 

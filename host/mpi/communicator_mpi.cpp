@@ -71,6 +71,7 @@ public:
     int size() const override { return size_; }
     int local_rank() const override { return local_rank_; }
     int local_size() const override { return local_size_; }
+    double timeout_s() const override { return timeout_s_; }
     std::string name() const override {
         return "MPI (" + library_ + "), " + std::to_string(size_) + " ranks";
     }

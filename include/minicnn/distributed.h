@@ -44,6 +44,10 @@ public:
     virtual void broadcast(void* data, std::size_t bytes, int root) = 0;
     // Every rank's value, indexed by rank, on every rank.
     virtual std::vector<std::uint64_t> allgather(std::uint64_t value) = 0;
+    // How long a collective waits for the slowest rank before it throws (make_communicator's
+    // timeout_s, --rank-timeout). The engine's own collectives (NCCL's all-reduce of a GPU rank,
+    // cuda/nccl_allreduce.h) wait as long. 300 s unless the communicator says otherwise.
+    virtual double timeout_s() const { return 300.0; }
     // Ends every rank of the run now, with this exit status (MPI_Abort): called by a rank that
     // failed, after it has reported why, so that the others do not wait for it. Returns only for a
     // single process.

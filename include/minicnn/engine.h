@@ -82,7 +82,8 @@ class Sequential;    // minicnn/model.h
 
 // Sums n floats at data (engine memory) over the ranks of a communicator, in place: every rank
 // calls sum() with the same n, and every rank then holds the same sum. Made by
-// Engine::make_allreduce; destroyed before its engine.
+// Engine::make_allreduce; destroyed before its engine. A rank that gets no answer from the others
+// within the communicator's timeout_s() throws (it never waits for ever).
 class EngineAllReduce {
 public:
     virtual ~EngineAllReduce() = default;

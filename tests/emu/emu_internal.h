@@ -5,6 +5,7 @@
 //   device.cpp   fibers, the block scheduler, the checker, the device-code entry points, launches
 //   runtime.cpp  the CUDA runtime API
 //   cublas.cpp   cuBLAS
+//   nccl.cpp     NCCL
 #pragma once
 
 #include <cuda_runtime.h>
@@ -104,5 +105,11 @@ extern int g_captures;  // streams being captured (global mode: any of them forb
 bool capture_violation(const char* what);
 // Runs `op` on `stream` now, or records it into the stream's graph under capture.
 cudaError_t enqueue(cudaStream_t stream, const char* what, std::function<void()> op);
+
+// NCCL (nccl.cpp): whether an ncclAllReduce that has not finished (a peer has not posted yet) is on
+// stream s, or, with s null, on any stream of `device`; whether one reads or writes a byte of
+// [begin, begin + size).
+bool nccl_busy(const Stream* s, int device);
+bool nccl_reads(std::uintptr_t begin, std::size_t size);
 
 }  // namespace emu

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "emu_internal.h"
 
@@ -53,6 +54,8 @@ const char* cudaGetErrorName(cudaError_t e) {
             return "cudaErrorIllegalAddress";
         case cudaErrorLaunchFailure:
             return "cudaErrorLaunchFailure";
+        case cudaErrorNotSupported:
+            return "cudaErrorNotSupported";
         case cudaErrorStreamCaptureUnsupported:
             return "cudaErrorStreamCaptureUnsupported";
         case cudaErrorStreamCaptureInvalidated:
@@ -98,6 +101,14 @@ cudaError_t cudaMalloc(void** p, std::size_t bytes) {
     *p = nullptr;
     if (g_sticky != cudaSuccess) return api_result(g_sticky);
     if (capture_violation("cudaMalloc")) return api_result(cudaErrorStreamCaptureUnsupported);
+    if (nccl_busy(nullptr, t_device)) {
+        report("nccl",
+               "cudaMalloc of %zu bytes on device %d while an ncclAllReduce there has not "
+               "finished (on a GPU it may wait for the collective, for ever if a peer never "
+               "arrives)",
+               bytes, t_device);
+        return api_result(cudaErrorNotSupported);
+    }
     if (bytes == 0) return cudaSuccess;
     const int d = t_device;
     if (bytes > kDeviceMemory - g_used[d] || (g_alloc_limit && bytes > g_alloc_limit))
@@ -134,6 +145,16 @@ cudaError_t cudaFree(void* p) {
         report("invalid free", "cudaFree(0x%" PRIxPTR "): not the start of a live allocation",
                reinterpret_cast<std::uintptr_t>(p));
         return api_result(cudaErrorInvalidValue);
+    }
+    if (nccl_busy(nullptr, it->second.device)) {
+        report("nccl",
+               "cudaFree(0x%" PRIxPTR
+               ") on device %d while an ncclAllReduce there has not "
+               "finished%s (on a GPU cudaFree waits for the device, for ever if a peer never "
+               "arrives)",
+               reinterpret_cast<std::uintptr_t>(p), it->second.device,
+               nccl_reads(it->second.user, it->second.size) ? ", which uses this memory" : "");
+        return api_result(cudaErrorNotSupported);
     }
     g_used[it->second.device] -= it->second.size;
     munmap(it->second.shadow, it->second.shadow_bytes);
@@ -237,7 +258,26 @@ cudaError_t cudaMemsetAsync(void* d, int v, std::size_t n, cudaStream_t st) {
     return memset_impl(d, v, n, st, false);
 }
 
+// Waits, without g_mu, until no unfinished ncclAllReduce is on stream s (or, with s null, on the
+// current device): the peers need g_mu to call theirs. A report after 60 s (on a GPU, for ever).
+static void wait_for_nccl(cudaStream_t s, const char* what) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (;;) {
+        {
+            Lock lk(g_mu);
+            if (!nccl_busy(as_stream(s), t_device)) return;
+            if (std::chrono::steady_clock::now() - t0 > std::chrono::seconds(60)) {
+                report("nccl", "%s waited 60 s for an ncclAllReduce whose peers never called it",
+                       what);
+                return;
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+}
+
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+    wait_for_nccl(s, "cudaStreamSynchronize");
     Lock lk(g_mu);
     if (s && !g_streams.count(as_stream(s))) return api_result(cudaErrorInvalidResourceHandle);
     if (capture_violation("cudaStreamSynchronize"))
@@ -245,6 +285,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s) {
     return g_sticky;
 }
 cudaError_t cudaDeviceSynchronize() {
+    wait_for_nccl(nullptr, "cudaDeviceSynchronize");
     Lock lk(g_mu);
     if (capture_violation("cudaDeviceSynchronize"))
         return api_result(cudaErrorStreamCaptureUnsupported);
@@ -253,7 +294,7 @@ cudaError_t cudaDeviceSynchronize() {
 cudaError_t cudaStreamQuery(cudaStream_t s) {
     Lock lk(g_mu);
     if (capture_violation("cudaStreamQuery")) return api_result(cudaErrorStreamCaptureUnsupported);
-    (void)s;
+    if (g_sticky == cudaSuccess && s && nccl_busy(as_stream(s), 0)) return cudaErrorNotReady;
     return g_sticky;
 }
 cudaError_t cudaGetDeviceCount(int* c) {

@@ -168,6 +168,13 @@ cudaError_t enqueue(cudaStream_t stream, const char* what, std::function<void()>
         return set_error(cudaErrorInvalidResourceHandle);
     }
     Stream* s = as_stream(stream);
+    if (s && !s->capturing && nccl_busy(s, 0)) {
+        report("nccl",
+               "%s enqueued behind an ncclAllReduce that has not finished (a peer has not called "
+               "it yet): the emulator runs stream work when it is enqueued and cannot queue it",
+               what);
+        return set_error(cudaErrorNotSupported);
+    }
     if (s && s->capturing) {
         s->graph->ops.push_back(std::move(op));
         return cudaSuccess;
