@@ -102,8 +102,9 @@ Activation activation_of(const Where& w, const json& cfg) {
     return parse_activation(s);
 }
 
-// Conv2D and Dense: use_bias, initializers, regularizers, constraints.
-void check_weights(const Where& w, const json& cfg) {
+// Conv2D and Dense: use_bias, initializers, regularizers, constraints. Returns how the kernel is
+// initialised.
+KernelInit check_weights(const Where& w, const json& cfg) {
     if (cfg.contains("use_bias") && cfg["use_bias"] != true)
         w.refuse("use_bias", "false is not supported (every minicnn Conv2D and Dense has a bias)");
     if (cfg.contains("bias_initializer")) {
@@ -115,6 +116,12 @@ void check_weights(const Where& w, const json& cfg) {
     for (const char* f : {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
                           "kernel_constraint", "bias_constraint", "lora_rank"})
         require_null(w, cfg, f);
+    if (!cfg.contains("kernel_initializer")) return KernelInit::glorot_uniform;  // Keras's default
+    const std::string k = initializer_name(cfg["kernel_initializer"]);
+    if (k == "HeNormal" || k == "he_normal") return KernelInit::he_normal;
+    if (k == "GlorotUniform" || k == "glorot_uniform") return KernelInit::glorot_uniform;
+    if (k == "Zeros" || k == "zeros") return KernelInit::zeros;
+    w.refuse("kernel_initializer", "expected HeNormal, GlorotUniform or Zeros, got " + k);
 }
 
 // The padding of one axis as Keras computes it for "same": {total, output}.
@@ -224,6 +231,7 @@ Sequential model_from_keras_json(const std::string& text, const KerasOptions& op
     }
 
     Sequential m(in, model_name);
+    std::vector<KernelInit> inits;  // one per layer added
     for (std::size_t i = 0; i < layers.size(); ++i) {
         const json& l = layers[i];
         const json lc = l.is_object() && l.contains("config") ? l["config"] : json();
@@ -249,6 +257,7 @@ Sequential model_from_keras_json(const std::string& text, const KerasOptions& op
         check_common(w, lc);
         const Shape cur = m.output_shape();
         std::unique_ptr<Layer> layer;
+        KernelInit init = KernelInit::he_normal;  // layers without parameters ignore it
         if (w.cls == "Conv2D") {
             for (const char* f : {"dilation_rate"}) {
                 if (lc.contains(f) && int_pair(w, lc, f) != std::make_pair(1, 1))
@@ -258,7 +267,7 @@ Sequential model_from_keras_json(const std::string& text, const KerasOptions& op
             if (lc.contains("groups") && lc["groups"] != 1)
                 w.refuse("groups", "expected 1 (minicnn has no grouped convolution), got " +
                                        dump(lc["groups"]));
-            check_weights(w, lc);
+            init = check_weights(w, lc);
             if (!lc.contains("filters")) w.refuse("filters", "missing");
             const int filters = positive_int(w, lc["filters"], "filters");
             const auto k = int_pair(w, lc, "kernel_size");
@@ -283,7 +292,7 @@ Sequential model_from_keras_json(const std::string& text, const KerasOptions& op
         } else if (w.cls == "Flatten") {
             layer = std::make_unique<Flatten>();
         } else if (w.cls == "Dense") {
-            check_weights(w, lc);
+            init = check_weights(w, lc);
             if (!lc.contains("units")) w.refuse("units", "missing");
             layer = std::make_unique<Dense>(positive_int(w, lc["units"], "units"),
                                             activation_of(w, lc));
@@ -295,8 +304,9 @@ Sequential model_from_keras_json(const std::string& text, const KerasOptions& op
         } catch (const ArgumentError& e) {
             w.refuse("input", e.what());  // the shapes do not fit (e.g. a Dense on (h, w, c))
         }
+        inits.push_back(init);
     }
-    m.init_params(options.seed);
+    m.init_params(options.seed, inits);
     return m;
 }
 

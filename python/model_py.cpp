@@ -550,7 +550,8 @@ ignored on the CPU). Ctrl-C stops training with KeyboardInterrupt.)doc")
         },
         py::arg("text"), py::arg("seed") = 0, py::arg("device") = "auto",
         "A Sequential from the JSON of Keras's model.to_json() (Keras 2 or 3; Keras's "
-        "model_from_json), He-initialised from `seed`. What minicnn cannot honour raises "
+        "model_from_json), initialised from `seed` as its kernel_initializer says. What minicnn "
+        "cannot honour raises "
         "ArgumentError naming the layer and the field (docs/training.md).");
     m.def(
         "lenet5",

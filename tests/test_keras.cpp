@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -184,6 +186,43 @@ TEST(Keras, WhatMinicnnCannotHonourIsRefusedInOneLineNamingLayerAndField) {
                    "(32, 32, 3)", {32, 32, 3});
     expect_refused(keras_file("lenet5_keras2.json"), "'conv2d_input' (InputLayer)",
                    "batch_input_shape", "does not match", {32, 32, 3});
+}
+
+// GlorotUniform kernels are uniform in [-l, l], l = sqrt(6 / (fan_in + fan_out)), biases zero; Zeros
+// gives zeros; another initializer is refused.
+TEST(Keras, KernelInitializersAreHonoured) {
+    const minicnn::Sequential m = parse(keras_file("cifar_keras3.json"));
+    auto check_glorot = [&](std::size_t layer, std::int64_t fan_in, std::int64_t fan_out) {
+        const float* w = m.params().data() + m.param_offset(layer);
+        const std::int64_t n = fan_in * fan_out / (layer == 0 || layer == 2 ? 9 : 1);
+        const double limit = std::sqrt(6.0 / double(fan_in + fan_out));
+        double sum2 = 0, worst = 0;
+        for (std::int64_t j = 0; j < n; ++j) {
+            sum2 += double(w[j]) * w[j];
+            worst = std::max(worst, std::fabs(double(w[j])));
+        }
+        EXPECT_LE(worst, limit) << "layer " << layer;
+        EXPECT_GT(worst, 0.9 * limit) << "layer " << layer;
+        const double rms = std::sqrt(sum2 / double(n));  // uniform: limit / sqrt(3)
+        EXPECT_NEAR(rms, limit / std::sqrt(3.0), 0.1 * limit) << "layer " << layer;
+    };
+    check_glorot(0, 3 * 3 * 3, 3 * 3 * 8);   // conv2d (3, 3, 3, 8)
+    check_glorot(2, 3 * 3 * 8, 3 * 3 * 16);  // conv2d_1 (3, 3, 8, 16)
+    check_glorot(5, 1024, 32);               // dense (1024, 32)
+    const float* bias = m.params().data() + m.param_offset(5) + 1024 * 32;
+    EXPECT_TRUE(std::all_of(bias, bias + 32, [](float b) { return b == 0.0f; }));
+
+    const minicnn::Sequential z = parse(edited([](json& j) {
+        layer(j, 6)["kernel_initializer"] = {
+            {"module", "keras.initializers"}, {"class_name", "Zeros"}, {"config", json::object()}};
+    }));
+    const float* w = z.params().data() + z.param_offset(5);
+    EXPECT_TRUE(std::all_of(w, w + 400 * 120, [](float v) { return v == 0.0f; }));
+    expect_refused(edited([](json& j) {
+                       layer(j, 6)["kernel_initializer"] = {{"class_name", "RandomNormal"},
+                                                            {"config", {{"stddev", 0.05}}}};
+                   }),
+                   "'dense' (Dense)", "kernel_initializer", "RandomNormal");
 }
 
 TEST(Keras, NotASequentialModelIsOneLine) {

@@ -15,10 +15,13 @@
 // What minicnn cannot honour is refused before anything trains, with an ArgumentError of one line
 // that names the layer (its name and class) and the field: an unknown layer class, data_format
 // channels_first, dilation_rate != 1, groups != 1, use_bias false, a regularizer or constraint that
-// is not null, a bias_initializer other than zeros, a dtype other than float32, trainable false, an
-// unknown activation, Dropout (not supported yet), an input shape that does not match the data.
-// kernel_initializer is accepted whatever it says: every kernel is initialised He normal (truncated
-// at 2 stddev, Sequential::init_params) and every bias zero.
+// is not null, a bias_initializer other than zeros, a kernel_initializer other than those below, a
+// dtype other than float32, trainable false, an unknown activation, Dropout (not supported yet), an
+// input shape that does not match the data.
+// Initialisers: kernel_initializer HeNormal (minicnn's He normal, truncated at 2 stddev, whose
+// stddev is sqrt(2 / fan_in) without Keras's truncation correction), GlorotUniform (Keras's default,
+// also when the field is absent) or Zeros, drawn from options.seed (a seed in the file is ignored);
+// any other is refused. Biases are zero (bias_initializer must say Zeros).
 #pragma once
 
 #include <cstdint>
