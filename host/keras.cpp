@@ -259,11 +259,10 @@ Sequential model_from_keras_json(const std::string& text, const KerasOptions& op
         std::unique_ptr<Layer> layer;
         KernelInit init = KernelInit::he_normal;  // layers without parameters ignore it
         if (w.cls == "Conv2D") {
-            for (const char* f : {"dilation_rate"}) {
-                if (lc.contains(f) && int_pair(w, lc, f) != std::make_pair(1, 1))
-                    w.refuse(f,
-                             "expected 1 (minicnn has no dilated convolution), got " + dump(lc[f]));
-            }
+            if (lc.contains("dilation_rate") &&
+                int_pair(w, lc, "dilation_rate") != std::make_pair(1, 1))
+                w.refuse("dilation_rate", "expected 1 (minicnn has no dilated convolution), got " +
+                                              dump(lc["dilation_rate"]));
             if (lc.contains("groups") && lc["groups"] != 1)
                 w.refuse("groups", "expected 1 (minicnn has no grouped convolution), got " +
                                        dump(lc["groups"]));
