@@ -340,11 +340,17 @@ bool is_file(const std::string& p) {
     return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
+// The names an IDX file may have, in order of preference.
+std::vector<std::string> idx_candidates(const std::string& dir, const std::string& prefix,
+                                        const char* kind, const char* suffix) {
+    const std::string base = dir + "/" + prefix + "-" + kind;
+    return {base + "-" + suffix, base + "-" + suffix + ".gz", base + "." + suffix,
+            base + "." + suffix + ".gz"};
+}
+
 std::string find_idx(const std::string& dir, const std::string& prefix, const char* kind,
                      const char* suffix) {
-    const std::string base = dir + "/" + prefix + "-" + kind;
-    const std::string candidates[4] = {base + "-" + suffix, base + "-" + suffix + ".gz",
-                                       base + "." + suffix, base + "." + suffix + ".gz"};
+    const std::vector<std::string> candidates = idx_candidates(dir, prefix, kind, suffix);
     for (const auto& c : candidates)
         if (is_file(c)) return c;
     std::ostringstream os;
@@ -404,6 +410,12 @@ Dataset make_dataset(const IdxImages& images, const std::vector<std::uint8_t>& l
     for (std::size_t i = 0; i < total; ++i) px[i] = static_cast<float>(images.pixels[i]) / 255.0f;
     ds.labels.assign(labels.begin(), labels.end());
     return ds;
+}
+
+bool has_idx_images(const std::string& dir, const std::string& prefix) {
+    for (const auto& c : idx_candidates(dir, prefix, "images", "idx3-ubyte"))
+        if (is_file(c)) return true;
+    return false;
 }
 
 Dataset load_idx_dataset(const std::string& dir, const std::string& prefix, bool expect_28x28) {

@@ -108,19 +108,30 @@ Sequential& Sequential::activation(Activation activation) {
     return add(std::make_unique<ActivationLayer>(activation));
 }
 
-void Sequential::init_params(std::uint64_t seed) {
+void Sequential::init_params(std::uint64_t seed, const std::vector<KernelInit>& kernel_init) {
+    MINICNN_REQUIRE(kernel_init.empty() || kernel_init.size() == layers_.size(),
+                    "Sequential::init_params: " << kernel_init.size() << " kernel initialisers for "
+                                                << layers_.size()
+                                                << " layers; expected one per layer or none");
     std::mt19937_64 rng(seed);
     for (std::size_t i = 0; i < layers_.size(); ++i) {
+        const KernelInit how = kernel_init.empty() ? KernelInit::he_normal : kernel_init[i];
         float* p = params_.data() + offsets_[i];
         for (const ParamInfo& info : layers_[i]->param_info()) {
             const std::int64_t n = shape_numel(info.shape);
-            if (info.fan_in > 0) {
+            if (info.fan_in > 0 && how == KernelInit::he_normal) {
                 const double stddev = std::sqrt(2.0 / double(info.fan_in));
                 for (std::int64_t j = 0; j < n; ++j) {
                     double z = standard_normal(rng);
                     while (std::fabs(z) > 2.0) z = standard_normal(rng);  // truncated at 2 stddev
                     p[j] = float(z * stddev);
                 }
+            } else if (info.fan_in > 0 && how == KernelInit::glorot_uniform) {
+                // (kh, kw, c, k) or (n_in, n_out): fan_out = numel / c = kh*kw*k, or n_out.
+                const std::int64_t fan_out = n / info.shape[info.shape.size() - 2];
+                const double limit = std::sqrt(6.0 / double(info.fan_in + fan_out));
+                for (std::int64_t j = 0; j < n; ++j)
+                    p[j] = float((2.0 * uniform01(rng) - 1.0) * limit);
             } else {
                 std::fill(p, p + n, 0.0f);
             }

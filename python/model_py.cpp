@@ -1,6 +1,6 @@
 // python/model_py.cpp — the LeNet-5 side of the Python module: a Keras-like `Sequential` (build,
 // summary, fit with a per-epoch History, evaluate, predict, train_on_batch, get/set_weights,
-// save/load) over minicnn::Sequential and minicnn::Trainer.
+// save/load, model_from_json) over minicnn::Sequential and minicnn::Trainer.
 //
 // A Python Sequential owns one minicnn::Sequential (architecture + host copy of the weights) and,
 // from the first call that needs it, one Trainer on the model's device (engine copy of the weights,
@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "minicnn/checkpoint.h"
+#include "minicnn/keras.h"
 #include "minicnn/model.h"
 #include "minicnn/trainer.h"
 #include "py_util.h"
@@ -538,6 +539,20 @@ ignored on the CPU). Ctrl-C stops training with KeyboardInterrupt.)doc")
 
     m.def("load_model", &py_load_model, py::arg("path"), py::arg("device") = "auto",
           "A model from a checkpoint written by Sequential.save() (Keras's load_model).");
+    m.def(
+        "model_from_json",
+        [](const std::string& text, std::uint64_t seed, py::handle device) {
+            KerasOptions o;
+            o.seed = seed;
+            o.source = "model_from_json";
+            return std::make_unique<PyModel>(model_from_keras_json(text, o),
+                                             parse_device(device, "model_from_json"));
+        },
+        py::arg("text"), py::arg("seed") = 0, py::arg("device") = "auto",
+        "A Sequential from the JSON of Keras's model.to_json() (Keras 2 or 3; Keras's "
+        "model_from_json), initialised from `seed` as its kernel_initializer says. What minicnn "
+        "cannot honour raises "
+        "ArgumentError naming the layer and the field (docs/training.md).");
     m.def(
         "lenet5",
         [](std::uint64_t seed, py::handle device) {

@@ -297,4 +297,81 @@ TEST(Cli, TrainResumeEvaluatePredictEndToEnd) {
     EXPECT_NE(r.err.find("missing.ckpt"), std::string::npos) << r.err;
 }
 
+// CIFAR-10 binary files <dir>/<name>: n records, class c a bright square in channel c % 3 at one
+// of ten places, plus noise.
+void write_cifar(const std::string& path, int n, unsigned seed) {
+    std::mt19937 g(seed);
+    std::ofstream f(path, std::ios::binary);
+    for (int i = 0; i < n; ++i) {
+        const int c = int(g() % 10);
+        f.put(char(c));
+        const int r0 = 2 + (c / 5) * 14, c0 = 1 + (c % 5) * 6;
+        for (int ch = 0; ch < 3; ++ch)
+            for (int r = 0; r < 32; ++r)
+                for (int q = 0; q < 32; ++q) {
+                    int v = int(g() % 60);
+                    if (ch == c % 3 && r >= r0 && r < r0 + 8 && q >= c0 && q < c0 + 6) v += 180;
+                    f.put(char(static_cast<unsigned char>(v)));
+                }
+    }
+}
+
+// The CIFAR-shaped Keras model trained for one epoch on CIFAR-format files, then evaluated,
+// predicted and resumed from its checkpoint without the model file.
+TEST(Cli, TrainsAKerasModelFileOnCifarDataAndUsesTheCheckpointWithoutIt) {
+    const std::string d = scratch_dir() + "/cifar", s = scratch_dir();
+    ::mkdir(d.c_str(), 0755);
+    write_cifar(d + "/data_batch_1.bin", 100, 11);
+    write_cifar(d + "/data_batch_2.bin", 60, 12);
+    write_cifar(d + "/test_batch.bin", 40, 13);
+    const std::string model =
+        std::string(MINICNN_SOURCE_DIR) + "/tests/data/keras/cifar_keras3.json";
+    const std::string ck = s + "/cifar.ckpt";
+    Proc r = run_in_process({"train", "--data", d.c_str(), "--model", model.c_str(), "--device",
+                             "cpu", "--epochs", "1", "--batch-size", "16", "--validation", "32",
+                             "--checkpoint", ck.c_str()});
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("Model: \"cifar_small\""), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Total params: 34,522"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("(CIFAR-10 binary): 128 train, 32 validation, 40 test images"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("Epoch 1/1"), std::string::npos) << r.out;
+
+    r = run_in_process(
+        {"evaluate", "--checkpoint", ck.c_str(), "--data", d.c_str(), "--device", "cpu"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("(40 images"), std::string::npos) << r.out;
+    r = run_in_process({"predict", "--checkpoint", ck.c_str(), "--data", d.c_str(), "--device",
+                        "cpu", "--index", "0", "39"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(count_lines(r.out), 2) << r.out;
+    // --resume without --model takes the checkpoint's architecture.
+    r = run_in_process({"train", "--data", d.c_str(), "--device", "cpu", "--epochs", "2",
+                        "--batch-size", "16", "--validation", "32", "--checkpoint", ck.c_str(),
+                        "--resume"});
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("Resuming from"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Epoch 2/2"), std::string::npos) << r.out;
+
+    // LeNet-5 (no --model) on 32x32x3 images: one line naming both shapes.
+    r = run_in_process(
+        {"train", "--data", d.c_str(), "--device", "cpu", "--epochs", "1", "--validation", "32"});
+    EXPECT_EQ(r.status, 2) << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find("(28, 28, 1)"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("(32, 32, 3)"), std::string::npos) << r.err;
+    // A model file for other images: refused before training, one line naming layer and field.
+    const std::string lenet =
+        std::string(MINICNN_SOURCE_DIR) + "/tests/data/keras/lenet5_keras2.json";
+    r = run_in_process({"train", "--data", d.c_str(), "--model", lenet.c_str(), "--device", "cpu",
+                        "--validation", "32"});
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find("layer 'conv2d_input' (InputLayer): batch_input_shape: "),
+              std::string::npos)
+        << r.err;
+    EXPECT_EQ(r.out.find("Epoch"), std::string::npos) << r.out;
+}
+
 }  // namespace

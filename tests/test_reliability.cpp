@@ -301,9 +301,12 @@ TEST_F(ReliabilityTest, CorruptMissingOrForeignCheckpoints) {
         EXPECT_EQ(test::slurp_file(p), std::string(c.content.begin(), c.content.end()))
             << "the broken checkpoint was overwritten";
     }
-    // Another model: evaluate could run it, but resuming LeNet-5 from it must be refused.
+    // Another model: evaluate could run it, and --resume without --model takes its architecture,
+    // but resuming a --model (here LeNet-5's Keras file) from it must be refused.
+    const std::string lenet_json =
+        std::string(MINICNN_SOURCE_DIR) + "/tests/data/keras/lenet5_keras2.json";
     expect_fails({"train", "--data", *good_, "--device", "cpu", "--epochs", "1", "--validation",
-                  "10", "--checkpoint", other_path, "--resume"},
+                  "10", "--checkpoint", other_path, "--resume", "--model", lenet_json},
                  1, {"different model"});
     EXPECT_EQ(test::slurp_file(other_path), other_s);
     // A directory and a missing file.

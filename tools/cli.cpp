@@ -25,14 +25,17 @@
 #include <iostream>
 #include <limits>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "minicnn/checkpoint.h"
+#include "minicnn/cifar.h"
 #include "minicnn/cpu_backend.h"
 #include "minicnn/distributed.h"
 #include "minicnn/error.h"
 #include "minicnn/idx.h"
+#include "minicnn/keras.h"
 #include "minicnn/model.h"
 #include "minicnn/trainer.h"
 
@@ -52,7 +55,7 @@ public:
 struct Options {
     std::string data = kDefaultData, device = "auto";
     std::string epochs = "5", batch_size = "32", lr = "0.001", seed = "1", validation = "10000";
-    std::string limit, checkpoint, metrics, json, rank_timeout = "300";
+    std::string limit, checkpoint, metrics, json, model, rank_timeout = "300";
     bool resume = false, no_cuda_graphs = false;
     std::vector<std::string> index;
 };
@@ -94,7 +97,10 @@ Device parse_device(const std::string& v) {
 
 // The program and its commands, the options bound to `o`.
 struct Program {
-    CLI::App app{"Train and use the exercise's LeNet-5 on MNIST-format (IDX) data.", "minicnn"};
+    CLI::App app{
+        "Train and use the exercise's LeNet-5, or a Keras Sequential model, on IDX or CIFAR-10 "
+        "data.",
+        "minicnn"};
     CLI::App* train = nullptr;
     CLI::App* evaluate = nullptr;
     CLI::App* predict = nullptr;
@@ -113,9 +119,12 @@ struct Program {
         app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 
         train = command("train",
-                        "train LeNet-5 (Adam), validate after each epoch, evaluate on the test set",
-                        "Trains LeNet-5 on <data>/train-* (the last --validation images are held "
-                        "out for validation)\nand reports loss and accuracy on <data>/t10k-*.");
+                        "train LeNet-5 or a --model (Adam), validate after each epoch, evaluate on "
+                        "the test set",
+                        "Trains LeNet-5 or the --model on the training set of <data> (IDX "
+                        "train-*, or CIFAR-10 data_batch_*.bin;\nthe last --validation images are "
+                        "held out for validation) and reports loss and accuracy on\nits test set "
+                        "(t10k-*, or test_batch.bin).");
         data_and_device(train, o);
         train->add_option("--epochs", o.epochs, "train until N epochs are done (0 only evaluates)")
             ->type_name("N")
@@ -129,6 +138,11 @@ struct Program {
         train->add_option("--seed", o.seed, "seed of the initial weights and the shuffling")
             ->type_name("S")
             ->capture_default_str();
+        train
+            ->add_option("--model", o.model,
+                         "a Keras Sequential model (model.to_json(), Keras 2 or 3); default "
+                         "LeNet-5")
+            ->type_name("FILE.json");
         flag(train, "--no-cuda-graphs", o.no_cuda_graphs,
              "GPU: launch each kernel instead of replaying each step as a CUDA graph");
         CLI::Option* ckpt =
@@ -160,14 +174,16 @@ struct Program {
             ->capture_default_str();
 
         evaluate = command("evaluate", "loss and accuracy of a checkpoint on the test set",
-                           "Loss and accuracy of the checkpoint's model on <data>/t10k-*.");
+                           "Loss and accuracy of the checkpoint's model on the test set of <data> "
+                           "(t10k-* or test_batch.bin).");
         checkpoint_in(evaluate, o);
         data_and_device(evaluate, o);
         evaluate->add_option("--json", o.json, "write the result as JSON")->type_name("FILE");
 
-        predict = command("predict", "class and probabilities of test images",
-                          "Predicted class and class probabilities of test images <data>/t10k-* "
-                          "number I, ...");
+        predict = command(
+            "predict", "class and probabilities of test images",
+            "Predicted class and class probabilities of test images (t10k-* or test_batch.bin) "
+            "number I, ...");
         checkpoint_in(predict, o);
         predict->add_option("--index", o.index, "test image indices, 0-based")
             ->type_name("I")
@@ -187,7 +203,9 @@ struct Program {
         return c->add_flag(name, v, what)->disable_flag_override();  // --flag=x is an error
     }
     static void data_and_device(CLI::App* c, Options& o) {
-        c->add_option("--data", o.data, "IDX directory")->type_name("DIR")->capture_default_str();
+        c->add_option("--data", o.data, "IDX or CIFAR-10 binary directory")
+            ->type_name("DIR")
+            ->capture_default_str();
         c->add_option("--device", o.device, "auto, cpu, cuda or cuda:N")
             ->type_name("D")
             ->capture_default_str();
@@ -314,6 +332,32 @@ Device device_of_rank(const std::string& spec, const Device& device, const Commu
     return Device::cuda(comm.local_rank());
 }
 
+// The Keras model file's model (minicnn/keras.h), its input checked against the data's images
+// (n, h, w, c).
+Sequential keras_model(const std::string& path, std::uint64_t seed, const Shape& images) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw UsageError("--model: cannot open '" + path + "'");
+    std::stringstream text;
+    text << f.rdbuf();
+    KerasOptions k;
+    k.seed = seed;
+    k.input_shape = Shape(images.begin() + 1, images.end());
+    k.source = path;
+    return model_from_keras_json(text.str(), k);
+}
+
+// A model whose input is not the data's image shape cannot run on it: one line saying both.
+void check_input_shape(const Sequential& model, const Dataset& data, const std::string& dir) {
+    const Shape& s = data.images.shape();
+    const Shape image(s.begin() + 1, s.end());
+    if (model.input_shape() != image) {
+        throw UsageError("the model '" + model.name() + "' takes inputs " +
+                         shape_str(model.input_shape()) + " but the images in " + dir + " are " +
+                         shape_str(image) +
+                         (model.name() == "lenet5" ? " (give a model for them with --model)" : ""));
+    }
+}
+
 // `comm` is made here and kept by the caller, which ends every rank with it when this one fails.
 int cmd_train(const Options& o, std::ostream& out, std::unique_ptr<Communicator>& comm) {
     const int int_max = std::numeric_limits<int>::max();
@@ -349,8 +393,9 @@ int cmd_train(const Options& o, std::ostream& out, std::unique_ptr<Communicator>
     }
 
     const auto t_start = std::chrono::steady_clock::now();
-    Dataset train = load_idx_dataset(o.data, "train");
-    Dataset test = load_idx_dataset(o.data, "t10k");
+    const DataFormat format = detect_data_format(o.data);
+    Dataset train = load_dataset(o.data, "train");
+    Dataset test = load_dataset(o.data, "test");
     // Keep the first `limit` images; the tail split_tail returns is dropped.
     if (limit > 0 && limit < train.size()) split_tail(train, train.size() - limit);
     Dataset val;
@@ -363,12 +408,20 @@ int cmd_train(const Options& o, std::ostream& out, std::unique_ptr<Communicator>
         val = split_tail(train, val_n);
     }
 
-    Sequential model = lenet5(seed);
+    // The model: the Keras file's, or LeNet-5; a resumed run without --model takes the
+    // checkpoint's architecture (with --model, load_checkpoint_state checks that they agree).
+    const bool resuming = o.resume && std::ifstream(o.checkpoint).good();
+    std::unique_ptr<Checkpoint> ck;
+    if (resuming) ck = std::make_unique<Checkpoint>(load_checkpoint(o.checkpoint));
+    Sequential model = !o.model.empty() ? keras_model(o.model, seed, train.images.shape())
+                       : ck != nullptr  ? model_from_checkpoint(*ck)
+                                        : lenet5(seed);
+    check_input_shape(model, train, o.data);
     Trainer trainer(model, rank_device, comm.get());
     std::uint64_t shuffle_seed = seed;
     bool resumed = false;
-    if (o.resume && std::ifstream(o.checkpoint).good()) {
-        trainer.load_checkpoint_state(load_checkpoint(o.checkpoint));
+    if (resuming) {
+        trainer.load_checkpoint_state(*ck);
         shuffle_seed = trainer.seed();
         resumed = true;
         log << "Resuming from " << o.checkpoint << " after epoch " << trainer.epochs_done()
@@ -381,8 +434,8 @@ int cmd_train(const Options& o, std::ostream& out, std::unique_ptr<Communicator>
         log << "Ranks: " << comm->name() << "; global batch " << batch << ", "
             << batch / comm->size() << " per rank\n";
     }
-    log << "Data: " << o.data << ": " << train.size() << " train, " << val.size() << " validation, "
-        << test.size() << " test images\n";
+    log << "Data: " << o.data << " (" << data_format_name(format) << "): " << train.size()
+        << " train, " << val.size() << " validation, " << test.size() << " test images\n";
     log.flush();
 
     // Under mpirun standard output is a pseudo-terminal whatever mpirun's own output is: plain lines.
@@ -474,7 +527,8 @@ Loaded load_model(const Options& o) {
 
 int cmd_evaluate(const Options& o, std::ostream& out) {
     Loaded l = load_model(o);
-    Dataset test = load_idx_dataset(o.data, "t10k");
+    Dataset test = load_dataset(o.data, "test");
+    check_input_shape(l.model, test, o.data);
     const EvalResult r = l.trainer->evaluate(view_of(test));
     out << std::fixed << std::setprecision(4) << "Test: loss " << r.loss << " - accuracy "
         << r.accuracy << " (" << r.count << " images, " << l.trainer->device_name() << ")\n";
@@ -496,7 +550,8 @@ int cmd_predict(const Options& o, std::ostream& out) {
         idx.push_back(parse_int("--index", v, 0, "an integer >= 0"));
     }
     Loaded l = load_model(o);
-    Dataset test = load_idx_dataset(o.data, "t10k");
+    Dataset test = load_dataset(o.data, "test");
+    check_input_shape(l.model, test, o.data);
     for (long long i : idx) {
         if (i >= test.size()) {
             throw UsageError("--index " + std::to_string(i) +

@@ -40,10 +40,10 @@ IdxImages parse_idx_images(const std::uint8_t* data, std::size_t size, const std
 std::vector<std::uint8_t> parse_idx_labels(const std::uint8_t* data, std::size_t size,
                                            const std::string& name);
 
-// A labelled image set: images (n, rows, cols, 1) float32 with pixels scaled to [0, 1], labels in
-// [0, 10) as int32.
+// A labelled image set: images (n, h, w, c) NHWC float32 with pixels scaled to [0, 1] (IDX: c = 1;
+// CIFAR-10, minicnn/cifar.h: 32x32x3), labels in [0, 10) as int32.
 struct Dataset {
-    Tensor images;                     // (n, rows, cols, 1) float32
+    Tensor images;                     // (n, h, w, c) float32
     std::vector<std::int32_t> labels;  // (n,)
 
     std::int64_t size() const { return static_cast<std::int64_t>(labels.size()); }
@@ -59,6 +59,9 @@ Dataset make_dataset(const IdxImages& images, const std::vector<std::uint8_t>& l
 // spelling is accepted too) and validates them as make_dataset does.
 Dataset load_idx_dataset(const std::string& dir, const std::string& prefix,
                          bool expect_28x28 = true);
+
+// Whether <dir> holds an images file of `prefix` under any of the names load_idx_dataset accepts.
+bool has_idx_images(const std::string& dir, const std::string& prefix);
 
 // Carves the last n examples off `ds` and returns them (e.g. the exercise's 50k/10k
 // train/validation split of the 60k training set: split_tail(train, 10000)). `ds` keeps the first

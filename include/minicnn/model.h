@@ -22,6 +22,14 @@
 
 namespace minicnn {
 
+// How init_params draws a layer's kernel (biases are always zero):
+//   he_normal       a normal with stddev sqrt(2 / fan_in), values beyond 2 stddev redrawn (the
+//                   exercise's; minicnn's default);
+//   glorot_uniform  uniform in [-l, l], l = sqrt(6 / (fan_in + fan_out)) (Keras's default);
+//   zeros.
+// fan_in / fan_out: kh*kw*c / kh*kw*k for a Conv2D kernel (kh, kw, c, k); n_in / n_out for a Dense.
+enum class KernelInit { he_normal, glorot_uniform, zeros };
+
 class Sequential {
 public:
     // input_shape: one sample, e.g. (28, 28, 1).
@@ -59,7 +67,9 @@ public:
 
     // He normal kernels (truncated normal, stddev sqrt(2 / fan_in), redrawn beyond 2 stddev) and
     // zero biases, from a mt19937_64 seeded with `seed`: the same seed gives the same weights.
-    void init_params(std::uint64_t seed);
+    // kernel_init, when not empty, has one entry per layer (layers without parameters ignore
+    // theirs) and says how each layer's kernel is drawn instead.
+    void init_params(std::uint64_t seed, const std::vector<KernelInit>& kernel_init = {});
 
     // A Keras-like table: layer (type), output shape, parameter count, totals.
     std::string summary() const;

@@ -297,3 +297,30 @@ def test_ctrl_c_stops_training():
     finally:
         timer.cancel()
     assert m.epochs_done < 1000
+
+
+KERAS_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "data", "keras")
+
+
+def test_model_from_json_keras2_and_keras3(data):
+    (x, y), _ = data
+    ref = minicnn.lenet5(seed=3, device="cpu")
+    for name in ("lenet5_keras2.json", "lenet5_keras3.json"):
+        with open(os.path.join(KERAS_DIR, name)) as f:
+            m = minicnn.model_from_json(f.read(), seed=3, device="cpu")
+        assert isinstance(m, minicnn.Sequential)
+        assert m.layers == ref.layers and m.count_params() == 61706
+        for a, b in zip(m.get_weights(), ref.get_weights()):
+            assert np.array_equal(a, b)
+        loss = m.train_on_batch(x[:32], y[:32])
+        assert np.isfinite(loss)
+    with open(os.path.join(KERAS_DIR, "cifar_keras3.json")) as f:
+        c = minicnn.model_from_json(f.read(), device="cpu")
+    assert c.input_shape == (32, 32, 3) and c.count_params() == 34522
+
+
+def test_model_from_json_refuses_in_one_line_naming_layer_and_field():
+    with open(os.path.join(KERAS_DIR, "lenet5_keras3.json")) as f:
+        text = f.read().replace('"groups": 1', '"groups": 2', 1)
+    with pytest.raises(minicnn.ArgumentError, match=r"layer 'conv2d' \(Conv2D\): groups: "):
+        minicnn.model_from_json(text)
