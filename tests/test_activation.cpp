@@ -5,9 +5,16 @@
 // backends send no gradient where the output is 0).
 //
 // Reference: the CPU backend in float64 on the same float32 inputs. Tolerance |got - ref| <= atol +
-// rtol |ref| with rtol = 1e-5 and atol = 1e-6 (elementwise) or 1e-6 * cols (softmax backward's dot
-// product over a row); tanhf / expf are within a few ulp. In-place use (out = in, din = dout) must
-// give the same bits as out-of-place, and a second run the same bits as the first.
+// rtol |ref| with rtol = 1e-5 and atol = 1e-6 (elementwise: bound [E] of tests/test_util.h, tanhf /
+// expf within a few ulp; softmax forward: the row sum of e^(x_j - max) in [e^-2, 1] has a relative
+// error <= cols * u even in the worst case, and out_j <= 1 / sum <= e^2 / cols, so that error adds
+// <= e^2 u ~ 4.4e-7 absolute to out_j, under atol, the few roundings of exp and the division
+// under rtol) or 1e-6 * cols (softmax backward: out_j (dout_j - sum_k out_k dout_k), a dot product
+// with sum_k |out_k dout_k| <= sum_k out_k = 1, so even the worst case gamma_cols ~ cols * u,
+// times out_j <= 1, is under 1e-6 * cols). In-place use (out = in, din = dout) must give
+// the same bits as out-of-place, and a second run the same bits as the first: the same kernel and
+// launch on the same values, one thread per element (a warp per softmax row, reduced in a fixed
+// shuffle order), so exact with or without FMA.
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -108,6 +115,7 @@ TEST_F(CudaActivation, ReluTieAtZero) {
     cuda::DeviceBuffer<float> d_out(3), d_din(3);
     cuda::activation_forward(d_out.data(), d_x.data(), 1, 3, Activation::relu, s);
     cuda::activation_backward(d_din.data(), d_dout.data(), d_out.data(), 1, 3, Activation::relu, s);
+    // Exact: relu and its backward compare and copy, no rounding.
     EXPECT_EQ(test::to_host(d_out, s), (std::vector<float>{0.0f, 0.0f, 2.0f}));
     EXPECT_EQ(test::to_host(d_din, s), (std::vector<float>{0.0f, 0.0f, 5.0f}));
 }
@@ -121,6 +129,8 @@ TEST_F(CudaActivation, SoftmaxIsStableForLargeInputs) {
     cuda::activation_forward(d_out.data(), d_x.data(), 2, 3, Activation::softmax, s);
     const auto out = test::to_host(d_out, s);
     for (float v : out) EXPECT_TRUE(std::isfinite(v));
+    // [E] of tests/test_util.h: each output is e^(x - max) / sum over 3 terms, a few roundings of
+    // values <= 1 (~4 u ~ 2.4e-7), under 1e-6; out[3] = e^-2000 / sum underflows to exactly 0.
     EXPECT_NEAR(out[0] + out[1] + out[2], 1.0f, 1e-6f);
     EXPECT_NEAR(out[2], 0.66524096f, 1e-6f);
     EXPECT_NEAR(out[5], 0.5f, 1e-6f);
@@ -141,6 +151,9 @@ TEST_F(CudaActivation, FunctionalApiMatchesCpu) {
             test::all_close(a_gpu.data<float>(), a_cpu.data<float>(), 240, 1e-6, 1e-5, shape));
         const Tensor d_gpu = activation_backward(da, a_cpu, act, Device::cuda());
         const Tensor d_cpu = activation_backward(da, a_cpu, act, Device::cpu());
+        // Against the CPU's float32: both sides round. Forward: [E] (softmax: as in the header,
+        // twice). Backward: softmax's dot product of 10 terms, <= 2 * 10 u worst case (see the
+        // header), under atol 1e-5.
         EXPECT_TRUE(
             test::all_close(d_gpu.data<float>(), d_cpu.data<float>(), 240, 1e-5, 1e-5, shape));
     }

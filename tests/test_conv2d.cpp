@@ -8,12 +8,14 @@
 // 3 and 5 kernel columns, partial tiles, channel and kernel-row chunks). Plus 40 random shapes from a fixed seed.
 //
 // The reference is the CPU backend in float64 on the same float32 inputs, so the tolerance only has
-// to cover the GPU's float32 rounding: |got - ref| <= atol + rtol |ref| with atol = 1e-6 * L, L the
-// reduction length (kh*kw*c forward, kh*kw*k backward data, n*oh*ow backward filter). An indexing
-// error gives differences of order 1. Every case also runs twice on the GPU and must be
-// bit-identical (the second run passes dbias = null, which must not change dweight). The
-// convolution fused with max pooling (conv2d_maxpool_forward) is checked bit for bit against the
-// two kernels it replaces. Without a GPU every test skips and says why.
+// to cover the GPU's float32 rounding, with or without FMA contraction: |got - ref| <= atol +
+// rtol |ref| with atol = 1e-6 * L, L the reduction length (kh*kw*c forward, kh*kw*k backward data,
+// n*oh*ow backward filter), rtol = 1e-5: bound [R] of tests/test_util.h (inputs uniform in
+// [-1, 1), so a false failure is below e^-800 per element). An indexing error gives differences of
+// order 1. Every case also runs twice on the GPU and must be bit-identical (the second run passes
+// dbias = null, which must not change dweight). The convolution fused with max pooling
+// (conv2d_maxpool_forward) is checked bit for bit against the two kernels it replaces. Without a
+// GPU every test skips and says why.
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -169,6 +171,8 @@ void check_case(const cuda::Context& ctx, const ConvCase& t, std::uint32_t seed)
     cpu::conv2d_backward_filter<double>(dw.data(), db.data(), dzd.data(), xd.data(), g);
 
     const GpuConvResult r1 = run_gpu(ctx, g, t.act, x, wt, b, dz, true);
+    // Bound [R] (tests/test_util.h) for each: a float32 sum of L products of values uniform in
+    // [-1, 1) (the bias sum: L values), against float64; rtol covers the bias add and act [E].
     const double l_fwd = double(t.kh) * t.kw * t.c, l_data = double(t.kh) * t.kw * t.k,
                  l_filt = double(g.n) * g.oh * g.ow;
     EXPECT_TRUE(test::all_close(r1.out, out, 1e-6 * l_fwd, 1e-5, g.out_shape())) << "forward";
@@ -179,6 +183,8 @@ void check_case(const cuda::Context& ctx, const ConvCase& t, std::uint32_t seed)
     EXPECT_TRUE(test::all_close(r1.dbias, db, 1e-6 * l_filt, 1e-5)) << "backward filter db";
 
     // Deterministic: a second run is bit-identical (and dbias = null leaves dweight unchanged).
+    // Exact under FMA: the same kernels (the same compiled instructions) on the same inputs and
+    // launch configuration, each output summed by one thread in a fixed order (no atomics).
     const GpuConvResult r2 = run_gpu(ctx, g, t.act, x, wt, b, dz, false);
     EXPECT_TRUE(test::all_equal(r2.out, r1.out, g.out_shape())) << "forward, second run";
     EXPECT_TRUE(test::all_equal(r2.dinp, r1.dinp, g.in_shape())) << "backward data, second run";
@@ -218,6 +224,8 @@ TEST_F(CudaConv2d, FunctionalApiRunsOnGpu) {
     const Tensor a_cpu =
         conv_forward(x, w, b, Activation::relu, Padding::same(), {}, Device::cpu());
     ASSERT_EQ(a_gpu.shape(), a_cpu.shape());
+    // Both sides float32, CPU and GPU rounding: bound [R32] of tests/test_util.h with L = 5*5*1
+    // (x in [0, 1), w in [-1, 1)), atol = 1e-6 * L: exponent ~420.
     EXPECT_TRUE(test::all_close(a_gpu.data<float>(), a_cpu.data<float>(),
                                 std::size_t(a_cpu.numel()), 25e-6, 1e-5, a_cpu.shape()));
 
@@ -225,6 +233,8 @@ TEST_F(CudaConv2d, FunctionalApiRunsOnGpu) {
         a_cpu.shape(), test::random_vector<float>(std::size_t(a_cpu.numel()), 4));
     const ConvGrads g_gpu = conv_backward(dz, x, w, b, Padding::same(), {}, Device::cuda());
     const ConvGrads g_cpu = conv_backward(dz, x, w, b, Padding::same(), {}, Device::cpu());
+    // [R32] again: dA_prev sums L = 5*5*6 = 150 products (atol 1e-6 * L); dW and db sum
+    // L = 4*28*28 (atol 1e-6 * L, rtol 1e-4).
     EXPECT_TRUE(test::all_close(g_gpu.dA_prev.data<float>(), g_cpu.dA_prev.data<float>(),
                                 std::size_t(g_cpu.dA_prev.numel()), 150e-6, 1e-5, xs));
     const double l = 4.0 * 28 * 28;
@@ -243,6 +253,7 @@ TEST_F(CudaConv2d, FunctionalApiOnCallerContext) {
     const Tensor a1 = conv_forward(x, w, b, Activation::tanh, Padding::valid(), {2, 1}, on_ctx);
     const Tensor a2 =
         conv_forward(x, w, b, Activation::tanh, Padding::valid(), {2, 1}, Device::cuda(0));
+    // Exact under FMA: the same kernel, inputs and launch on another context's stream.
     EXPECT_TRUE(test::all_equal(a1.data<float>(), a2.data<float>(), std::size_t(a1.numel())));
 }
 
@@ -298,7 +309,10 @@ TEST_F(CudaConv2d, ConvMaxPoolInOneKernelIsBitIdenticalToTwoKernels) {
             MINICNN_CUDA_CHECK(cudaMemsetAsync(b->data(), 0xff, b->bytes(), s));
         MINICNN_CUDA_CHECK(cudaMemsetAsync(mask1.data(), 0xff, mask1.bytes(), s));
 
-        // Two kernels, then one.
+        // Two kernels, then one. Exact under FMA: the fused kernel is conv2d_forward's kernel
+        // template (conv2d.cu / conv2d_strip.cu) with a pooling epilogue, so each sum is the same
+        // source expression (acc[m] += x * w in the same order, then act_forward(acc[m] + bk))
+        // compiled into the same instantiation's loop; pooling only compares and copies.
         cuda::conv2d_forward(conv.data(), d_x.data(), d_w.data(), d_b.data(), g, t.act, s);
         cuda::maxpool2d_forward(pooled2.data(), mask2.data(), conv.data(), pg, s);
         cuda::conv2d_maxpool_forward(pooled1.data(), mask1.data(), d_x.data(), d_w.data(),
@@ -311,7 +325,10 @@ TEST_F(CudaConv2d, ConvMaxPoolInOneKernelIsBitIdenticalToTwoKernels) {
             << "mask";
 
         // Backward: pooling backward, then act' from the convolution's output; against act'
-        // from the pooled value folded into the pooling backward. Equal values (tolerance 0),
+        // from the pooled value folded into the pooling backward. Exact under FMA: both sides are
+        // act_backward (activation_math.cuh) of the same two floats (the pooled value is the
+        // window's maximum conv output, bit for bit), an expression with no product-plus-sum but
+        // 1 - a*a, which either side contracts or not alike. Equal values (tolerance 0),
         // not bits: where act' is 0 (a saturated sigmoid) and dy < 0 the product is -0, which the
         // fused kernel adds to its +0 accumulator (+0) and the two kernels keep (-0).
         cuda::maxpool2d_backward_mask(dconv.data(), d_dy.data(), mask2.data(), pg, s);
@@ -383,6 +400,11 @@ TEST_F(CudaConv2d, BackwardDataUnpoolInOneKernelIsBitIdenticalToTwoKernels) {
         ASSERT_TRUE(cuda::conv2d_backward_data_unpool(dz1.data(), d_dout.data(), d_w.data(), g, s,
                                                       d_out.data(), t.act, mask.data(),
                                                       pooled.data(), t.prev_act, pg));
+        // Exact under FMA: both sides run conv2d_backward_data's strip kernel (one compiled
+        // function; the unpooling epilogue is a run-time branch after the sums), and then
+        // act_backward of the same gradient and pooled value: 0 + act'(p) * g in unpool_store,
+        // acc += act'(p) * g from acc = 0 in maxpool2d_backward_mask (one window per cell), so a
+        // contracted fma(g, act'(p), 0) and the rounded product are the same number.
         EXPECT_TRUE(test::all_equal(test::to_host(dz1, s), test::to_host(dz2, s), pg.in_shape()));
     }
     // Stride 2: no strip kernel; nothing is launched (the poisoned output stays as it was).

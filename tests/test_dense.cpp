@@ -83,6 +83,9 @@ void expect_chain_matches(cuda::Context& ctx, std::int64_t n, std::int64_t n_in,
     std::vector<float> prev = x;
     for (std::size_t l = 0; l < specs.size(); ++l) {
         const std::vector<float> got = test::to_host(chained[l], s);
+        // Exact under FMA: both kernels inline the same gemm_tile (cuda/dense.cu), whose sums are
+        // acc += x * y in the same k order, one product per addition, so a compiler contracts
+        // every copy alike (fma(x, y, acc)) or none; bias, act and softmax have no product-plus-sum.
         EXPECT_TRUE(test::all_equal(got, test::to_host(single[l], s), {n, specs[l].n_out}))
             << "layer " << l << " (" << activation_name(specs[l].act) << ")";
         // The host reference of this layer from the GPU's previous output.
@@ -122,6 +125,18 @@ void expect_chain_matches(cuda::Context& ctx, std::int64_t n, std::int64_t n_in,
             if (specs[l].act == Activation::softmax)
                 for (std::int64_t j = 0; j < no; ++j) ref[std::size_t(r * no + j)] /= sum;
         }
+        // Bound [R] of tests/test_util.h with L = width, the last layer's reduction (its inputs
+        // are the GPU's own previous outputs, so earlier layers' rounding does not count); rtol
+        // covers the bias add and act [E]. [R]'s premise, products of mean square sigma^2 <= 1/3,
+        // holds for a first layer and after tanh, sigmoid or softmax (inputs in [-1, 1]); after a
+        // layer of mean square output m2, sigma^2 = m2 / 3 and the exponent is 845 / m2. After the
+        // linear layer of width 31 (sigmoid inputs): m2 <= 31 / 3 + 1 / 3 ~ 11, exponent >= 79.
+        // LeNet's second layer (relu of 400-term sums, m2 ~ (400 / 9) / 2 ~ 22): exponent ~ 38.
+        // LeNet's softmax layer (relu of 120-term sums, m2 ~ 120 * 22 / 3 / 2 ~ 450, logits of rms
+        // ~ 30): the logit errors d reach a Gaussian sd of u sqrt(S / 3) ~ 3.5e-5, and an output
+        // moves by p_j |(1 - p_j) d_j - sum_{k != j} p_k d_k| <= 2 p_j (1 - p_j) max|d| <= max|d| / 2:
+        // atol 8.4e-5 is ~ 4.8 sd of that (about 1e-6 per element, 3e-3 for the whole test): the
+        // weakest margin of the GPU suite, from the test's unscaled [-1, 1) weights, not the kernel.
         EXPECT_TRUE(test::all_close(got, ref, 1e-6 * double(width), 1e-5, {n, no}))
             << "layer " << l << " against the host";
         prev = got;

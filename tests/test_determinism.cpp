@@ -7,6 +7,8 @@
 //     checkpoints and the same per-epoch losses.
 //   - GPU (CudaEngine, whose kernels use no floating-point atomics and reduce in a fixed order, so
 //     it is always in its deterministic mode): the same as the first point; skipped without a GPU.
+//     Exact with or without FMA contraction: two runs execute the same compiled kernels on the same
+//     inputs with the same launch configurations, so each rounding happens alike.
 // (test_train.cpp already covers N train_step calls and the CPU thread count.)
 #include <cmath>
 #include <cstdint>

@@ -6,6 +6,14 @@
 // run the same accumulations in the same order, and the gradient arena is poisoned with NaNs
 // first, so a gradient a fused stage fails to write is caught. (Equal values, not bits: where a
 // fused unpooling writes a cell's gradient as 0 + g, the unfused path may carry a -0.)
+// This stays exact under FMA contraction (nvcc's default; EMU_FMA=1 tests/emu/run.sh): a fused
+// stage runs the unfused kernels' own code (conv2d_forward's kernel with a pooling epilogue chosen
+// at run time; gemm_tile inlined in the dense chain as in one dense forward; the strip kernel's
+// backward data with an unpooling epilogue), whose sums are acc += x * y, one product per
+// addition, contracted alike wherever they are compiled; the epilogues only compare, copy, add a
+// bias, or apply act / act' (activation_math.cuh) to the same floats: 0 + act'(p) g against
+// acc = 0, acc += act'(p) g for one window per cell, the same number whether the product is
+// rounded or fused with the + 0.
 // Models: LeNet-5; pooling windows with gaps and uncovered rows; a stride-2 convolution after a
 // fused pair (no unpooling there: the pair runs its pooling backward itself); overlapping windows
 // and average pooling (not fused); an Activation layer after a dense run. Every test skips,
@@ -87,6 +95,7 @@ std::vector<std::string> expect_plans_agree(Sequential& m, std::int64_t n) {
     EXPECT_EQ(plain->size(), m.size());
     const Result f = run(*g, *fused, b, m, x, dl, n);
     const Result p = run(*g, *plain, b, m, x, dl, n);
+    // Exact under FMA: see the file's header.
     EXPECT_TRUE(values_equal(f.out, p.out)) << "outputs\n" << fused->summary();
     EXPECT_TRUE(values_equal(f.grads, p.grads)) << "parameter gradients\n" << fused->summary();
     // A smaller batch on the same plan (the last batch of an epoch).

@@ -10,7 +10,10 @@
 //
 // The pooling kernels sum in the same order as the CPU (window by window, (i, j) row-major), so
 // every result must be bit-identical to the CPU's float32 result, not merely close; masks are int32
-// and compare exactly. A second GPU run must be bit-identical to the first.
+// and compare exactly. A second GPU run must be bit-identical to the first. This stays exact under
+// FMA contraction (nvcc's default; EMU_FMA=1 tests/emu/run.sh): max pooling only compares and
+// copies, avg pooling only adds and divides (sum / area, dout / area: no product, so nothing to
+// contract), and the backward through the mask adds dout as it is (no act' here).
 #include <cstdint>
 #include <memory>
 #include <random>

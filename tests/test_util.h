@@ -75,6 +75,44 @@ std::vector<T> to_vector(const Tensor& t) {
     return std::vector<T>(p, p + t.numel());
 }
 
+// ---- how a GPU-vs-CPU tolerance is derived ------------------------------------------------------
+//
+// Every tolerance of a GPU-vs-CPU comparison cites one of these bounds beside it. u = 2^-24 ~ 6.0e-8
+// is float32's unit roundoff. The GPU side is float32, compiled by nvcc with a * b + c contracted
+// into fused multiply-adds wherever it chooses (the emulator runs the kernels both ways:
+// tests/emu/run.sh and EMU_FMA=1 tests/emu/run.sh). Each bound holds with and without contraction
+// and for any summation order or tree: a contracted product is rounded once instead of twice, which
+// only removes error terms. A float64 reference on the same float32 inputs is exact to ~1e-16
+// relative, so against it the comparison measures the GPU's rounding alone.
+//
+// [E] Elementwise, a few roundings per element (a bias add, relu, tanhf / expf / a division within
+//     a few ulp, act' = 1 - y*y or y*(1 - y)): |err| <= k u |ref| + u * (the cancelled terms), k <= ~10.
+//     rtol = 1e-5 (~170 u) covers the relative part; atol = 1e-6 (~17 u) the absolute part, a
+//     cancellation between terms of magnitude <= 1 (1 - y*y at |y| ~ 1: the product's rounding is
+//     <= u y^2 <= u).
+// [R] A reduction of length L, s = sum_{i<L} a_i b_i (a dot product, a convolution's sum, a bias
+//     gradient's sum with b_i = 1), accumulated in float32 against a float64 reference. To first
+//     order the error is sum_k d_k s_k + sum_i e_i a_i b_i, |d_k|, |e_i| <= u, s_k the partial sums
+//     (e_i = 0 where the product is contracted). The worst case, gamma_L * sum|a_i b_i| ~ L^2 u for
+//     inputs in [-1, 1) (Higham, Accuracy and Stability of Numerical Algorithms, (3.5)), needs every
+//     rounding error to have the same sign; with rounding errors independent and of mean zero
+//     (Higham & Mary 2019, "A new approach to probabilistic rounding error analysis") Hoeffding's
+//     inequality gives
+//         P(|err| > t) <= 2 exp(-t^2 / (2 u^2 S)),   S = sum_k s_k^2 + sum_i (a_i b_i)^2.
+//     The tests' inputs are independent and uniform in [-1, 1) (one factor may be in [0, 1)), so the
+//     products have mean 0 and mean square sigma^2 <= 1/3, the partial sums are random walks
+//     (E s_k^2 = k sigma^2) and S ~ sigma^2 L^2 / 2 <= L^2 / 6; a tree shortens the walks. The
+//     tests' atol = 1e-6 * L (~17 u L) then makes the exponent (1e-6 L)^2 / (2 u^2 L^2 / 6) ~ 845
+//     for every L: no false failure even with S ten times its mean (e^-84 per element). The same
+//     rtol = 1e-5 covers what [E] adds after the sum (bias, activation). An indexing error moves an
+//     element by ~sigma sqrt(L), far beyond 1e-6 L for the tests' L (<= 2e5).
+// [R32] The same reduction on the GPU against the CPU engine in float32 (tests/engine_test_util.h's
+//     close): both sides round, S doubles; atol = c * L with c = 1e-5 gives the exponent
+//     (c L)^2 / (2 u^2 * 2 L^2 / 6) ~ 4e4, and c = 1e-6 would still give ~420.
+// Exact comparisons say beside them why they stay exact under contraction: max / compare / copy /
+// sum / divide only (no product to contract), or both sides are the same instruction sequence
+// from the same source expression, compiled once.
+
 // ---- comparisons --------------------------------------------------------------------------------
 
 // "(n, i, j, c)" for a flat index into a row-major shape; "[index]" when no shape is given.

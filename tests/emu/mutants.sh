@@ -7,13 +7,14 @@
 # does, link it in front of the emulator's library (its symbols replace the original kernel file's),
 # run the given tests, and require a failing run whose output holds "emu checker: <kind>:".
 #
-# Usage: tests/emu/mutants.sh   (builds build-emu with tests/emu/run.sh's configuration if needed)
+# Usage: tests/emu/mutants.sh   (builds build-emu with tests/emu/run.sh's default configuration if
+# needed: always the default rounding mode, whatever EMU_FMA says)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 EMU="$ROOT/tests/emu"
 OUT="${EMU_BUILD_DIR:-$ROOT/build-emu}"
 start=$(date +%s)
-cmake -S "$EMU" -B "$OUT" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S "$EMU" -B "$OUT" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMINICNN_EMU_FMA=OFF >/dev/null
 cmake --build "$OUT" -j"$(nproc)" --target emu_tests >/dev/null
 
 # kind | file | tests | original text | planted text

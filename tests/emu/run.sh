@@ -12,13 +12,30 @@
 # Usage: tests/emu/run.sh [gtest filter]   default: every GPU test ('Cuda*:*Gpu*', less the tests
 # of what happens without a GPU, '*WithoutAGpu*', '*WithoutGpu*'), run in two
 # shards in parallel; the run fails if a selected test skips or the checker reports anything.
-# EMU_BUILD_DIR (default build-emu) is the build folder; EMU_BLOCK_ORDER=forward|reverse|shuffle.
+# Two rounding modes, each in a build folder of its own (they never share objects):
+#   default      the kernels compiled without FMA: every product and sum rounded on its own
+#                (build folder build-emu);
+#   EMU_FMA=1    the kernels compiled as nvcc compiles them (--fmad=true): a * b + c contracted into
+#                fused multiply-adds (g++ -mfma -ffp-contract=fast; the CPU must have FMA) (build-emu-fma).
+# EMU_BUILD_DIR overrides the build folder; EMU_BLOCK_ORDER=forward|reverse|shuffle; EMU_SHARDS (default:
+# the number of cores) is the number of shards.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-OUT="${EMU_BUILD_DIR:-$ROOT/build-emu}"
+if [ "${EMU_FMA:-0}" = 1 ]; then
+    if ! grep -qw fma /proc/cpuinfo; then
+        echo "emu: FAILED: EMU_FMA=1 needs a CPU with FMA instructions (no 'fma' flag in /proc/cpuinfo)" >&2
+        exit 1
+    fi
+    MODE="FMA (kernels with fused multiply-adds, as nvcc compiles them)"
+    FMA=ON; OUT="${EMU_BUILD_DIR:-$ROOT/build-emu-fma}"
+else
+    MODE="no FMA (every product and sum of the kernels rounded on its own)"
+    FMA=OFF; OUT="${EMU_BUILD_DIR:-$ROOT/build-emu}"
+fi
 FILTER="${1:-Cuda*:*Gpu*:-*WithoutAGpu*:*WithoutGpu*}"
 start=$(date +%s)
-cmake -S "$ROOT/tests/emu" -B "$OUT" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+echo "emu: mode: $MODE; build folder $OUT"
+cmake -S "$ROOT/tests/emu" -B "$OUT" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMINICNN_EMU_FMA=$FMA >/dev/null
 cmake --build "$OUT" -j"$(nproc)" --target emu_tests
 echo "emu: built in $(( $(date +%s) - start )) s; running --gtest_filter='$FILTER'"
 shards=${EMU_SHARDS:-$(nproc)}
@@ -38,7 +55,7 @@ for ((i = 0; i < shards; ++i)); do
     ran=$(( ran + $(grep -cE '^\[       OK \] .* \([0-9]+ ms\)$' "$OUT/shard$i.log" || true) ))
     skipped=$(( skipped + $(grep -cE '^\[  SKIPPED \] .* \([0-9]+ ms\)$' "$OUT/shard$i.log" || true) ))
 done
-echo "emu: $ran GPU tests passed on the emulator, $skipped skipped, in $(( $(date +%s) - start )) s"
+echo "emu: $ran GPU tests passed on the emulator, $skipped skipped, in $(( $(date +%s) - start )) s; mode: $MODE"
 if [ "$skipped" -ne 0 ]; then
     echo "emu: FAILED: a GPU test skipped on the emulator (it must run there)" >&2
     rc=1
