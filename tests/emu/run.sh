@@ -13,11 +13,18 @@
 # of what happens without a GPU, '*WithoutAGpu*', '*WithoutGpu*'), run in two
 # shards in parallel; the run fails if a selected test skips or the checker reports anything.
 # EMU_BUILD_DIR (default build-emu) is the build folder; EMU_BLOCK_ORDER=forward|reverse|shuffle.
+# EMU_LAUNCH_LOG (default: a fresh launches.log in the build folder; set it to append elsewhere)
+# receives every kernel's launch records (threads per block, dynamic shared memory, opt-in,
+# largest grid), which tools/check-kernels.sh joins with ptxas's registers and shared memory.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 OUT="${EMU_BUILD_DIR:-$ROOT/build-emu}"
 FILTER="${1:-Cuda*:*Gpu*:-*WithoutAGpu*:*WithoutGpu*}"
 start=$(date +%s)
+if [ -z "${EMU_LAUNCH_LOG:-}" ]; then
+    export EMU_LAUNCH_LOG="$OUT/launches.log"
+    rm -f "$EMU_LAUNCH_LOG"
+fi
 cmake -S "$ROOT/tests/emu" -B "$OUT" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$OUT" -j"$(nproc)" --target emu_tests
 echo "emu: built in $(( $(date +%s) - start )) s; running --gtest_filter='$FILTER'"
@@ -39,6 +46,7 @@ for ((i = 0; i < shards; ++i)); do
     skipped=$(( skipped + $(grep -cE '^\[  SKIPPED \] .* \([0-9]+ ms\)$' "$OUT/shard$i.log" || true) ))
 done
 echo "emu: $ran GPU tests passed on the emulator, $skipped skipped, in $(( $(date +%s) - start )) s"
+echo "emu: launch records in $EMU_LAUNCH_LOG (tools/check-kernels.sh reads them)"
 if [ "$skipped" -ne 0 ]; then
     echo "emu: FAILED: a GPU test skipped on the emulator (it must run there)" >&2
     rc=1

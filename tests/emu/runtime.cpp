@@ -53,6 +53,8 @@ const char* cudaGetErrorName(cudaError_t e) {
             return "cudaErrorIllegalAddress";
         case cudaErrorLaunchFailure:
             return "cudaErrorLaunchFailure";
+        case cudaErrorLaunchOutOfResources:
+            return "cudaErrorLaunchOutOfResources";
         case cudaErrorStreamCaptureUnsupported:
             return "cudaErrorStreamCaptureUnsupported";
         case cudaErrorStreamCaptureInvalidated:
@@ -73,6 +75,10 @@ const char* cudaGetErrorString(cudaError_t e) {
             return "out of memory";
         case cudaErrorIllegalAddress:
             return "an illegal memory access was encountered";
+        case cudaErrorInvalidConfiguration:
+            return "invalid configuration argument";
+        case cudaErrorLaunchOutOfResources:
+            return "too many resources requested for launch";
         case cudaErrorStreamCaptureUnsupported:
             return "operation not permitted when stream is capturing";
         case cudaErrorStreamCaptureInvalidated:
