@@ -10,7 +10,8 @@
 //
 // Checker: each report names its kind (the table in docs/emulator.md: out-of-bounds global and
 // shared, uninitialized read, shared-memory race, global write conflict, block-order dependence,
-// barrier divergence, legacy stream), the kernel and where it was launched, the block, the thread and
+// barrier divergence, legacy stream, invalid launch configuration, launch bounds, launch failure,
+// lazy loading), the kernel and where it was launched, the block, the thread and
 // the address; the gtest main in tests/emu/gtest_main.cpp fails the run on any report. A fault
 // (out-of-bounds) stops the launch and leaves the sticky cudaErrorIllegalAddress, as on a GPU.
 // Memory accesses are seen through GCC's ThreadSanitizer instrumentation of the rewritten kernel

@@ -4,7 +4,8 @@
 # CUDA path, the CUDA training engine) and the real tests, against the emulated CUDA runtime and
 # cuBLAS of tests/emu (runtime.cpp, cublas.cpp), with its checker (out-of-bounds and uninitialized accesses,
 # shared-memory races, global write conflicts, block-order dependence, barrier divergence, capture
-# violations; see device.cpp). Every CUDA thread is a fiber; blocks run in a shuffled order.
+# violations, a kernel's first launch inside a capture, launches beyond the block, grid and
+# __launch_bounds__ limits; see device.cpp). Every CUDA thread is a fiber; blocks run in a shuffled order.
 #
 # What it cannot check: timing, coalescing, occupancy, anything about nvcc's code generation or the
 # real cuBLAS — tools/gpu-check.sh on a GPU does that.
