@@ -164,6 +164,9 @@ TEST_F(CudaRuntimeGpu, GraphCaptureRecordsReplaysAndRefusesSynchronisation) {
     cuda::DeviceBuffer<float> buf(4, "a test buffer"), out(4, "a test output");
     const std::vector<float> ones(4, 1.0f), twos(4, 2.0f);
     buf.copy_from(ones.data(), 4, s);
+    // One launch of the kernel before the capture: a driver that loads kernels lazily (CUDA 12's
+    // default) fails a kernel's first launch inside a capture.
+    cuda::activation_forward(out.data(), buf.data(), 1, 4, Activation::sigmoid, s);
     ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal), cudaSuccess);
     ASSERT_EQ(cudaMemcpyAsync(out.data(), buf.data(), buf.bytes(), cudaMemcpyDeviceToDevice, s),
               cudaSuccess);
@@ -173,7 +176,7 @@ TEST_F(CudaRuntimeGpu, GraphCaptureRecordsReplaysAndRefusesSynchronisation) {
     ASSERT_NE(graph, nullptr);
     cudaGraphExec_t exec = nullptr;
     ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
-    // Nothing ran during capture: out is still unwritten, so fill it before looking.
+    // Nothing ran during capture: out still holds the warm-up's values, so fill it before looking.
     out.copy_from(twos.data(), 4, s);
     EXPECT_EQ(test::to_host(out, s), twos);
     for (const std::vector<float>* in : {&ones, &twos}) {

@@ -10,7 +10,10 @@ namespace {
 
 class CheckerListener : public ::testing::EmptyTestEventListener {
 public:
-    void OnTestStart(const ::testing::TestInfo&) override { before_ = emu::error_count(); }
+    void OnTestStart(const ::testing::TestInfo&) override {
+        before_ = emu::error_count();
+        emu::unload_kernels();  // each test as the first of its process (a lazy-loading driver)
+    }
     void OnTestEnd(const ::testing::TestInfo& t) override {
         const long n = emu::error_count() - before_;
         if (n > 0) {

@@ -14,6 +14,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 EMU="$ROOT/tests/emu"
 OUT="${EMU_BUILD_DIR:-$ROOT/build-emu}"
 start=$(date +%s)
+unset EMU_LAUNCH_LOG  # a mutant's launches are no records of the real kernels
 cmake -S "$EMU" -B "$OUT" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMINICNN_EMU_FMA=OFF >/dev/null
 cmake --build "$OUT" -j"$(nproc)" --target emu_tests >/dev/null
 
@@ -28,13 +29,17 @@ barrier divergence|conv2d_filter.cu|CudaConv2d.FixedShapesMatchCpu|    const int
 shared-memory race|conv2d.cu|CudaConv2d.ConvMaxPoolInOneKernelIsBitIdenticalToTwoKernels|        a_s[pix * KG + kk] = act_forward(acc[m] + bk, act);\n    }\n    __syncthreads();|        a_s[pix * KG + kk] = act_forward(acc[m] + bk, act);\n    }
 shared-memory race|conv2d_strip.cu|CudaConv2d.FixedShapesMatchCpu|            __syncthreads();  // every thread is done reading the previous chunk|            // (barrier removed)
 block-order dependence|pool2d.cu|CudaPool2d.FixedShapesMatchCpuExactly|        out[o] = sum / area;|        out[o] = sum / area + (o >= 256 ? 0.0f * out[o - 256] : 0.0f);
+launch bounds|dense.cu|CudaDense.ForwardChainIsBitIdenticalToOneForwardPerLayer|dense_chain_kernel<<<unsigned(tiles(int(n))), kThreads, 0, stream>>>|dense_chain_kernel<<<unsigned(tiles(int(n))), 2 * kThreads, 0, stream>>>
+lazy loading|host/trainer.cpp|CudaEngine.GraphAndStreamFitsAreBitIdentical|        graphs_.push_back(StepGraph{b, global, src, a, nullptr});\n        return enqueue_step(src, b, global);|        graphs_.push_back(StepGraph{b, global, src, a, nullptr});\n        it = std::prev(graphs_.end());
 EOF
 )
 
-flag() {  # a variable of the kernel objects' flags.make
-    sed -n "s/^$1 = //p" "$OUT/CMakeFiles/emu_kernels.dir/flags.make"
+flag() {  # a variable of a target's flags.make: flag TARGET VARIABLE
+    sed -n "s/^$2 = //p" "$OUT/CMakeFiles/$1.dir/flags.make"
 }
-CXX_FLAGS="$(flag CXX_FLAGS) $(flag CXX_DEFINES) $(flag CXX_INCLUDES)"
+flags() {
+    echo "$(flag "$1" CXX_FLAGS) $(flag "$1" CXX_DEFINES) $(flag "$1" CXX_INCLUDES)"
+}
 LINK=$(cat "$OUT/CMakeFiles/emu_tests.dir/link.txt")
 
 fail=0; n=0
@@ -42,7 +47,12 @@ while IFS='|' read -r kind file tests from to; do
     [ -n "$kind" ] || continue
     n=$((n + 1))
     tmp=$(mktemp -d)
-    cp "$ROOT/cuda/$file" "$tmp/$file"
+    case "$file" in
+        */*) src="$ROOT/$file" ;;
+        *) src="$ROOT/cuda/$file" ;;
+    esac
+    file=$(basename "$file")
+    cp "$src" "$tmp/$file"
     if ! python3 - "$tmp/$file" "$from" "$to" <<'PY'
 import sys
 path, a, b = sys.argv[1], sys.argv[2].replace("\\n", "\n"), sys.argv[3].replace("\\n", "\n")
@@ -55,9 +65,14 @@ PY
         echo "mutants: FAILED: '$kind' in $file does not apply" >&2
         fail=1; rm -rf "$tmp"; continue
     fi
-    python3 "$EMU/transform.py" "$tmp/$file" "$tmp/gen.cpp" "cuda/$file"
-    # shellcheck disable=SC2086
-    g++ $CXX_FLAGS -c "$tmp/gen.cpp" -o "$tmp/kernels.o"
+    if [ "${file##*.}" = cu ]; then
+        python3 "$EMU/transform.py" "$tmp/$file" "$tmp/gen.cpp" "cuda/$file"
+        # shellcheck disable=SC2086
+        g++ $(flags emu_kernels) -c "$tmp/gen.cpp" -o "$tmp/kernels.o"
+    else
+        # shellcheck disable=SC2086
+        g++ $(flags minicnn_emu) -c "$tmp/$file" -o "$tmp/kernels.o"
+    fi
     link=${LINK/ -o emu_tests / -o $tmp/emu_tests $tmp/kernels.o }
     (cd "$OUT" && eval "$link")
     set +e

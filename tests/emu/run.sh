@@ -4,7 +4,8 @@
 # CUDA path, the CUDA training engine) and the real tests, against the emulated CUDA runtime and
 # cuBLAS of tests/emu (runtime.cpp, cublas.cpp), with its checker (out-of-bounds and uninitialized accesses,
 # shared-memory races, global write conflicts, block-order dependence, barrier divergence, capture
-# violations; see device.cpp). Every CUDA thread is a fiber; blocks run in a shuffled order.
+# violations, a kernel's first launch inside a capture, launches beyond the block, grid and
+# __launch_bounds__ limits; see device.cpp). Every CUDA thread is a fiber; blocks run in a shuffled order.
 #
 # What it cannot check: timing, coalescing, occupancy, anything about nvcc's code generation or the
 # real cuBLAS — tools/gpu-check.sh on a GPU does that.
@@ -19,6 +20,9 @@
 #                fused multiply-adds (g++ -mfma -ffp-contract=fast; the CPU must have FMA) (build-emu-fma).
 # EMU_BUILD_DIR overrides the build folder; EMU_BLOCK_ORDER=forward|reverse|shuffle; EMU_SHARDS (default:
 # the number of cores) is the number of shards.
+# EMU_LAUNCH_LOG (default: a fresh launches.log in the build folder; set it to append elsewhere)
+# receives every kernel's launch records (threads per block, dynamic shared memory, opt-in,
+# largest grid), which tools/check-kernels.sh joins with ptxas's registers and shared memory.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 if [ "${EMU_FMA:-0}" = 1 ]; then
@@ -35,6 +39,10 @@ fi
 FILTER="${1:-Cuda*:*Gpu*:-*WithoutAGpu*:*WithoutGpu*}"
 start=$(date +%s)
 echo "emu: mode: $MODE; build folder $OUT"
+if [ -z "${EMU_LAUNCH_LOG:-}" ]; then
+    export EMU_LAUNCH_LOG="$OUT/launches.log"
+    rm -f "$EMU_LAUNCH_LOG"
+fi
 cmake -S "$ROOT/tests/emu" -B "$OUT" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMINICNN_EMU_FMA=$FMA >/dev/null
 cmake --build "$OUT" -j"$(nproc)" --target emu_tests
 echo "emu: built in $(( $(date +%s) - start )) s; running --gtest_filter='$FILTER'"
@@ -56,6 +64,7 @@ for ((i = 0; i < shards; ++i)); do
     skipped=$(( skipped + $(grep -cE '^\[  SKIPPED \] .* \([0-9]+ ms\)$' "$OUT/shard$i.log" || true) ))
 done
 echo "emu: $ran GPU tests passed on the emulator, $skipped skipped, in $(( $(date +%s) - start )) s; mode: $MODE"
+echo "emu: launch records in $EMU_LAUNCH_LOG (tools/check-kernels.sh reads them)"
 if [ "$skipped" -ne 0 ]; then
     echo "emu: FAILED: a GPU test skipped on the emulator (it must run there)" >&2
     rc=1

@@ -56,6 +56,8 @@ const char* cudaGetErrorName(cudaError_t e) {
             return "cudaErrorLaunchFailure";
         case cudaErrorNotSupported:
             return "cudaErrorNotSupported";
+        case cudaErrorLaunchOutOfResources:
+            return "cudaErrorLaunchOutOfResources";
         case cudaErrorStreamCaptureUnsupported:
             return "cudaErrorStreamCaptureUnsupported";
         case cudaErrorStreamCaptureInvalidated:
@@ -76,6 +78,10 @@ const char* cudaGetErrorString(cudaError_t e) {
             return "out of memory";
         case cudaErrorIllegalAddress:
             return "an illegal memory access was encountered";
+        case cudaErrorInvalidConfiguration:
+            return "invalid configuration argument";
+        case cudaErrorLaunchOutOfResources:
+            return "too many resources requested for launch";
         case cudaErrorStreamCaptureUnsupported:
             return "operation not permitted when stream is capturing";
         case cudaErrorStreamCaptureInvalidated:

@@ -13,9 +13,13 @@
 #       -> T* name = static_cast<T*>(::emu::dynamic_smem());
 #   __shared__ T name[A][B];
 #       -> T (&name)[A][B] = *static_cast<T(*)[A][B]>(::emu::static_smem(id, sizeof(T[A][B]), alignof(T)));
-#   __global__ void k(...) {
-#       -> __global__ void k(...) { ::emu::KernelScope emu_kernel_scope_;
-#          (the checker looks at memory accesses inside kernel bodies only)
+#   __global__ void __launch_bounds__(B) k(...) {     (or without __launch_bounds__: B is 0)
+#       -> __global__ void __launch_bounds__(B) k(...) {
+#              if (::emu::kernel_probe(B, __PRETTY_FUNCTION__)) return;
+#              ::emu::KernelScope emu_kernel_scope_;
+#          (a launch first calls the kernel in probe mode, on the host, to learn its bound and
+#          its instantiation: B is evaluated where the kernel's template parameters are in scope;
+#          the checker looks at memory accesses inside kernel bodies only)
 #
 # Usage: transform.py input.cu output.cpp [display-name]
 import re
@@ -51,14 +55,41 @@ def static_shared(m):
 src = re.sub(r"__shared__\s+(?:__align__\(\d+\)\s+)?([\w:]+)\s+(\w+)\s*((?:\[[^\]]+\])+)\s*;",
              static_shared, src)
 
-# Kernel bodies open with a KernelScope.
+# Kernel bodies open with the probe and a KernelScope.
+
+
+def launch_bound(text):
+    """The first argument of a __launch_bounds__(...) at the start of text, or "0"."""
+    m = re.match(r"\s*__launch_bounds__\s*\(", text)
+    if not m:
+        return "0"
+    depth, start, i = 0, m.end(), m.end()
+    while True:
+        c = text[i]
+        if c in "(<":
+            depth += 1
+        elif c in ")>":
+            if depth == 0:
+                break
+            depth -= 1
+        elif c == "," and depth == 0:
+            break
+        i += 1
+    return one_line(text[start:i])
+
+
+def one_line(text):
+    return re.sub(r"\s+", " ", re.sub(r"//[^\n]*", "", text)).strip()
+
+
 out, pos, kernels = [], 0, 0
 for m in re.finditer(r"__global__\s+void\b", src):
     if m.start() < pos:
         continue
     brace = src.index("{", m.end())
     out.append(src[pos:brace + 1])
-    out.append(" ::emu::KernelScope emu_kernel_scope_;")
+    out.append(" if (::emu::kernel_probe(unsigned(%s), __PRETTY_FUNCTION__)) return;"
+               " ::emu::KernelScope emu_kernel_scope_;" % launch_bound(src[m.end():brace]))
     pos = brace + 1
     kernels += 1
 out.append(src[pos:])
@@ -67,10 +98,6 @@ src = "".join(out)
 # Launches.
 launch = re.compile(r"(\b[\w:]+(?:\s*<[^<>;]*>)?)\s*<<<(.*?)>>>\s*\((.*?)\)\s*;", re.S)
 count = [0]
-
-
-def one_line(text):
-    return re.sub(r"\s+", " ", re.sub(r"//[^\n]*", "", text)).strip()
 
 
 def rep(m):

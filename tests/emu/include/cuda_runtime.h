@@ -47,6 +47,7 @@ enum cudaError_t {
     cudaErrorInvalidResourceHandle = 400,
     cudaErrorNotReady = 600,
     cudaErrorIllegalAddress = 700,
+    cudaErrorLaunchOutOfResources = 701,
     cudaErrorLaunchFailure = 719,
     cudaErrorNotSupported = 801,
     cudaErrorStreamCaptureUnsupported = 900,
@@ -146,6 +147,13 @@ struct KernelScope {
 void launch(const char* name, const char* file, int line, std::function<void()> body, dim3 grid,
             dim3 block, std::size_t dynamic_smem = 0, cudaStream_t stream = nullptr);
 
+// The first statement of every kernel body (transform.py puts it there): while the launch probes
+// the kernel (emu::launch, before it enqueues anything), it records the kernel's
+// __launch_bounds__ (`bound`, 0 when it has none) and its instantiated signature (the compiler's
+// __PRETTY_FUNCTION__), and the kernel returns at once; otherwise it returns false and the body
+// runs.
+bool kernel_probe(unsigned bound, const char* signature);
+
 uint3 thread_idx();
 uint3 block_idx();
 dim3 block_dim();
@@ -180,6 +188,10 @@ unsigned long long atomic_add(unsigned long long* p, unsigned long long v);
 // Number of checker reports so far, and the text of the last `max` of them.
 long error_count();
 const char* last_reports();
+// Forgets which kernels each device has loaded, as a new process would: the gtest listener calls it
+// at the start of every test, so a test that captures a kernel's first launch is caught when it
+// runs after others too (the "lazy loading" report of emu::launch).
+void unload_kernels();
 // Makes every cudaMalloc of more than `bytes` fail (0: no limit beyond the emulated memory).
 void set_allocation_limit(std::size_t bytes);
 // Kernel launches so far (all streams, graph replays included), and device operations enqueued
@@ -207,7 +219,7 @@ const char* recorded_operations();
 #define __forceinline__ inline
 #define __noinline__
 #define __restrict__ __restrict
-#define __launch_bounds__(...)
+#define __launch_bounds__(...)  // transform.py passes the bound to emu::kernel_probe
 #define __syncthreads() (::emu::syncthreads(__FILE__, __LINE__))
 #define __syncwarp(...) (::emu::syncwarp(0xffffffffu, __FILE__, __LINE__))
 #define __shfl_xor_sync(mask, v, off, ...) \
