@@ -15,7 +15,7 @@ EMU="$ROOT/tests/emu"
 OUT="${EMU_BUILD_DIR:-$ROOT/build-emu}"
 start=$(date +%s)
 unset EMU_LAUNCH_LOG  # a mutant's launches are no records of the real kernels
-cmake -S "$EMU" -B "$OUT" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMINICNN_EMU_FMA=OFF >/dev/null
+cmake -S "$EMU" -B "$OUT" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$OUT" -j"$(nproc)" --target emu_tests >/dev/null
 
 # kind | file | tests | original text | planted text
@@ -71,7 +71,7 @@ PY
         g++ $(flags emu_kernels) -c "$tmp/gen.cpp" -o "$tmp/kernels.o"
     else
         # shellcheck disable=SC2086
-        g++ $(flags minicnn_emu) -c "$tmp/$file" -o "$tmp/kernels.o"
+        g++ $(flags emu_host) -c "$tmp/$file" -o "$tmp/kernels.o"
     fi
     link=${LINK/ -o emu_tests / -o $tmp/emu_tests $tmp/kernels.o }
     (cd "$OUT" && eval "$link")

@@ -13,13 +13,15 @@
 # Usage: tests/emu/run.sh [gtest filter]   default: every GPU test ('Cuda*:*Gpu*', less the tests
 # of what happens without a GPU, '*WithoutAGpu*', '*WithoutGpu*'), run in two
 # shards in parallel; the run fails if a selected test skips or the checker reports anything.
-# Two rounding modes, each in a build folder of its own (they never share objects):
+# Two rounding modes, in one build folder (build-emu; EMU_BUILD_DIR overrides): only the kernels are
+# compiled twice, each mode has its test binary (tests/emu/CMakeLists.txt):
 #   default      the kernels compiled without FMA: every product and sum rounded on its own
-#                (build folder build-emu);
+#                (emu_tests);
 #   EMU_FMA=1    the kernels compiled as nvcc compiles them (--fmad=true): a * b + c contracted into
-#                fused multiply-adds (g++ -mfma -ffp-contract=fast; the CPU must have FMA) (build-emu-fma).
-# EMU_BUILD_DIR overrides the build folder; EMU_BLOCK_ORDER=forward|reverse|shuffle; EMU_SHARDS (default:
-# the number of cores) is the number of shards.
+#                fused multiply-adds (g++ -mfma -ffp-contract=fast; the CPU must have FMA)
+#                (emu_tests_fma).
+# EMU_BLOCK_ORDER=forward|reverse|shuffle; EMU_SHARDS (default: the number of cores) is the number of
+# shards.
 # EMU_LAUNCH_LOG (default: a fresh launches.log in the build folder; set it to append elsewhere)
 # receives every kernel's launch records (threads per block, dynamic shared memory, opt-in,
 # largest grid), which tools/check-kernels.sh joins with ptxas's registers and shared memory.
@@ -31,26 +33,27 @@ if [ "${EMU_FMA:-0}" = 1 ]; then
         exit 1
     fi
     MODE="FMA (kernels with fused multiply-adds, as nvcc compiles them)"
-    FMA=ON; OUT="${EMU_BUILD_DIR:-$ROOT/build-emu-fma}"
+    BIN=emu_tests_fma
 else
     MODE="no FMA (every product and sum of the kernels rounded on its own)"
-    FMA=OFF; OUT="${EMU_BUILD_DIR:-$ROOT/build-emu}"
+    BIN=emu_tests
 fi
+OUT="${EMU_BUILD_DIR:-$ROOT/build-emu}"
 FILTER="${1:-Cuda*:*Gpu*:-*WithoutAGpu*:*WithoutGpu*}"
 start=$(date +%s)
-echo "emu: mode: $MODE; build folder $OUT"
+echo "emu: mode: $MODE; build folder $OUT, binary $BIN"
 if [ -z "${EMU_LAUNCH_LOG:-}" ]; then
-    export EMU_LAUNCH_LOG="$OUT/launches.log"
+    export EMU_LAUNCH_LOG="$OUT/launches${BIN#emu_tests}.log"
     rm -f "$EMU_LAUNCH_LOG"
 fi
-cmake -S "$ROOT/tests/emu" -B "$OUT" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMINICNN_EMU_FMA=$FMA >/dev/null
-cmake --build "$OUT" -j"$(nproc)" --target emu_tests
+cmake -S "$ROOT/tests/emu" -B "$OUT" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$OUT" -j"$(nproc)" --target "$BIN"
 echo "emu: built in $(( $(date +%s) - start )) s; running --gtest_filter='$FILTER'"
 shards=${EMU_SHARDS:-$(nproc)}
 pids=()
 for ((i = 0; i < shards; ++i)); do
     GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i \
-        "$OUT/emu_tests" --gtest_filter="$FILTER" >"$OUT/shard$i.log" 2>&1 &
+        "$OUT/$BIN" --gtest_filter="$FILTER" >"$OUT/shard$i${BIN#emu_tests}.log" 2>&1 &
     pids+=($!)
 done
 rc=0
@@ -59,9 +62,9 @@ for ((i = 0; i < shards; ++i)); do
 done
 ran=0; skipped=0
 for ((i = 0; i < shards; ++i)); do
-    cat "$OUT/shard$i.log"
-    ran=$(( ran + $(grep -cE '^\[       OK \] .* \([0-9]+ ms\)$' "$OUT/shard$i.log" || true) ))
-    skipped=$(( skipped + $(grep -cE '^\[  SKIPPED \] .* \([0-9]+ ms\)$' "$OUT/shard$i.log" || true) ))
+    cat "$OUT/shard$i${BIN#emu_tests}.log"
+    ran=$(( ran + $(grep -cE '^\[       OK \] .* \([0-9]+ ms\)$' "$OUT/shard$i${BIN#emu_tests}.log" || true) ))
+    skipped=$(( skipped + $(grep -cE '^\[  SKIPPED \] .* \([0-9]+ ms\)$' "$OUT/shard$i${BIN#emu_tests}.log" || true) ))
 done
 echo "emu: $ran GPU tests passed on the emulator, $skipped skipped, in $(( $(date +%s) - start )) s; mode: $MODE"
 echo "emu: launch records in $EMU_LAUNCH_LOG (tools/check-kernels.sh reads them)"
