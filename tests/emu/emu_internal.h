@@ -2,7 +2,8 @@
 // under test): errors and checker reports, the emulated devices and their allocations with per-word
 // shadow state, streams and their capture into graphs. Everything runs under g_mu.
 //   state.cpp    this header's definitions
-//   device.cpp   fibers, the block scheduler, the checker, the device-code entry points, launches
+//   device.cpp   fibers, the block scheduler, the checker, the device-code entry points
+//   launch.cpp   kernel launches: the launch limits, lazy loading, the launch records
 //   runtime.cpp  the CUDA runtime API
 //   cublas.cpp   cuBLAS
 //   nccl.cpp     NCCL
@@ -105,6 +106,9 @@ extern int g_captures;  // streams being captured (global mode: any of them forb
 bool capture_violation(const char* what);
 // Runs `op` on `stream` now, or records it into the stream's graph under capture.
 cudaError_t enqueue(cudaStream_t stream, const char* what, std::function<void()> op);
+// Runs a launch's blocks now, on the calling thread (the stream's turn has come): device.cpp.
+void execute(const char* name, const char* file, int line, std::function<void()>& body, dim3 grid,
+             dim3 block, std::size_t dyn, int device);
 
 // NCCL (nccl.cpp): whether an ncclAllReduce that has not finished (a peer has not posted yet) is on
 // stream s, or, with s null, on any stream of `device`; whether one reads or writes a byte of
