@@ -18,15 +18,20 @@
 //             epilogue (each pooled element owns the cells of its stride-sized block of z, the
 //             last row and column of pooled pixels also the cells past them; the cell its mask
 //             names gets 0 + act'(pooled) * dinp, every other one 0).
-//   forward_chain  the forwards of a run of dense layers (LeNet's three) in one launch: block b
-//             owns rows [32 b, 32 b + 32) of every layer and computes layer after layer for them,
-//             each layer's tiles exactly as forward's kernel computes them.
+//   forward_chain  the forwards of a run of small dense layers (LeNet's three) in one launch, by
+//             the row kernel: block b owns rows [2 b, 2 b + 2) of every layer (128 blocks at batch
+//             256) and computes layer after layer for them, the rows kept in shared memory between
+//             layers; thread t sums element t, t + 256, ... in k order. forward() runs a small
+//             layer (at most 2048 features in and out and 64 Ki weights) by the same kernel, so a
+//             chained forward is bit for bit the forwards one by one; larger layers take the
+//             tiled GEMM above (the row kernel would read their weights once per two rows).
 //
 // Tiling. C (M, N) = sum_k A(m, k) B(k, n): a block of 256 threads owns a 32 x 32 tile of C; thread
 // t owns rows t/16 + {0, 16} and columns t%16 + {0, 16}. K is walked in chunks of 32 staged in shared
 // memory, in order, so every sum has a fixed order (bit-identical run to run, no atomics). Operands
 // are read through strides (element (m, k) of A at m*sm + k*sk), which covers the transposes.
 // Indices are 32-bit: the launchers check that every matrix has fewer than 2^31 elements.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -208,6 +213,10 @@ void forward(float* out, const float* inp, const float* weight, const float* bia
     NvtxRange range("dense_forward");
     check_sizes(n, n_in, n_out, "dense_forward");
     if (n == 0) return;
+    // A layer whose weights are small runs the row kernel (the chain of one layer): the sums of a
+    // chained forward are then those of this one by construction, in any rounding mode.
+    const ChainLayer one{weight, bias, out, n_in, n_out, act};
+    if (chain_unfusable(&one, 1).empty()) return forward_chain(inp, &one, 1, n, stream);
     const bool fused_softmax = act != Activation::softmax || n_out <= kTile;
     Job j{};
     j.A = Operand{inp, nullptr, Activation::linear, int(n_in), 1, -1};      // inp (n, n_in)
@@ -299,27 +308,72 @@ namespace {
 
 // The layers of forward_chain as jobs, by value in the kernel's parameters; job l reads job
 // l - 1's output.
-struct Chain {
-    Job jobs[kMaxChain];
-    int count;
+// One layer of a chain, by value in the kernel's parameters.
+struct ChainStep {
+    const float* weight;  // (K, N)
+    const float* bias;    // (N)
+    float* out;           // (n, N)
+    int K, N;
+    Activation act;
 };
+struct Chain {
+    ChainStep steps[kMaxChain];
+    int count;
+    int width;  // the widest layer input or output: the shared buffers' row length
+};
+constexpr int kChainRows = 2;  // rows (samples) per block
 
-// Block b owns rows [32 b, 32 b + 32) of every layer: it computes layer 0's column tiles for those
-// rows, then layer 1's, ... Layer l + 1 stages only rows this block wrote, after a barrier (a
-// block's global writes are visible to the block after __syncthreads), so no block waits for
-// another. Each element is the sum gemm_tile forms in dense_gemm_kernel, in the same order.
-__global__ void __launch_bounds__(kThreads) dense_chain_kernel(const Chain chain) {
-    __shared__ float a_s[kTile][kTile + 1];
-    __shared__ float b_s[kTile][kTile + 1];
-    __shared__ float z_s[kTile][kTile + 1];
-    const int rows = int(blockIdx.x);
-    // Unrolled: each job is read from the kernel parameters at a constant index.
+// Block b owns rows [2b, 2b + 2) of every layer, so a batch of 256 runs 128 blocks. The rows'
+// current input sits in shared memory (staged from inp for the first layer), and each layer writes
+// its output both to memory (the backward pass reads it) and to the other shared buffer, which the
+// next layer reads after a barrier: no block waits for another. Element (r, c) of a layer is one
+// thread's sum over k = 0, 1, ... of x[r][k] * w[k][c] from 0, then + bias and act; threads of a
+// warp read consecutive columns of w (coalesced) and the same x (a broadcast). Softmax (N <= 32):
+// one thread per row, max, sum of exponentials, quotient, columns in order.
+__global__ void __launch_bounds__(kThreads)
+    dense_chain_kernel(const float* __restrict__ inp, const Chain chain, const int n) {
+    extern __shared__ float chain_s[];  // [2][kChainRows][width]
+    const int r0 = int(blockIdx.x) * kChainRows;
+    const int rows = min(kChainRows, n - r0);
+    const int tid = int(threadIdx.x);
+    float* cur = chain_s;
+    float* nxt = chain_s + kChainRows * chain.width;
+    const int K0 = chain.steps[0].K;
+    for (int e = tid; e < rows * K0; e += kThreads)
+        cur[(e / K0) * chain.width + e % K0] = inp[std::int64_t(r0 + e / K0) * K0 + e % K0];
+    __syncthreads();
+    // Unrolled: each step is read from the kernel parameters at a constant index.
 #pragma unroll
     for (int l = 0; l < kMaxChain; ++l) {
         if (l < chain.count) {  // uniform: every thread of every block takes the same branch
-            const Job& J = chain.jobs[l];
-            for (int t = 0; t < J.tiles_n; ++t) gemm_tile(J, rows * J.tiles_n + t, a_s, b_s, z_s);
-            __syncthreads();  // layer l's rows are written before layer l + 1 stages them
+            const ChainStep& S = chain.steps[l];
+            for (int e = tid; e < rows * S.N; e += kThreads) {
+                const int r = e / S.N, c = e % S.N;
+                const float* x = cur + r * chain.width;
+                float acc = 0.0f;
+                for (int k = 0; k < S.K; ++k) acc += x[k] * S.weight[std::int64_t(k) * S.N + c];
+                const float z = acc + (S.bias ? S.bias[c] : 0.0f);
+                if (S.act == Activation::softmax) {
+                    nxt[r * chain.width + c] = z;
+                } else {
+                    const float y = act_forward(z, S.act);
+                    S.out[std::int64_t(r0 + r) * S.N + c] = y;
+                    nxt[r * chain.width + c] = y;
+                }
+            }
+            __syncthreads();  // the layer's rows are in nxt
+            if (S.act == Activation::softmax && tid < rows) {
+                const float* z = nxt + tid * chain.width;
+                float mx = -INFINITY;
+                for (int c = 0; c < S.N; ++c) mx = fmaxf(mx, z[c]);
+                float sum = 0.0f;
+                for (int c = 0; c < S.N; ++c) sum += expf(z[c] - mx);
+                for (int c = 0; c < S.N; ++c)
+                    S.out[std::int64_t(r0 + tid) * S.N + c] = expf(z[c] - mx) / sum;
+            }
+            float* t = cur;
+            cur = nxt;
+            nxt = t;
         }
     }
 }
@@ -338,6 +392,14 @@ std::string chain_unfusable(const ChainLayer* layers, int count) {
         if (c.act == Activation::softmax && c.n_out > kTile)
             return "layer " + std::to_string(l) + " is a softmax over " + std::to_string(c.n_out) +
                    " outputs (one tile holds at most " + std::to_string(kTile) + ")";
+        if (c.act == Activation::softmax && l + 1 < count)
+            return "layer " + std::to_string(l) + " is a softmax that is not the last";
+        if (c.n_in > kChainMaxWidth || c.n_out > kChainMaxWidth ||
+            c.n_in * c.n_out > kChainMaxWeights)
+            return "layer " + std::to_string(l) + " is " + std::to_string(c.n_in) + " -> " +
+                   std::to_string(c.n_out) + " (the row kernel takes at most " +
+                   std::to_string(kChainMaxWidth) + " features and " +
+                   std::to_string(kChainMaxWeights) + " weights a layer)";
     }
     return "";
 }
@@ -349,26 +411,17 @@ void forward_chain(const float* inp, const ChainLayer* layers, int count, std::i
     MINICNN_REQUIRE(why.empty(), "dense_forward_chain: " << why);
     Chain chain{};
     chain.count = count;
-    const float* x = inp;
+    chain.width = 0;
     for (int l = 0; l < count; ++l) {
         const ChainLayer& c = layers[l];
         check_sizes(n, c.n_in, c.n_out, "dense_forward_chain");
-        Job& j = chain.jobs[l];
-        j.A = Operand{x, nullptr, Activation::linear, int(c.n_in), 1, -1};          // (n, n_in)
-        j.B = Operand{c.weight, nullptr, Activation::linear, 1, int(c.n_out), -1};  // (n_in, n_out)
-        j.M = int(n);
-        j.N = int(c.n_out);
-        j.K = int(c.n_in);
-        j.c = c.out;
-        j.ldc = int(c.n_out);
-        j.last_row = nullptr;
-        j.bias = c.bias;
-        j.act = c.act;
-        j.tiles_n = tiles(j.N);
-        x = c.out;
+        chain.steps[l] = ChainStep{c.weight, c.bias, c.out, int(c.n_in), int(c.n_out), c.act};
+        chain.width = std::max(chain.width, int(std::max(c.n_in, c.n_out)));
     }
     if (n == 0) return;
-    dense_chain_kernel<<<unsigned(tiles(int(n))), kThreads, 0, stream>>>(chain);
+    const int blocks = int((n + kChainRows - 1) / kChainRows);
+    const std::size_t smem = sizeof(float) * 2 * kChainRows * std::size_t(chain.width);
+    dense_chain_kernel<<<unsigned(blocks), kThreads, smem, stream>>>(inp, chain, int(n));
     MINICNN_CUDA_CHECK_LAUNCH();
 }
 

@@ -44,10 +44,15 @@ struct ChainLayer {
     Activation act;  // softmax only with n_out <= 32 (one tile holds whole rows)
 };
 constexpr int kMaxChain = 4;
+constexpr std::int64_t kChainMaxWidth = 2048;  // features in or out of a layer
+constexpr std::int64_t kChainMaxWeights =
+    65536;  // weights of a layer (256 KiB, read once per 2 rows)
 // Why these layers cannot run as one forward_chain launch, or "": 1 to kMaxChain layers, each
-// one's n_in the previous one's n_out, a softmax only with at most 32 outputs.
+// one's n_in the previous one's n_out, each at most kChainMaxWidth features in and out and
+// kChainMaxWeights weights, a softmax only as the last layer and over at most 32 outputs.
 std::string chain_unfusable(const ChainLayer* layers, int count);
-// The forward of every layer, bit for bit what one forward() per layer writes, in one launch.
+// The forward of every layer, bit for bit what one forward() per layer writes (forward() runs such
+// small layers by the same kernel), in one launch.
 void forward_chain(const float* inp, const ChainLayer* layers, int count, std::int64_t n,
                    cudaStream_t stream);
 

@@ -1,8 +1,9 @@
 // tests/test_dense.cpp — the chained forward of cuda/dense.cu (cuda::dense::forward_chain: a run of
 // dense layers in one launch) against one cuda::dense::forward per layer, bit for bit (the same
-// tile sums in the same order), and against the CPU twin (cpu::dense_forward) to float32
-// rounding: LeNet's three layers at batch 256 and at a batch that is not a multiple of the
-// 32-row tile, four layers with every elementwise activation, one layer, a wide softmax refused.
+// row kernel, one layer at a time), and against a float64 evaluation on the host within a
+// worst-case bound: LeNet's three layers at batch 256 and at an odd batch (37, a half-full last
+// block), four layers with every elementwise activation, one layer; what one launch cannot run is
+// refused.
 // The dense layers' forward and backward through the engines: tests/test_engine_cuda.cpp.
 // Without a GPU every test skips and says why.
 #include <cmath>
@@ -83,9 +84,8 @@ void expect_chain_matches(cuda::Context& ctx, std::int64_t n, std::int64_t n_in,
     std::vector<float> prev = x;
     for (std::size_t l = 0; l < specs.size(); ++l) {
         const std::vector<float> got = test::to_host(chained[l], s);
-        // Exact under FMA: both kernels inline the same gemm_tile (cuda/dense.cu), whose sums are
-        // acc += x * y in the same k order, one product per addition, so a compiler contracts
-        // every copy alike (fma(x, y, acc)) or none; bias, act and softmax have no product-plus-sum.
+        // Exact under FMA: forward() runs such a layer by the same row kernel (cuda/dense.cu), so
+        // both sides are the same compiled code on the same inputs.
         EXPECT_TRUE(test::all_equal(got, test::to_host(single[l], s), {n, specs[l].n_out}))
             << "layer " << l << " (" << activation_name(specs[l].act) << ")";
         // The host reference of this layer from the GPU's previous output.
