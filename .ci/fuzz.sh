@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # .ci/fuzz.sh — builds the libFuzzer harnesses (fuzz/build.sh) and runs each for FUZZ_SECONDS
-# (default 60) from its seed corpus in fuzz/corpus/<target>/. Fails on the first crash, sanitizer
+# (default 60, both at once, one core each) from its seed corpus in fuzz/corpus/<target>/. Fails on the first crash, sanitizer
 # report, leak, timeout or out-of-memory; the reproducer is kept in $FUZZ_OUT/artifacts/ and its
 # path printed. New inputs go to a scratch corpus under $FUZZ_OUT, never into the committed seeds.
 # Reproduce a finding with: build-fuzz/<target> build-fuzz/artifacts/<file>
@@ -13,14 +13,24 @@ export FUZZ_OUT=$out
 bash fuzz/build.sh
 mkdir -p "$out/artifacts"
 status=0
-for target in idx checkpoint; do
-  scratch="$out/corpus-$target"
+# The two harnesses run side by side (one core each), each for the whole FUZZ_SECONDS.
+fuzz_one() {
+  local target=$1 scratch="$out/corpus-$1"
   mkdir -p "$scratch"
-  echo "== fuzzing $target for ${seconds}s"
-  if ! "$out/${target}_fuzzer" "$scratch" "fuzz/corpus/$target" \
+  "$out/${target}_fuzzer" "$scratch" "fuzz/corpus/$target" \
       -dict="fuzz/$target.dict" -max_total_time="$seconds" -max_len=8192 -timeout=10 \
       -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 \
-      -artifact_prefix="$out/artifacts/$target-" 2> "$out/$target.log"; then
+      -artifact_prefix="$out/artifacts/$target-" 2> "$out/$target.log"
+}
+pids=()
+for target in idx checkpoint; do
+  echo "== fuzzing $target for ${seconds}s"
+  fuzz_one "$target" &
+  pids+=($!)
+done
+i=0
+for target in idx checkpoint; do
+  if ! wait "${pids[$i]}"; then
     echo "!! $target fuzzer found a problem; last lines of $out/$target.log:"
     tail -n 60 "$out/$target.log"
     ls -l "$out/artifacts/" || true
@@ -28,5 +38,6 @@ for target in idx checkpoint; do
   else
     grep -E "stat::number_of_executed_runs|cov:" "$out/$target.log" | tail -n 3 || true
   fi
+  i=$((i + 1))
 done
 exit $status

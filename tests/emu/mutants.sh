@@ -42,10 +42,11 @@ flags() {
 }
 LINK=$(cat "$OUT/CMakeFiles/emu_tests.dir/link.txt")
 
-fail=0; n=0
-while IFS='|' read -r kind file tests from to; do
-    [ -n "$kind" ] || continue
-    n=$((n + 1))
+# Each mutant in a process of its own, MUTANT_JOBS (default: the cores) at a time; the verdicts are
+# printed in the list's order.
+results=$(mktemp -d)
+run_mutant() {
+    local n=$1 kind=$2 file=$3 tests=$4 from=$5 to=$6 tmp src link rc
     tmp=$(mktemp -d)
     case "$file" in
         */*) src="$ROOT/$file" ;;
@@ -62,8 +63,8 @@ if src.count(a) != 1:
 open(path, "w").write(src.replace(a, b))
 PY
     then
-        echo "mutants: FAILED: '$kind' in $file does not apply" >&2
-        fail=1; rm -rf "$tmp"; continue
+        echo "mutants: FAILED: '$kind' in $file does not apply" >"$results/$n.miss"
+        rm -rf "$tmp"; return
     fi
     if [ "${file##*.}" = cu ]; then
         python3 "$EMU/transform.py" "$tmp/$file" "$tmp/gen.cpp" "cuda/$file"
@@ -80,13 +81,31 @@ PY
     rc=$?
     set -e
     if [ "$rc" -ne 0 ] && grep -q "emu checker: $kind:" "$tmp/log"; then
-        echo "mutants: caught  $kind  ($file: $(grep -m1 "emu checker: $kind:" "$tmp/log" | cut -c1-200))"
+        echo "mutants: caught  $kind  ($file: $(grep -m1 "emu checker: $kind:" "$tmp/log" | cut -c1-200))" \
+            >"$results/$n.ok"
     else
-        echo "mutants: MISSED  $kind  ($file, tests $tests, exit $rc); its output:" >&2
-        tail -30 "$tmp/log" >&2
-        fail=1
+        { echo "mutants: MISSED  $kind  ($file, tests $tests, exit $rc); its output:"
+          tail -30 "$tmp/log"; } >"$results/$n.miss"
     fi
     rm -rf "$tmp"
+}
+n=0
+while IFS='|' read -r kind file tests from to; do
+    [ -n "$kind" ] || continue
+    n=$((n + 1))
+    run_mutant "$n" "$kind" "$file" "$tests" "$from" "$to" &
+    while [ "$(jobs -rp | wc -l)" -ge "${MUTANT_JOBS:-$(nproc)}" ]; do wait -n || true; done
 done <<<"$MUTANTS"
+wait
+fail=0
+for ((i = 1; i <= n; ++i)); do
+    if [ -f "$results/$i.ok" ]; then
+        cat "$results/$i.ok"
+    else
+        cat "$results/$i.miss" >&2 2>/dev/null || echo "mutants: mutant $i gave no verdict" >&2
+        fail=1
+    fi
+done
+rm -rf "$results"
 echo "mutants: $n planted bugs, $( [ $fail -eq 0 ] && echo 'every one caught' || echo 'NOT all caught' ), in $(( $(date +%s) - start )) s"
 exit $fail
