@@ -1,12 +1,14 @@
 // cuda/dense.cu — dense (fully connected) layers of the CUDA training engine as small tiled SGEMMs
 // with their elementwise work fused in, so a layer is one launch forward and one backward.
 // CPU twin: host/cpu/dense.cpp. Test: tests/test_engine_cuda.cpp (dense layers against the CPU
-// engine; one LeNet-5 step; the device-operation count), tests/test_engine_cuda_fused.cpp (the
-// unpooling backward and the chained forward, in the CUDA plan, against the layer-by-layer plan).
+// engine; one LeNet-5 step; the device-operation count), tests/test_dense.cpp (the chained
+// forward), tests/test_engine_cuda_fused.cpp (the unpooling backward and the chained forward, in
+// the CUDA plan, against the layer-by-layer plan).
 //
 //   forward   out (n, n_out)     = act(inp (n, n_in) @ weight (n_in, n_out) + bias (n_out))
-//             softmax in the epilogue when n_out <= 32 (one tile holds whole rows), else a second
-//             kernel (cuda/activation.cu's bias_softmax_forward).
+//             a small layer (forward_chain's limits) by the row kernel below; a larger one by the
+//             tiled GEMM, softmax in the epilogue when n_out <= 32 (one tile holds whole rows),
+//             else a second kernel (cuda/activation.cu's bias_softmax_forward).
 //   backward  dz                 = act'(out) * dy, formed as dy is loaded (dy when act is linear)
 //             dweight (n_in, n_out) = inp^T dz,   dbias (n_out) = column sums of dz,
 //             dinp (n, n_in)        = dz weight^T
