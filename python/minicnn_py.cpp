@@ -1,4 +1,5 @@
-// python/minicnn_py.cpp — the Python module `minicnn`: the exercise's four functions
+// python/minicnn_py.cpp — the extension module `minicnn._minicnn`, which the package `minicnn`
+// (python/minicnn/__init__.py) re-exports: the exercise's four functions
 // (conv_forward, pool_forward, conv_backward, pool_backward) with its signatures and defaults, on
 // NumPy arrays, backed by the functional API of minicnn/ops.h.
 //
@@ -28,6 +29,7 @@
 #include "minicnn/geometry.h"
 #include "minicnn/ops.h"
 #include "minicnn/tensor.h"
+#include "minicnn/version.h"
 #include "py_util.h"
 
 namespace py = pybind11;
@@ -133,7 +135,7 @@ void bind_idx(py::module_& m);
 // python/model_py.cpp: Sequential, History, lenet5, load_model.
 void bind_model(py::module_& m);
 
-PYBIND11_MODULE(minicnn, m) {
+PYBIND11_MODULE(_minicnn, m) {
     m.doc() =
         R"doc(minicnn: the convolution exercise's functions on NumPy arrays, backed by C++/CUDA.
 
@@ -215,5 +217,6 @@ Overlapping windows add up.)doc");
         "Number of array arguments the module had to copy or convert so far (for tests).");
     bind_idx(m);
     bind_model(m);
-    m.attr("__version__") = "0.1.0";
+    // MINICNN_VERSION of cmake/sources.cmake, which pyproject.toml's version also reads.
+    m.attr("__version__") = MINICNN_VERSION_STRING;
 }
