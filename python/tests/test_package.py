@@ -27,7 +27,8 @@ PACKAGE_DIR = Path(minicnn.__file__).resolve().parent
 def cmake_version():
     """The version as scikit-build-core reads it: pyproject.toml's regex on its input file."""
     with open(SOURCE_DIR / "pyproject.toml", "rb") as f:
-        settings = tomllib.load(f)["tool"]["scikit-build"]["metadata"]["version"]
+        entries = tomllib.load(f)["tool"]["dynamic-metadata"]
+    settings = next(e for e in entries if e.get("field") == "version")
     text = (SOURCE_DIR / settings["input"]).read_text()
     m = re.search(settings["regex"], text, re.MULTILINE)
     assert m, f"pyproject.toml's version regex finds nothing in {settings['input']}"
