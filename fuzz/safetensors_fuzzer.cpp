@@ -38,7 +38,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const auto& t : st.tensors) bytes += t.bytes.size();
     if (bytes > size) std::abort();  // the data came from the input
     const std::vector<std::uint8_t> again = minicnn::serialize_safetensors(st);
-    const minicnn::Safetensors back = minicnn::parse_safetensors(again.data(), again.size(), "again");
+    const minicnn::Safetensors back =
+        minicnn::parse_safetensors(again.data(), again.size(), "again");
     if (!same(st, back)) std::abort();
     return 0;
 }

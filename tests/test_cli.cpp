@@ -212,8 +212,8 @@ TEST(Cli, EachKindOfUsageErrorIsExactlyOneLineInTheProgramsWords) {
         {{"predict", "--checkpoint", "x.ckpt", "--index", "1", "2", "3x"},
          "minicnn predict: --index must be an integer >= 0, got '3x'"},
         {{"fly"},
-         "minicnn: unknown command 'fly' (expected train, evaluate, predict or export; see 'minicnn "
-         "--help')"},
+         "minicnn: unknown command 'fly' (expected train, evaluate, predict or export; see "
+         "'minicnn --help')"},
     };
     for (const auto& c : cases) {
         const Proc r = run_in_process(c.first);
