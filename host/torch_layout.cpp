@@ -115,6 +115,10 @@ void set_model_weights(Sequential& model, const Safetensors& st, const std::stri
         MINICNN_REQUIRE(t->shape == tp.shape, file << ": tensor '" << tp.name << "' has shape "
                                                    << shape_str(t->shape) << ", expected "
                                                    << shape_str(tp.shape));
+        // A Safetensors built by hand (not parsed) may hold fewer bytes than its shape says.
+        MINICNN_REQUIRE(t->bytes.size() == tp.index.size() * sizeof(float),
+                        file << ": tensor '" << tp.name << "' holds " << t->bytes.size()
+                             << " bytes, its shape needs " << tp.index.size() * sizeof(float));
         for (std::size_t j = 0; j < tp.index.size(); ++j) {
             float v;
             std::memcpy(&v, t->bytes.data() + j * sizeof v, sizeof v);

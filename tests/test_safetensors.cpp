@@ -303,6 +303,8 @@ TEST(SafetensorsModel, BadWeightsNameTheTensorAndChangeNothing) {
                         st.tensors[4] = tensor("dense.weight", "F32", {400, 120}, 4);
                     }),
                     "tensor 'dense.weight' has shape (400, 120), expected (120, 400)");
+    EXPECT_CONTAINS(error_with([](Safetensors& st) { st.tensors[1].bytes.resize(8); }),
+                    "tensor 'conv2d.bias' holds 8 bytes, its shape needs 24");
 }
 
 class SafetensorsFile : public ::testing::Test {
