@@ -1,11 +1,13 @@
 #!/usr/bin/python3
-"""fuzz/make_corpus.py — writes the seed corpora fuzz/corpus/idx/ and fuzz/corpus/checkpoint/.
+"""fuzz/make_corpus.py — writes the seed corpora fuzz/corpus/idx/, fuzz/corpus/checkpoint/ and
+fuzz/corpus/safetensors/.
 
 Small valid files and slightly broken ones, a few KB in all. The checkpoint writer here is a second,
 independent implementation of the format in include/minicnn/checkpoint.h (tests/test_checkpoint.cpp
 checks that the C++ loader reads its output). Run with /usr/bin/python3 from the repository root.
 """
 import gzip
+import json
 import os
 import struct
 import zlib
@@ -51,6 +53,20 @@ def checkpoint(meta, arrays):
     return out + struct.pack("<I", zlib.crc32(out) & 0xFFFFFFFF)
 
 
+def safetensors(tensors, metadata=None, pad=True):
+    """tensors: [(name, dtype, shape, data bytes)], laid out in order."""
+    header, off = {}, 0
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    for name, dt, shape, data in tensors:
+        header[name] = {"dtype": dt, "shape": list(shape), "data_offsets": [off, off + len(data)]}
+        off += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    if pad:
+        text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + b"".join(t[3] for t in tensors)
+
+
 def write(sub, name, data):
     d = os.path.join(HERE, "corpus", sub)
     os.makedirs(d, exist_ok=True)
@@ -91,6 +107,23 @@ def main():
     newer = bytearray(ck[:-4])
     newer[8] = 2
     write("checkpoint", "newer-version", bytes(newer) + struct.pack("<I", zlib.crc32(newer) & 0xFFFFFFFF))
+
+    st = safetensors(
+        [("conv2d.weight", "F32", (2, 1, 2, 2), struct.pack("<8f", *range(8))),
+         ("conv2d.bias", "F32", (2,), struct.pack("<2f", 0.5, -1)),
+         ("steps", "I64", (), struct.pack("<q", 7)),
+         ("empty", "F64", (0, 3), b""),
+         ("half", "BF16", (3,), b"\x80\x3f\x00\x40\x40\x40")],
+        metadata={"format": "pt"})
+    write("safetensors", "valid", st)
+    write("safetensors", "empty", safetensors([]))
+    write("safetensors", "unpadded", safetensors([("a", "U8", (3,), b"xyz")], pad=False))
+    write("safetensors", "truncated", st[:-5])
+    overlap = json.dumps({"a": {"dtype": "U8", "shape": [2], "data_offsets": [0, 2]},
+                          "b": {"dtype": "U8", "shape": [2], "data_offsets": [1, 3]}},
+                         separators=(",", ":")).encode()
+    write("safetensors", "overlap", struct.pack("<Q", len(overlap)) + overlap + b"abc")
+    write("safetensors", "huge-header", struct.pack("<Q", 1 << 62) + b"{}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 // host/checkpoint.cpp — the checkpoint format of minicnn/checkpoint.h: serialiser, validating
-// parser, atomic save and load.
+// parser, atomic save (host/file_io.h) and load.
 //
 // The parser trusts nothing: it checks the fixed header (magic, version, flags, file_size against
 // the real size), then the CRC32 over everything before the trailer, then walks the entries with a
@@ -8,20 +8,16 @@
 // count fails at the first entry that does not fit.
 #include "minicnn/checkpoint.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <limits>
 #include <memory>
 #include <sstream>
 #include <unordered_set>
+
+#include "file_io.h"
 
 namespace minicnn {
 namespace {
@@ -156,10 +152,6 @@ private:
     const std::uint8_t* data_;
     std::size_t pos_, end_;
     const std::string& name_;
-};
-
-struct FileCloser {
-    void operator()(std::FILE* f) const noexcept { std::fclose(f); }
 };
 
 std::string list_names(const std::vector<std::string>& names) {
@@ -410,72 +402,11 @@ Checkpoint parse_checkpoint(const std::uint8_t* data, std::size_t size, const st
 
 void save_checkpoint(const std::string& path, const Checkpoint& ck) {
     MINICNN_REQUIRE(!path.empty(), "save_checkpoint: empty path");
-    const std::vector<std::uint8_t> buf = serialize_checkpoint(ck);
-    const std::string tmp = path + ".tmp." + std::to_string(static_cast<long>(::getpid()));
-
-    std::FILE* f = nullptr;
-    auto fail = [&](const char* step) {
-        const int e = errno;
-        if (f) std::fclose(f);
-        ::unlink(tmp.c_str());
-        std::ostringstream os;
-        os << "save_checkpoint: cannot write '" << path << "': " << step << " '" << tmp
-           << "' failed: " << std::strerror(e) << "; the previous checkpoint, if any, is unchanged";
-        throw ArgumentError(os.str());
-    };
-    f = std::fopen(tmp.c_str(), "wb");
-    if (!f) {
-        // Nothing was created; do not unlink a path we did not make.
-        const int e = errno;
-        std::ostringstream os;
-        os << "save_checkpoint: cannot write '" << path << "': creating the temporary file '" << tmp
-           << "' failed: " << std::strerror(e) << "; the previous checkpoint, if any, is unchanged";
-        throw ArgumentError(os.str());
-    }
-    if (!buf.empty() && std::fwrite(buf.data(), 1, buf.size(), f) != buf.size()) fail("writing");
-    if (std::fflush(f) != 0) fail("flushing");
-    if (::fsync(::fileno(f)) != 0) fail("fsync of");
-    const int rc = std::fclose(f);
-    f = nullptr;
-    if (rc != 0) fail("closing");
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("renaming over the target");
-
-    // Make the rename itself durable. Filesystems without directory fsync answer EINVAL.
-    std::string dir = std::filesystem::path(path).parent_path().string();
-    if (dir.empty()) dir = ".";
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        const int src = ::fsync(dfd);
-        const int e = errno;
-        ::close(dfd);
-        MINICNN_REQUIRE(src == 0 || e == EINVAL,
-                        "save_checkpoint: '" << path << "' was written, but the fsync of its "
-                                             << "directory '" << dir
-                                             << "' failed: " << std::strerror(e));
-    }
+    write_file_atomic(path, serialize_checkpoint(ck), "save_checkpoint", "checkpoint");
 }
 
 Checkpoint load_checkpoint(const std::string& path) {
-    struct stat st;
-    if (::stat(path.c_str(), &st) != 0) {
-        const int e = errno;
-        MINICNN_REQUIRE(e != ENOENT, "checkpoint file '" << path << "' not found");
-        MINICNN_REQUIRE(
-            false, "checkpoint file '" << path << "' cannot be accessed: " << std::strerror(e));
-    }
-    MINICNN_REQUIRE(S_ISREG(st.st_mode), "checkpoint file '" << path << "' is not a regular file");
-    std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
-    MINICNN_REQUIRE(f,
-                    "checkpoint file '" << path << "' cannot be opened: " << std::strerror(errno));
-    // Read until EOF: the buffer only holds bytes the file really has.
-    std::vector<std::uint8_t> data;
-    data.reserve(static_cast<std::size_t>(st.st_size));
-    std::uint8_t chunk[1 << 16];
-    std::size_t n;
-    while ((n = std::fread(chunk, 1, sizeof chunk, f.get())) > 0)
-        data.insert(data.end(), chunk, chunk + n);
-    MINICNN_REQUIRE(!std::ferror(f.get()),
-                    "checkpoint file '" << path << "': read error: " << std::strerror(errno));
+    const std::vector<std::uint8_t> data = read_file(path, "checkpoint file");
     return parse_checkpoint(data.data(), data.size(), path);
 }
 

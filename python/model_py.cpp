@@ -1,6 +1,7 @@
 // python/model_py.cpp — the LeNet-5 side of the Python module: a Keras-like `Sequential` (build,
 // summary, fit with a per-epoch History, evaluate, predict, train_on_batch, get/set_weights,
-// save/load, model_from_json) over minicnn::Sequential and minicnn::Trainer.
+// save/load, save_weights/load_weights (safetensors), export (ONNX), model_from_json) over
+// minicnn::Sequential and minicnn::Trainer.
 //
 // A Python Sequential owns one minicnn::Sequential (architecture + host copy of the weights) and,
 // from the first call that needs it, one Trainer on the model's device (engine copy of the weights,
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "minicnn/checkpoint.h"
+#include "minicnn/export.h"
 #include "minicnn/keras.h"
 #include "minicnn/model.h"
 #include "minicnn/trainer.h"
@@ -527,6 +529,37 @@ ignored on the CPU). Ctrl-C stops training with KeyboardInterrupt.)doc")
             },
             py::arg("path"),
             "Writes a checkpoint (architecture, weights, Adam state, epochs done) atomically.")
+        .def(
+            "save_weights",
+            [](PyModel& self, const std::string& path) {
+                self.params();  // the host copy, current
+                save_weights(self.model(), path);
+            },
+            py::arg("path"),
+            "Writes the weights as safetensors in PyTorch's layouts: tensors '<layer>.weight' and "
+            "'<layer>.bias' (the summary's layer names) that a torch.nn.Module with those "
+            "attributes takes with load_state_dict(..., strict=True) (docs/export.md).")
+        .def(
+            "load_weights",
+            [](PyModel& self, const std::string& path) {
+                self.params();  // the host copy, current
+                load_weights(self.model(), path);
+                self.params_changed();
+            },
+            py::arg("path"),
+            "Reads weights written by save_weights() (or a PyTorch state_dict saved with "
+            "safetensors): every tensor present with its shape and dtype float32, no other; "
+            "ValueError naming the tensor otherwise, and the weights are unchanged.")
+        .def(
+            "export",
+            [](PyModel& self, const std::string& path) {
+                self.params();  // the host copy, current
+                export_model(self.model(), path);
+            },
+            py::arg("path"),
+            "path.onnx: the model as ONNX (opset 17, float32 NHWC input with a free batch "
+            "dimension, the model's output, softmax for a classifier); path.safetensors: as "
+            "save_weights(). Another extension raises ValueError.")
         .def_static("load", &py_load_model, py::arg("path"), py::arg("device") = "auto",
                     "A model from a checkpoint written by save() (or minicnn's trainer); fit() "
                     "resumes where it stopped.")

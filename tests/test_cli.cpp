@@ -18,6 +18,9 @@
 #include <gtest/gtest.h>
 
 #include "cli.h"
+#include "minicnn/export.h"
+#include "minicnn/model.h"
+#include "minicnn/trainer.h"
 
 namespace {
 
@@ -209,8 +212,8 @@ TEST(Cli, EachKindOfUsageErrorIsExactlyOneLineInTheProgramsWords) {
         {{"predict", "--checkpoint", "x.ckpt", "--index", "1", "2", "3x"},
          "minicnn predict: --index must be an integer >= 0, got '3x'"},
         {{"fly"},
-         "minicnn: unknown command 'fly' (expected train, evaluate or predict; see 'minicnn "
-         "--help')"},
+         "minicnn: unknown command 'fly' (expected train, evaluate, predict or export; see "
+         "'minicnn --help')"},
     };
     for (const auto& c : cases) {
         const Proc r = run_in_process(c.first);
@@ -372,6 +375,59 @@ TEST(Cli, TrainsAKerasModelFileOnCifarDataAndUsesTheCheckpointWithoutIt) {
               std::string::npos)
         << r.err;
     EXPECT_EQ(r.out.find("Epoch"), std::string::npos) << r.out;
+}
+
+// `minicnn export`: a checkpoint's weights as safetensors (read back equal) and its model as ONNX
+// (the library's bytes); an unknown extension is a usage error that writes nothing; a failed
+// export leaves an existing output as it was.
+TEST(Cli, ExportWritesSafetensorsAndOnnxAndNeverDestroysAnExistingOutput) {
+    const std::string s = scratch_dir() + "/export";
+    ::mkdir(s.c_str(), 0755);
+    const std::string ck = s + "/m.ckpt", st = s + "/m.safetensors", onnx = s + "/m.onnx";
+    minicnn::Sequential model = minicnn::lenet5(4);
+    {
+        minicnn::Trainer t(model, minicnn::Device::cpu());
+        minicnn::save_training_checkpoint(ck, t.to_checkpoint());
+    }
+    Proc r = minicnn("export --checkpoint '" + ck + "' --output '" + st + "'");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("Wrote " + st + ": the weights of 'lenet5' (61,706 parameters)"),
+              std::string::npos)
+        << r.out;
+    minicnn::Sequential back = minicnn::lenet5(5);
+    minicnn::load_weights(back, st);
+    EXPECT_EQ(back.params(), model.params());
+    r = minicnn("export --checkpoint '" + ck + "' --output '" + onnx + "'");
+    ASSERT_EQ(r.status, 0) << r.err;
+    const std::vector<std::uint8_t> bytes = minicnn::model_to_onnx(model);
+    EXPECT_EQ(slurp(onnx), std::string(bytes.begin(), bytes.end()));
+
+    expect_usage_error("export --checkpoint '" + ck + "' --output '" + s + "/m.pt'",
+                       "--output: export: '" + s + "/m.pt' has the extension '.pt'");
+    EXPECT_FALSE(std::ifstream(s + "/m.pt").good());
+    expect_usage_error("export --output '" + st + "'", "--checkpoint is required");
+    expect_usage_error("export --checkpoint '" + ck + "'", "--output is required");
+    const Proc h = minicnn("export --help");
+    EXPECT_EQ(h.status, 0);
+    EXPECT_NE(h.out.find("--output"), std::string::npos) << h.out;
+
+    // Failures keep the existing output: a missing checkpoint, and a write that cannot start (in
+    // process, where the temporary file's name, "<output>.tmp.<pid>", is known: a directory is in
+    // its way).
+    { std::ofstream(s + "/old.onnx") << "old"; }
+    r = minicnn("export --checkpoint '" + s + "/none.ckpt' --output '" + s + "/old.onnx'");
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_NE(r.err.find("none.ckpt"), std::string::npos) << r.err;
+    EXPECT_EQ(slurp(s + "/old.onnx"), "old");
+    const std::string out = s + "/old.onnx";
+    const std::string tmp = out + ".tmp." + std::to_string(static_cast<long>(::getpid()));
+    ::mkdir(tmp.c_str(), 0755);
+    r = run_in_process({"export", "--checkpoint", ck.c_str(), "--output", out.c_str()});
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find("the previous file, if any, is unchanged"), std::string::npos) << r.err;
+    EXPECT_EQ(slurp(out), "old");
+    ::rmdir(tmp.c_str());
 }
 
 }  // namespace

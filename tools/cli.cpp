@@ -1,5 +1,5 @@
-// tools/cli.cpp — the `minicnn` program's commands (tools/cli.h): argument parsing, data loading,
-// the progress display and JSON summaries. The per-epoch lines, the metrics CSV and the checkpoint
+// tools/cli.cpp — the `minicnn` program's commands (tools/cli.h: train, evaluate, predict,
+// export): argument parsing, data loading, the progress display and JSON summaries. The per-epoch lines, the metrics CSV and the checkpoint
 // after each epoch are the library's (Trainer::fit, minicnn/trainer.h).
 //
 // CLI11 splits the command line (commands, --opt VALUE and --opt=VALUE, flags, the values of
@@ -34,6 +34,7 @@
 #include "minicnn/cpu_backend.h"
 #include "minicnn/distributed.h"
 #include "minicnn/error.h"
+#include "minicnn/export.h"
 #include "minicnn/idx.h"
 #include "minicnn/keras.h"
 #include "minicnn/model.h"
@@ -55,7 +56,7 @@ public:
 struct Options {
     std::string data = kDefaultData, device = "auto";
     std::string epochs = "5", batch_size = "32", lr = "0.001", seed = "1", validation = "10000";
-    std::string limit, checkpoint, metrics, json, model, rank_timeout = "300";
+    std::string limit, checkpoint, metrics, json, model, rank_timeout = "300", output;
     bool resume = false, no_cuda_graphs = false;
     std::vector<std::string> index;
 };
@@ -104,6 +105,7 @@ struct Program {
     CLI::App* train = nullptr;
     CLI::App* evaluate = nullptr;
     CLI::App* predict = nullptr;
+    CLI::App* export_ = nullptr;
 
     explicit Program(Options& o) {
         app.get_formatter()->column_width(24);
@@ -191,6 +193,17 @@ struct Program {
             ->allow_extra_args()
             ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
         data_and_device(predict, o);
+
+        export_ = command(
+            "export", "a checkpoint's weights as safetensors, or its model as ONNX",
+            "Writes the checkpoint's weights in PyTorch's layouts (FILE.safetensors: tensors "
+            "'<layer>.weight',\n'<layer>.bias', as a torch.nn.Module's state_dict) or its whole "
+            "model (FILE.onnx: opset 17,\nNHWC float32 input, softmax output); see docs/export.md. "
+            "An existing FILE is replaced only\nby a complete one.");
+        checkpoint_in(export_, o);
+        export_->add_option("--output", o.output, "the file to write: .safetensors or .onnx")
+            ->type_name("FILE")
+            ->required();
     }
 
     CLI::App* command(const char* name, const char* summary, const char* what) {
@@ -544,6 +557,22 @@ int cmd_evaluate(const Options& o, std::ostream& out) {
     return 0;
 }
 
+int cmd_export(const Options& o, std::ostream& out) {
+    ExportFormat format;
+    try {
+        format = export_format(o.output);
+    } catch (const ArgumentError& e) {
+        throw UsageError(std::string("--output: ") + e.what());
+    }
+    const bool weights = format == ExportFormat::safetensors;
+    const Sequential model = model_from_checkpoint(load_checkpoint(o.checkpoint));
+    export_model(model, o.output);
+    out << "Wrote " << o.output << ": " << (weights ? "the weights" : "the model") << " of '"
+        << model.name() << "' (" << format_thousands(model.param_count()) << " parameters) from "
+        << o.checkpoint << "\n";
+    return 0;
+}
+
 int cmd_predict(const Options& o, std::ostream& out) {
     std::vector<long long> idx;
     for (const std::string& v : o.index) {
@@ -613,13 +642,14 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
                 return 0;
             }
             err << "minicnn: unknown command '" << (extra.empty() ? "" : extra.front())
-                << "' (expected train, evaluate or predict; see 'minicnn --help')\n";
+                << "' (expected train, evaluate, predict or export; see 'minicnn --help')\n";
             return 2;
         }
         cmd = given.front();
         check_command_line(*cmd, args);
         if (cmd == prog.train) return cmd_train(o, out, comm);
         if (cmd == prog.evaluate) return cmd_evaluate(o, out);
+        if (cmd == prog.export_) return cmd_export(o, out);
         return cmd_predict(o, out);
     } catch (const UsageError& e) {
         out.flush();

@@ -7,6 +7,7 @@
 //                    [--resume] [--metrics FILE.csv] [--json FILE] [--validation N] [--limit N]
 //   minicnn evaluate --checkpoint FILE [--data DIR] [--device ...] [--json FILE]
 //   minicnn predict  --checkpoint FILE [--data DIR] [--device ...] --index I [I ...]
+//   minicnn export   --checkpoint FILE --output FILE.safetensors|FILE.onnx
 //   minicnn --help | minicnn <command> --help
 //
 // Exit status: 0 on success or help (on `out`), 2 for a usage error (one line naming the argument,
