@@ -2,7 +2,7 @@
 // dropped is the rate, the expectation is preserved, kept units are scaled exactly, independent
 // masks per seed, layer and step, a rank's share draws what one process draws for those samples),
 // the Dropout layer (the identity in evaluation, its spec and checkpoint round trip, its summary
-// row), and the CUDA kernel (cuda/dropout.cu) against the CPU bit for bit: masks, outputs and
+// row, a resumed run ending bit-identical to an uninterrupted one), and the CUDA kernel (cuda/dropout.cu) against the CPU bit for bit: masks, outputs and
 // gradients, in a recorded CUDA graph whose replays draw new units each step, and a whole fit of a
 // CIFAR-shaped model with dropout read from a Keras file. The GPU tests skip, saying why, where no
 // GPU is visible (the emulator runs them: tests/emu/run.sh 'CudaDropout*').
@@ -183,6 +183,48 @@ TEST(Dropout, LayerIsTheIdentityInEvaluationAndRoundTripsItsSpec) {
         EXPECT_NE(e.find("rate"), std::string::npos) << bad << ": " << e;
         EXPECT_EQ(e.find('\n'), std::string::npos) << e;
     }
+}
+
+// A model with dropout resumed from a checkpoint (its architecture too) after epoch 1 ends
+// bit-identical to the uninterrupted run: the checkpoint keeps the seed and the step count, from
+// which the units are drawn. Another seed draws other units (other weights).
+TEST(Dropout, AResumedRunDropsWhatTheUninterruptedRunDrops) {
+    const test::Squares s = test::squares(72, 5);  // 72 = 2 batches of 32 + 8
+    auto model = [] {
+        Sequential m({28, 28, 1}, "drop");
+        m.conv2d(4, {5, 5}, Padding::same(), Activation::relu)
+            .maxpool2d({2, 2})
+            .dropout(0.3f)
+            .flatten()
+            .dense(24, Activation::relu)
+            .dropout(0.5f)
+            .dense(10, Activation::softmax);
+        m.init_params(8);
+        return m;
+    };
+    FitOptions opt;
+    opt.batch_size = 32;
+    opt.seed = 5;
+    opt.epochs = 3;
+    Sequential full = model();
+    Trainer tf(full, Device::cpu());
+    tf.fit(s.view(), nullptr, opt);
+    tf.pull_params();
+
+    Sequential first = model();
+    Trainer t1(first, Device::cpu());
+    opt.epochs = 1;
+    t1.fit(s.view(), nullptr, opt);
+    const std::vector<std::uint8_t> bytes = serialize_checkpoint(t1.to_checkpoint());
+    const Checkpoint ck = parse_checkpoint(bytes.data(), bytes.size(), "in memory");
+    Sequential resumed = model_from_checkpoint(ck);
+    EXPECT_EQ(resumed.spec(), full.spec());
+    Trainer t2(resumed, Device::cpu());
+    t2.load_checkpoint_state(ck);
+    opt.epochs = 3;
+    t2.fit(s.view(), nullptr, opt);
+    t2.pull_params();
+    EXPECT_EQ(resumed.params(), full.params());
 }
 
 // ---- the CUDA kernel against the CPU --------------------------------------------------------
