@@ -10,10 +10,10 @@
 // Its operations are the direct tiled kernels of minicnn/cuda_backend.h (convolution, pooling,
 // activations; an activation's backward folded into its layer's backward kernels), the dense
 // kernels of cuda/dense.cu (one launch per dense layer forward — GEMM, bias, activation,
-// softmax — and one backward — act', dweight, dbias, dinp) and the kernels of
-// cuda/train_kernels.cu (the fused softmax + cross-entropy with its metrics and step count, Adam,
-// the batch gather, the epoch permutation). What runs fused across layers is its plan's business
-// (cuda/plan_cuda.cpp).
+// softmax — and one backward — act', dweight, dbias, dinp), dropout's (cuda/dropout.cu) and
+// the kernels of cuda/train_kernels.cu (the fused softmax + cross-entropy with its metrics and
+// step count, Adam, the batch gather, the epoch permutation). What runs fused across layers is its
+// plan's business (cuda/plan_cuda.cpp).
 //
 // Memory: scratch (the convolution's filter-gradient workspace) is sized by reserve_conv before
 // training; an operation that would need more throws ArgumentError instead of allocating (the loss
@@ -32,6 +32,7 @@
 #include "context.h"
 #include "cuda_check.h"
 #include "dense.h"
+#include "dropout.h"
 #include "gpu_memory.h"
 #include "minicnn/cuda_backend.h"
 #include "minicnn/engine.h"
@@ -216,6 +217,17 @@ public:
         }
         cuda::dense::backward(dinp, dweight, dbias, dy, out, act, inp, weight, n, n_in, n_out,
                               ctx_.stream());
+    }
+    void dropout_forward(float* out, std::int32_t* mask, const float* inp, std::int64_t count,
+                         std::int64_t sample_numel, float rate, std::uint64_t layer,
+                         const TrainingStep& t) override {
+        cuda::DeviceGuard guard(ctx_.device());
+        cuda::dropout_forward(out, mask, inp, count, sample_numel, rate, layer, t, ctx_.stream());
+    }
+    void dropout_backward(float* dinp, const float* dout, const std::int32_t* mask,
+                          std::int64_t count, float rate) override {
+        cuda::DeviceGuard guard(ctx_.device());
+        cuda::dropout_backward(dinp, dout, mask, count, rate, ctx_.stream());
     }
     void softmax_xent(float* dlogits, Metrics* metrics, const float* probs,
                       const std::int32_t* labels, std::int64_t n, std::int64_t classes,

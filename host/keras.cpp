@@ -248,12 +248,12 @@ Sequential model_from_keras_json(const std::string& text, const KerasOptions& op
             continue;
         }
         const std::vector<std::string> known{"Conv2D",  "MaxPooling2D", "AveragePooling2D",
-                                             "Flatten", "Dense",        "Activation"};
-        if (w.cls == "Dropout") w.refuse("class_name", "Dropout is not supported yet");
+                                             "Flatten", "Dense",        "Activation",
+                                             "Dropout"};
         if (std::find(known.begin(), known.end(), w.cls) == known.end())
             w.refuse("class_name",
                      "not a layer minicnn has (InputLayer, Conv2D, MaxPooling2D, "
-                     "AveragePooling2D, Flatten, Dense, Activation)");
+                     "AveragePooling2D, Flatten, Dense, Activation, Dropout)");
         check_common(w, lc);
         const Shape cur = m.output_shape();
         std::unique_ptr<Layer> layer;
@@ -290,6 +290,14 @@ Sequential model_from_keras_json(const std::string& text, const KerasOptions& op
                                          Window{k.first, k.second}, Stride{s.first, s.second});
         } else if (w.cls == "Flatten") {
             layer = std::make_unique<Flatten>();
+        } else if (w.cls == "Dropout") {
+            // A seed in the file is ignored: the units are drawn from the run's seed.
+            require_null(w, lc, "noise_shape");
+            if (!lc.contains("rate")) w.refuse("rate", "missing");
+            const json& r = lc["rate"];
+            if (!r.is_number() || !(r.get<double>() >= 0.0 && r.get<double>() < 1.0))
+                w.refuse("rate", "expected a number in [0, 1), got " + dump(r));
+            layer = std::make_unique<Dropout>(r.get<float>());
         } else if (w.cls == "Dense") {
             init = check_weights(w, lc);
             if (!lc.contains("units")) w.refuse("units", "missing");

@@ -8,8 +8,10 @@
 // unless the caller passes dz already (the fused softmax + cross-entropy gradient).
 #include "minicnn/layers.h"
 
+#include <cmath>
 #include <sstream>
 
+#include "float_str.h"
 #include "minicnn/error.h"
 
 namespace minicnn {
@@ -69,6 +71,11 @@ std::int64_t Layer::param_count() const {
 
 void Layer::reserve(Engine&, std::int64_t) const {}
 
+LayerContext Layer::forward_train(Engine& engine, const float* inp, float* out, std::int32_t* mask,
+                                  std::int64_t n, const TrainingStep&, std::size_t) const {
+    return forward(engine, inp, out, mask, n);
+}
+
 LayerOp Layer::op() const {
     return {};
 }
@@ -78,7 +85,7 @@ std::unique_ptr<Layer> Layer::from_spec(const std::string& spec) {
     std::string type;
     is >> type;
     std::string filters, kernel = "2x2", stride, padding = "valid", activation = "linear", units,
-                         tok;
+                         rate, tok;
     while (is >> tok) {
         const auto eq = tok.find('=');
         MINICNN_REQUIRE(eq != std::string::npos,
@@ -96,6 +103,8 @@ std::unique_ptr<Layer> Layer::from_spec(const std::string& spec) {
             activation = v;
         else if (k == "units")
             units = v;
+        else if (k == "rate")
+            rate = v;
         else
             throw ArgumentError("layer spec: unknown key '" + k + "' in '" + spec + "'");
     }
@@ -134,9 +143,19 @@ std::unique_ptr<Layer> Layer::from_spec(const std::string& spec) {
     }
     if (type == "Activation")
         return std::make_unique<ActivationLayer>(parse_activation(activation));
+    if (type == "Dropout") {
+        try {
+            std::size_t used = 0;
+            const float r = std::stof(rate, &used);
+            if (used == rate.size()) return std::make_unique<Dropout>(r);
+        } catch (const std::logic_error&) {  // stof's invalid_argument / out_of_range
+        }
+        throw ArgumentError("layer spec: rate must be a number, got '" + rate + "' in '" + spec +
+                            "'");
+    }
     throw ArgumentError("layer spec: unknown layer type '" + type +
-                        "' (expected Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Dense or "
-                        "Activation)");
+                        "' (expected Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Dense, "
+                        "Activation or Dropout)");
 }
 
 // ---- Conv2D -------------------------------------------------------------------------------------
@@ -363,6 +382,46 @@ LayerOp ActivationLayer::op() const {
     LayerOp o;
     o.kind = LayerOp::Kind::activation;
     o.act = act_;
+    return o;
+}
+
+// ---- Dropout ------------------------------------------------------------------------------------
+
+Dropout::Dropout(float rate) : rate_(rate) {
+    MINICNN_REQUIRE(std::isfinite(rate) && rate >= 0.0f && rate < 1.0f,
+                    "Dropout: rate must be in [0, 1), got " << float_str(rate));
+}
+
+std::string Dropout::spec() const {
+    return "Dropout rate=" + float_str(rate_);
+}
+
+LayerContext Dropout::forward(Engine&, const float* inp, float*, std::int32_t*,
+                              std::int64_t n) const {
+    return {inp, inp, nullptr, n};  // evaluation: the identity, no copy
+}
+
+LayerContext Dropout::forward_train(Engine& engine, const float* inp, float* out,
+                                    std::int32_t* mask, std::int64_t n, const TrainingStep& t,
+                                    std::size_t index) const {
+    engine.dropout_forward(out, mask, inp, n * output_numel(), output_numel(), rate_, index, t);
+    return {inp, out, mask, n};
+}
+
+void Dropout::backward(Engine& engine, const LayerContext& ctx, float* dout, bool,
+                       float* dinp) const {
+    if (!dinp) return;
+    const std::int64_t count = ctx.n * output_numel();
+    if (ctx.mask) {
+        engine.dropout_backward(dinp, dout, ctx.mask, count, rate_);
+    } else {  // after an evaluation forward: the identity's gradient
+        engine.copy(dinp, dout, std::size_t(count) * sizeof(float));
+    }
+}
+
+LayerOp Dropout::op() const {
+    LayerOp o;
+    o.kind = LayerOp::Kind::dropout;
     return o;
 }
 

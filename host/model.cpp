@@ -23,6 +23,7 @@ std::string keras_base_name(const std::string& type) {
     if (type == "AveragePooling2D") return "average_pooling2d";
     if (type == "Flatten") return "flatten";
     if (type == "Dense") return "dense";
+    if (type == "Dropout") return "dropout";
     return "activation";
 }
 
@@ -106,6 +107,9 @@ Sequential& Sequential::dense(int units, Activation activation) {
 }
 Sequential& Sequential::activation(Activation activation) {
     return add(std::make_unique<ActivationLayer>(activation));
+}
+Sequential& Sequential::dropout(float rate) {
+    return add(std::make_unique<Dropout>(rate));
 }
 
 void Sequential::init_params(std::uint64_t seed, const std::vector<KernelInit>& kernel_init) {

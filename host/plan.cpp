@@ -34,6 +34,10 @@ public:
         ctx_ = layer_->forward(*engine_, inp, out_.data(), mask_.data(), n);
         return ctx_.out;
     }
+    const float* forward_train(const float* inp, std::int64_t n, const TrainingStep& t) override {
+        ctx_ = layer_->forward_train(*engine_, inp, out_.data(), mask_.data(), n, t, first_layer());
+        return ctx_.out;
+    }
     float* backward(float* grad, float* spare, std::int64_t, bool need_dinp) override {
         if (reshape_) return need_dinp ? grad : nullptr;  // the same elements, no copy
         layer_->backward(*engine_, ctx_, grad, grad_is_dz_, need_dinp ? spare : nullptr);
@@ -72,11 +76,12 @@ Plan::Plan(Engine& engine, const Sequential& model, std::vector<std::unique_ptr<
     grad_b_ = EngineBuffer<float>(engine, max_batch * widest);
 }
 
-const float* Plan::forward(const float* x, std::int64_t n) {
+const float* Plan::forward(const float* x, std::int64_t n, const TrainingStep* training) {
     MINICNN_REQUIRE(n > 0 && n <= max_batch_,
                     "Plan::forward: " << n << " samples, the plan holds 1 to " << max_batch_);
     const float* cur = x;
-    for (const auto& s : stages_) cur = s->forward(cur, n);
+    for (const auto& s : stages_)
+        cur = training ? s->forward_train(cur, n, *training) : s->forward(cur, n);
     return cur;
 }
 

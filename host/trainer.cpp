@@ -3,7 +3,8 @@
 //
 // One training step (enqueue_step), all on the engine, no host<->device synchronisation, no
 // allocation:
-//   gather_batch (perm[cursor...]) -> the plan's forward (every stage, minicnn/plan.h) ->
+//   gather_batch (perm[cursor...]) -> the plan's training forward (every stage, minicnn/plan.h;
+//   dropout draws from the run's seed and the step counter) ->
 //   softmax_xent (dlogits, metrics; it also counts the step: step += 1, cursor += batch) -> the
 //   plan's backward (parameter gradients into the gradient arena) -> Adam (one flat update, t read
 //   from the step counter).
@@ -216,7 +217,8 @@ void Trainer::setup(std::int64_t batch) {
     batch_ = batch;
 }
 
-void Trainer::enqueue_step(const StepSource& src, std::int64_t b, std::int64_t global) {
+void Trainer::enqueue_step(const StepSource& src, std::int64_t b, std::int64_t global,
+                           std::int64_t first) {
     Engine& e = *engine_;
     const std::int64_t sample = shape_numel(model_->input_shape());
     const std::int64_t classes = shape_numel(model_->output_shape());
@@ -225,7 +227,8 @@ void Trainer::enqueue_step(const StepSource& src, std::int64_t b, std::int64_t g
             e.gather_batch(x_.data(), y_.data(), src.images, src.labels, src.perm, counters_.data(),
                            b, sample);
         }
-        const float* probs = plan_->forward(x_.data(), b);
+        const TrainingStep t{seed_, counters_.data(), first};
+        const float* probs = plan_->forward(x_.data(), b, &t);
         // The loss also counts the step (step + 1, cursor past the global batch): no advance launch.
         e.softmax_xent(plan_->dlogits(), metrics_.data(), probs, y_.data(), b, classes, global,
                        counters_.data(), src.perm ? global : 0);
@@ -245,7 +248,7 @@ void Trainer::run_step(const StepSource& global_src, std::int64_t global, bool u
     if (src.perm) src.perm += mine.begin;
     // A graph cannot hold a host all-reduce, nor NCCL's, whose completion the host waits for with a
     // deadline (cuda/nccl/allreduce_nccl.cpp): more than one rank runs unrecorded.
-    if (!use_graphs || grad_sum_) return enqueue_step(src, b, global);
+    if (!use_graphs || grad_sum_) return enqueue_step(src, b, global, mine.begin);
     const AdamConfig& a = adam_->config();
     auto it = std::find_if(graphs_.begin(), graphs_.end(),
                            [&](const StepGraph& g) { return g.batch == b && g.global == global; });
@@ -255,7 +258,7 @@ void Trainer::run_step(const StepSource& global_src, std::int64_t global, bool u
             r.images == src.images && r.labels == src.labels && r.perm == src.perm;
         const bool same_adam = it->adam.lr == a.lr && it->adam.beta1 == a.beta1 &&
                                it->adam.beta2 == a.beta2 && it->adam.eps == a.eps;
-        if (!same_source || !same_adam) {  // recorded for another fit: record again
+        if (!same_source || !same_adam || it->seed != seed_) {  // recorded for another fit
             graphs_.erase(it);
             it = graphs_.end();
         }
@@ -263,12 +266,12 @@ void Trainer::run_step(const StepSource& global_src, std::int64_t global, bool u
     if (it == graphs_.end()) {
         // The first step of a shape runs unrecorded: a warm-up, so that one-time initialisation
         // (module loading, cuBLAS's first call) never happens inside a capture.
-        graphs_.push_back(StepGraph{b, global, src, a, nullptr});
-        return enqueue_step(src, b, global);
+        graphs_.push_back(StepGraph{b, global, src, a, seed_, nullptr});
+        return enqueue_step(src, b, global, mine.begin);
     }
     if (!it->graph) {
-        it->graph = engine_->capture([&] { enqueue_step(src, b, global); });
-        if (!it->graph) return enqueue_step(src, b, global);  // an engine without graphs
+        it->graph = engine_->capture([&] { enqueue_step(src, b, global, mine.begin); });
+        if (!it->graph) return enqueue_step(src, b, global, mine.begin);  // no graphs
     }
     it->graph->launch();
 }
@@ -524,7 +527,7 @@ double Trainer::train_step(const float* x, const std::int32_t* y, std::int64_t n
     e.upload(x_.data(), x, std::size_t(n * sample) * sizeof(float));
     e.upload(y_.data(), y, std::size_t(n) * sizeof(std::int32_t));
     e.fill_zero(metrics_.data(), sizeof(Metrics));
-    enqueue_step(StepSource{}, n, n);  // the batch is in x_ / y_ already
+    enqueue_step(StepSource{}, n, n, 0);  // the batch is in x_ / y_ already
     Metrics m;
     e.download(&m, metrics_.data(), sizeof m);
     return m.loss_sum / m.count;

@@ -388,7 +388,7 @@ void bind_model(py::module_& m) {
 cross-entropy: the Keras model of the exercise's LeNet-5 task, backed by minicnn's trainer.
 
 Sequential(input_shape=(28, 28, 1), name="sequential", *, device="auto"); then add layers with
-conv2d / maxpool2d / avgpool2d / flatten / dense / activation (each returns the model). The last
+conv2d / maxpool2d / avgpool2d / flatten / dense / activation / dropout (each returns the model). The last
 layer must end in a softmax to fit or evaluate. Weights start as zeros: call init_weights(seed)
 (He normal kernels, zero biases), or use minicnn.lenet5().)doc")
         .def(py::init([](py::object input_shape, const std::string& name, py::handle device) {
@@ -457,6 +457,15 @@ layer must end in a softmax to fit or evaluate. Weights start as zeros: call ini
                 return self.add([&](Sequential& m) { m.activation(a); }, "activation");
             },
             py::arg("activation"), py::return_value_policy::reference_internal)
+        .def(
+            "dropout",
+            [](PyModel& self, float rate) -> PyModel& {
+                return self.add([&](Sequential& m) { m.dropout(rate); }, "dropout");
+            },
+            py::arg("rate"), py::return_value_policy::reference_internal,
+            "Dropout: in fit() and train_on_batch() each unit is dropped with probability rate "
+            "(in [0, 1)) and the kept ones are scaled by 1 / (1 - rate), drawn from fit's seed and "
+            "the step; the identity in evaluate() and predict().")
         .def(
             "init_weights",
             [](PyModel& self, std::uint64_t seed) {

@@ -430,4 +430,39 @@ TEST(Cli, ExportWritesSafetensorsAndOnnxAndNeverDestroysAnExistingOutput) {
     ::rmdir(tmp.c_str());
 }
 
+// The CIFAR-shaped model with dropout that Keras 3 wrote (tests/data/keras/cifar_dropout_keras3.json:
+// two 3x3 convolutions with pooling, Dropout(0.25), two dense layers with Dropout(0.5) between
+// them) trains from the program on CIFAR-format files: its summary shows the dropout layers, the
+// training loss falls over the epochs, and the checkpoint evaluates without the model file (where
+// dropout is the identity).
+TEST(Cli, TrainsTheCifarModelWithDropoutFromItsKerasFile) {
+    const std::string d = scratch_dir() + "/cifar_dropout", s = scratch_dir();
+    ::mkdir(d.c_str(), 0755);
+    write_cifar(d + "/data_batch_1.bin", 200, 21);
+    write_cifar(d + "/test_batch.bin", 40, 22);
+    const std::string model =
+        std::string(MINICNN_SOURCE_DIR) + "/tests/data/keras/cifar_dropout_keras3.json";
+    const std::string ck = s + "/cifar_dropout.ckpt", csv = s + "/cifar_dropout.csv";
+    Proc r =
+        run_in_process({"train", "--data", d.c_str(), "--model", model.c_str(), "--device", "cpu",
+                        "--epochs", "4", "--batch-size", "16", "--lr", "0.003", "--validation",
+                        "40", "--checkpoint", ck.c_str(), "--metrics", csv.c_str()});
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+    for (const char* row :
+         {"dropout (Dropout)", "dropout_1 (Dropout)", "Total params: 34,522", "Epoch 4/4"})
+        EXPECT_NE(r.out.find(row), std::string::npos) << row << " in " << r.out;
+    // epoch,loss,...: the last epoch's training loss below the first's.
+    std::istringstream rows(slurp(csv));
+    std::string line;
+    std::vector<double> losses;
+    std::getline(rows, line);  // the header
+    while (std::getline(rows, line)) losses.push_back(std::atof(line.c_str() + line.find(',') + 1));
+    ASSERT_EQ(losses.size(), 4u) << slurp(csv);
+    EXPECT_LT(losses.back(), losses.front()) << slurp(csv);
+    r = run_in_process(
+        {"evaluate", "--checkpoint", ck.c_str(), "--data", d.c_str(), "--device", "cpu"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("(40 images"), std::string::npos) << r.out;
+}
+
 }  // namespace

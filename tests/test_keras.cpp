@@ -1,5 +1,7 @@
 // tests/test_keras.cpp — Keras model files (minicnn/keras.h): the hand-written Keras 2 and Keras 3
-// JSON of tests/data/keras/ (LeNet-5, and a CIFAR-shaped model) parsed into the expected models,
+// JSON of tests/data/keras/ (LeNet-5, and a CIFAR-shaped model) and the files Keras 3 wrote
+// (make_keras_files.py: LeNet-5 with he_normal, a CIFAR-shaped model with Dropout) parsed into the
+// expected models, Dropout in both forms,
 // Keras's "same" mapped onto symmetric padding, and each refusal as one line that names the layer
 // (name and class) and the field.
 #include <gtest/gtest.h>
@@ -135,18 +137,6 @@ TEST(Keras, WhatMinicnnCannotHonourIsRefusedInOneLineNamingLayerAndField) {
     expect_refused(
         edited([](json& j) { j["config"]["layers"][3]["class_name"] = "BatchNormalization"; }),
         "'conv2d_1' (BatchNormalization)", "class_name", "not a layer minicnn has");
-    expect_refused(edited([](json& j) {
-                       j["config"]["layers"].insert(j["config"]["layers"].begin() + 7,
-                                                    json{{"module", "keras.layers"},
-                                                         {"class_name", "Dropout"},
-                                                         {"config",
-                                                          {{"name", "dropout"},
-                                                           {"trainable", true},
-                                                           {"rate", 0.5},
-                                                           {"seed", nullptr},
-                                                           {"noise_shape", nullptr}}}});
-                   }),
-                   "'dropout' (Dropout)", "class_name", "Dropout is not supported yet");
     expect_refused(edited([](json& j) { layer(j, 3)["data_format"] = "channels_first"; }), conv,
                    "data_format", "channels_first");
     expect_refused(edited([](json& j) {
@@ -223,6 +213,102 @@ TEST(Keras, KernelInitializersAreHonoured) {
                                                             {"config", {{"stddev", 0.05}}}};
                    }),
                    "'dense' (Dense)", "kernel_initializer", "RandomNormal");
+}
+
+// Dropout in both forms: Keras 3's (a DTypePolicy, a seed) and Keras 2's (dtype a string); its
+// rate is taken, its seed ignored (the run's seed draws the units); a noise_shape or a rate outside
+// [0, 1) is refused in one line naming the layer and the field.
+json keras3_dropout(double rate) {
+    return json{{"module", "keras.layers"},
+                {"class_name", "Dropout"},
+                {"config",
+                 {{"name", "dropout"},
+                  {"trainable", true},
+                  {"dtype",
+                   {{"module", "keras"},
+                    {"class_name", "DTypePolicy"},
+                    {"config", {{"name", "float32"}}},
+                    {"registered_name", nullptr}}},
+                  {"rate", rate},
+                  {"seed", 1234},
+                  {"noise_shape", nullptr}}},
+                {"registered_name", nullptr},
+                {"build_config", {{"input_shape", {nullptr, 120}}}}};
+}
+
+TEST(Keras, DropoutInBothFormsKeepsItsRate) {
+    // Keras 3: after dense (layer 6 of the file, index 7 in its list).
+    std::string text = edited([](json& j) {
+        j["config"]["layers"].insert(j["config"]["layers"].begin() + 7, keras3_dropout(0.5));
+    });
+    minicnn::Sequential m = parse(text);
+    ASSERT_EQ(m.size(), 9u);
+    EXPECT_EQ(m.layer(6).spec(), "Dropout rate=0.5");
+    EXPECT_EQ(m.layer(6).name, "dropout");
+    EXPECT_NE(m.summary().find("dropout (Dropout)"), std::string::npos) << m.summary();
+    EXPECT_EQ(m.param_count(), 61706);
+    // Keras 2: dtype a string, no module.
+    json k2 = json::parse(keras_file("lenet5_keras2.json"));
+    k2["config"]["layers"].insert(k2["config"]["layers"].begin() + 6,
+                                  json{{"class_name", "Dropout"},
+                                       {"config",
+                                        {{"name", "dropout"},
+                                         {"trainable", true},
+                                         {"dtype", "float32"},
+                                         {"rate", 0.3},
+                                         {"noise_shape", nullptr},
+                                         {"seed", nullptr}}}});
+    m = parse(k2.dump());
+    EXPECT_EQ(m.layer(5).type(), std::string("Dropout"));
+    EXPECT_EQ(static_cast<const minicnn::Dropout&>(m.layer(5)).rate(), 0.3f);
+
+    auto with = [](const std::function<void(json&)>& edit) {
+        return edited([&](json& j) {
+            json d = keras3_dropout(0.5);
+            edit(d["config"]);
+            j["config"]["layers"].insert(j["config"]["layers"].begin() + 7, d);
+        });
+    };
+    const std::string drop = "'dropout' (Dropout)";
+    expect_refused(with([](json& c) {
+                       c["noise_shape"] = {nullptr, 1};
+                   }),
+                   drop, "noise_shape", "must be null");
+    expect_refused(with([](json& c) { c["rate"] = 1.0; }), drop, "rate", "[0, 1)");
+    expect_refused(with([](json& c) { c["rate"] = -0.5; }), drop, "rate", "-0.5");
+    expect_refused(with([](json& c) { c["rate"] = "half"; }), drop, "rate", "half");
+    expect_refused(with([](json& c) { c.erase("rate"); }), drop, "rate", "missing");
+}
+
+// Files Keras 3 itself wrote (tests/data/keras/make_keras_files.py says how): the exercise's
+// LeNet-5 with he_normal on every layer, and the CIFAR-shaped model with dropout.
+TEST(Keras, FilesThatKeras3WroteAreRead) {
+    minicnn::KerasOptions o;
+    o.seed = 7;
+    const minicnn::Sequential lenet =
+        minicnn::model_from_keras_json(keras_file("lenet5_he_keras3.json"), o);
+    const minicnn::Sequential ref = minicnn::lenet5(7);
+    EXPECT_EQ(lenet.spec(), ref.spec());
+    EXPECT_EQ(lenet.params(), ref.params());  // He normal on every layer, from the same seed
+    EXPECT_EQ(lenet.name().rfind("lenet5_he_keras_3_", 0), 0u) << lenet.name();
+
+    const minicnn::Sequential cifar = parse(keras_file("cifar_dropout_keras3.json"), {32, 32, 3});
+    EXPECT_EQ(cifar.name().rfind("cifar_dropout_keras_3_", 0), 0u) << cifar.name();
+    EXPECT_EQ(cifar.spec(),
+              "input 32,32,3\n"
+              "Conv2D filters=8 kernel=3x3 stride=1x1 padding=same activation=relu\n"
+              "MaxPooling2D pool=2x2 stride=2x2\n"
+              "Conv2D filters=16 kernel=3x3 stride=1x1 padding=same activation=relu\n"
+              "MaxPooling2D pool=2x2 stride=2x2\n"
+              "Dropout rate=0.25\n"
+              "Flatten\n"
+              "Dense units=32 activation=relu\n"
+              "Dropout rate=0.5\n"
+              "Dense units=10 activation=softmax\n");
+    EXPECT_EQ(cifar.param_count(), 34522);
+    const std::string s = cifar.summary();
+    for (const char* row : {"dropout (Dropout)", "dropout_1 (Dropout)", "(None, 8, 8, 16)"})
+        EXPECT_NE(s.find(row), std::string::npos) << row << " in\n" << s;
 }
 
 TEST(Keras, NotASequentialModelIsOneLine) {

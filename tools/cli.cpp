@@ -137,7 +137,8 @@ struct Program {
         train->add_option("--lr", o.lr, "Adam learning rate, finite and > 0")
             ->type_name("X")
             ->capture_default_str();
-        train->add_option("--seed", o.seed, "seed of the initial weights and the shuffling")
+        train
+            ->add_option("--seed", o.seed, "seed of the initial weights, the shuffling and dropout")
             ->type_name("S")
             ->capture_default_str();
         train

@@ -1,7 +1,7 @@
 // host/cpu/engine_cpu.cpp — CpuEngine: the training engine on the host (minicnn/engine.h). Host
 // memory, and every operation delegated to the CPU backend, the same code the functional API runs:
 // convolution host/cpu/conv2d.h, pooling and activations minicnn/cpu_backend.h, dense layers
-// host/cpu/dense.h, loss, Adam, gather and permutation host/cpu/train_kernels.h, all on the one
+// host/cpu/dense.h, dropout host/cpu/dropout.h, loss, Adam, gather and permutation host/cpu/train_kernels.h, all on the one
 // pool of host/cpu/thread_pool.h. Its plan is Engine::plan's default, one stage per layer
 // (minicnn/plan.h). There are no graphs: capture() returns nullptr. Backend selection
 // (make_engine) is host/engine_select.cpp.
@@ -13,6 +13,7 @@
 
 #include "conv2d.h"
 #include "dense.h"
+#include "dropout.h"
 #include "gemm.h"
 #include "minicnn/cpu_backend.h"
 #include "minicnn/engine.h"
@@ -119,6 +120,16 @@ public:
                         std::int64_t n_in, std::int64_t n_out) override {
         if (act != Activation::linear) cpu::activation_backward(dy, dy, out, n, n_out, act);
         cpu::dense_backward(dinp, dweight, dbias, dy, inp, weight, n, n_in, n_out, ws_);
+    }
+
+    void dropout_forward(float* out, std::int32_t* mask, const float* inp, std::int64_t count,
+                         std::int64_t sample_numel, float rate, std::uint64_t layer,
+                         const TrainingStep& t) override {
+        cpu::dropout_forward(out, mask, inp, count, sample_numel, rate, layer, t);
+    }
+    void dropout_backward(float* dinp, const float* dout, const std::int32_t* mask,
+                          std::int64_t count, float rate) override {
+        cpu::dropout_backward(dinp, dout, mask, count, rate);
     }
 
     void softmax_xent(float* dlogits, Metrics* metrics, const float* probs,

@@ -60,6 +60,16 @@ struct StepCounters {
     std::int64_t cursor = 0;  // position in the epoch's permutation of the next batch
 };
 
+// What a training forward draws its random numbers from (Dropout, minicnn/detail/dropout.h): the
+// run's seed, the step counter in engine memory (read when the step runs, so that a recorded graph
+// draws new units at every replay), and the position of this rank's first sample in the global
+// batch (0 on one process), so that the ranks together draw what one process would.
+struct TrainingStep {
+    std::uint64_t seed = 0;
+    const StepCounters* counters = nullptr;
+    std::int64_t first_sample = 0;
+};
+
 // Loss and accuracy accumulated over an epoch (live in engine memory, read at a progress tick).
 struct Metrics {
     double loss_sum = 0.0;  // sum of per-sample cross-entropies
@@ -167,6 +177,18 @@ public:
                                 const float* out, Activation act, const float* inp,
                                 const float* weight, std::int64_t n, std::int64_t n_in,
                                 std::int64_t n_out) = 0;
+
+    // Inverted dropout of `count` floats, in training: element i is kept when
+    // detail::dropout_keep(detail::dropout_key(t.seed, layer, t.counters->step), first + i,
+    // detail::dropout_threshold(rate)) (minicnn/detail/dropout.h; first = t.first_sample *
+    // sample_numel, the step read from engine memory), out = keep ? inp * dropout_scale(rate) : 0
+    // and mask = keep (1 or 0). rate in [0, 1).
+    virtual void dropout_forward(float* out, std::int32_t* mask, const float* inp,
+                                 std::int64_t count, std::int64_t sample_numel, float rate,
+                                 std::uint64_t layer, const TrainingStep& t) = 0;
+    // dinp = mask ? dout * dropout_scale(rate) : 0; dinp may alias dout.
+    virtual void dropout_backward(float* dinp, const float* dout, const std::int32_t* mask,
+                                  std::int64_t count, float rate) = 0;
 
     // ---- the plan -----------------------------------------------------------------------------
     // The stages that run `model`'s layers on this engine for batches of up to max_batch samples,

@@ -1,12 +1,13 @@
 // minicnn/layers.h — the layers of a Sequential model: Conv2D, MaxPool2D, AvgPool2D, Flatten,
-// Dense, ActivationLayer.
+// Dense, ActivationLayer, Dropout.
 //
 // A layer is built against a per-sample input shape ((h, w, c) or (features)) and then knows its
 // output shape and its parameters. Parameters are not owned by the layer: bind() hands it views
 // into the model's parameter arena and the twin gradient arena (same layout), so the optimiser is
 // one flat update. forward() runs on an Engine and returns a LayerContext — the pointers backward()
 // needs, including the max-pool argmax mask, which lives in the buffers of the plan's stage
-// (minicnn/plan.h), never in layer state. Gradient writes are explicit: backward() overwrites this
+// (minicnn/plan.h), never in layer state. forward() is the evaluation / prediction pass;
+// forward_train() the training pass, which differs only for Dropout. Gradient writes are explicit: backward() overwrites this
 // layer's parameter gradients and, when dinp is not null, dinp; it may overwrite dout (the
 // activation's derivative is applied in place).
 //
@@ -38,7 +39,8 @@ struct ParamInfo {
 struct LayerContext {
     const float* inp = nullptr;          // (n, input shape)
     const float* out = nullptr;          // (n, output shape): the layer's output (post-activation)
-    const std::int32_t* mask = nullptr;  // MaxPool2D: (n, output shape) first-max positions
+    const std::int32_t* mask = nullptr;  // MaxPool2D: (n, output shape) first-max positions;
+                                         // Dropout in training: (n, output shape) 1 kept, 0 dropped
     std::int64_t n = 0;
 };
 
@@ -46,7 +48,7 @@ struct LayerContext {
 // its shapes for one sample, and views of its parameters and their gradients (after bind()). A
 // planner fuses only kinds it knows; any other layer runs as a stage of its own.
 struct LayerOp {
-    enum class Kind { conv2d, max_pool, avg_pool, reshape, dense, activation, other };
+    enum class Kind { conv2d, max_pool, avg_pool, reshape, dense, activation, dropout, other };
     Kind kind = Kind::other;
     Activation act = Activation::linear;  // applied to the output (conv2d, dense, activation)
     ConvGeom conv;                        // conv2d: the geometry for n = 1
@@ -88,7 +90,7 @@ public:
 
     // The activation applied at the end of forward (linear for layers without one).
     virtual Activation activation() const { return Activation::linear; }
-    // int32 workspace per sample that forward fills for backward (MaxPool2D's mask).
+    // int32 workspace per sample that forward fills for backward (MaxPool2D's mask, Dropout's).
     virtual std::int64_t mask_numel() const { return 0; }
     // Reserves engine scratch for batches up to max_batch.
     virtual void reserve(Engine& engine, std::int64_t max_batch) const;
@@ -103,6 +105,11 @@ public:
     // layer's gradients and, when not null, dinp (n, input shape). dout may be overwritten.
     virtual void backward(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
                           float* dinp) const = 0;
+    // The training pass: forward() unless the layer draws random numbers (Dropout), from `t` and
+    // its index in the model, `index`.
+    virtual LayerContext forward_train(Engine& engine, const float* inp, float* out,
+                                       std::int32_t* mask, std::int64_t n, const TrainingStep& t,
+                                       std::size_t index) const;
     // What it computes (see LayerOp): Kind::other unless a subclass says more.
     virtual LayerOp op() const;
 
@@ -229,6 +236,36 @@ protected:
 
 private:
     Activation act_;
+};
+
+// Inverted dropout (Keras Dropout), any shape. In training (forward_train) each element is dropped
+// with probability `rate` and the kept ones are scaled by 1 / (1 - rate), so the expectation is
+// unchanged; the draw is counter-based (minicnn/detail/dropout.h: the run's seed, the layer's
+// index, the step, the element), so every engine drops the same units, and the mask backward
+// needs lives in the stage's mask buffer. In evaluation and prediction (forward) the identity, a
+// view like Flatten's: no copy.
+class Dropout final : public Layer {
+public:
+    explicit Dropout(float rate);  // rate in [0, 1)
+    const char* type() const override { return "Dropout"; }
+    std::string spec() const override;
+    float rate() const { return rate_; }
+    std::int64_t mask_numel() const override { return output_numel(); }
+    LayerContext forward(Engine& engine, const float* inp, float* out, std::int32_t* mask,
+                         std::int64_t n) const override;
+    LayerContext forward_train(Engine& engine, const float* inp, float* out, std::int32_t* mask,
+                               std::int64_t n, const TrainingStep& t,
+                               std::size_t index) const override;
+    // dinp = dout * mask / (1 - rate) after forward_train; dout itself after forward.
+    void backward(Engine& engine, const LayerContext& ctx, float* dout, bool dout_is_dz,
+                  float* dinp) const override;
+    LayerOp op() const override;
+
+protected:
+    Shape do_build(const Shape& input_shape) override { return input_shape; }
+
+private:
+    float rate_;
 };
 
 }  // namespace minicnn

@@ -51,6 +51,7 @@ public:
     Sequential& flatten();
     Sequential& dense(int units, Activation activation = Activation::linear);
     Sequential& activation(Activation activation);
+    Sequential& dropout(float rate);  // inverted dropout in training, the identity otherwise
 
     const std::string& name() const { return name_; }
     const Shape& input_shape() const { return input_shape_; }

@@ -9,7 +9,7 @@
 // no stage writes is never allocated. The trainer runs the plan and never learns which layers
 // were fused:
 //
-//   const float* probs = plan.forward(x, n);            // every stage's forward, in order
+//   const float* probs = plan.forward(x, n, &step);     // every stage's forward, in order
 //   engine.softmax_xent(plan.dlogits(), ..., probs, ...);
 //   plan.backward(n);                                   // every stage's backward, in reverse
 //
@@ -19,6 +19,9 @@
 // max pooling's backward in the epilogue of the next layer's backward kernel), in which case it
 // hands down the gradient with respect to an earlier point. The loss hands the last stage the
 // gradient with respect to the last layer's pre-activation (the fused softmax + cross-entropy).
+//
+// A forward is a training forward when it is handed a TrainingStep (minicnn/engine.h), else an
+// evaluation one; they differ only in stages that draw random numbers (Dropout).
 //
 // The default plan (plan_layer_by_layer, the CPU engine's) has one stage per layer, which runs
 // Layer::forward / Layer::backward on the engine's operations; a reshape (Flatten) is a view in
@@ -54,6 +57,10 @@ public:
     // inp (n, input shape of its first layer), engine memory -> its output (n, output shape of
     // its last layer), valid until its next forward. n is at most the plan's max_batch.
     virtual const float* forward(const float* inp, std::int64_t n) = 0;
+    // The training forward: forward() unless the stage runs a layer that draws random numbers.
+    virtual const float* forward_train(const float* inp, std::int64_t n, const TrainingStep&) {
+        return forward(inp, n);
+    }
     // After forward on the same n. grad is the gradient the next stage hands down (see the file
     // comment) and may be overwritten. Writes its layers' parameter gradients and, when need_dinp,
     // the gradient the stage before expects, either into `spare` (the plan's other gradient
@@ -80,8 +87,9 @@ public:
     Plan& operator=(const Plan&) = delete;
 
     // x (n, model input) in engine memory, n <= max_batch(); returns the model's output (n,
-    // classes), valid until the next forward.
-    const float* forward(const float* x, std::int64_t n);
+    // classes), valid until the next forward. A training forward when `training` is not null
+    // (every stage's forward_train), else an evaluation one.
+    const float* forward(const float* x, std::int64_t n, const TrainingStep* training = nullptr);
     // Where the loss writes its gradient (n, classes) for backward().
     float* dlogits() { return grad_a_.data(); }
     // After forward(x, n) and the loss: every layer's parameter gradients.

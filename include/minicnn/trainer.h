@@ -188,17 +188,20 @@ private:
         std::int64_t batch = 0, global = 0;
         StepSource source;
         AdamConfig adam;
+        std::uint64_t seed = 0;              // dropout's draws (the kernels take it as an argument)
         std::unique_ptr<EngineGraph> graph;  // null until the second step of this shape
     };
 
     void setup(std::int64_t batch);
     // One training step on this rank's b samples (b <= batch_) of a global batch of `global`
-    // samples, enqueued on the engine (b == global for a single process).
-    void enqueue_step(const StepSource& src, std::int64_t b, std::int64_t global);
+    // samples, enqueued on the engine (b == global for a single process); its first sample is
+    // sample `first` of the global batch (dropout's draws).
+    void enqueue_step(const StepSource& src, std::int64_t b, std::int64_t global,
+                      std::int64_t first);
     // The step of a global batch of `global` samples whose first is at the permutation's cursor:
     // this rank's share of it through enqueue_step, or the replay of its graph for (share, global,
-    // src, the Adam settings) when use_graphs and the engine has graphs (the first step of a shape
-    // runs unrecorded, the second is recorded).
+    // src, the Adam settings, the seed) when use_graphs and the engine has graphs (the first step
+    // of a shape runs unrecorded, the second is recorded).
     void run_step(const StepSource& src, std::int64_t global, bool use_graphs);
     // Rank 0's training state to every rank.
     void broadcast_state();

@@ -1,7 +1,8 @@
 # python/tests/test_model.py — the Keras-like model API: LeNet-5's architecture and parameter count,
 # predict() against the same network run through the functional API with get_weights(), fit()'s
 # History and CSV, determinism (with and without CUDA graphs), label forms, save/load and resuming,
-# weights round trips, and the errors of each entry point. Training runs on a small synthetic
+# weights round trips, Dropout (deterministic per seed, the identity in predict), the model files
+# Keras 3 wrote, and the errors of each entry point. Training runs on a small synthetic
 # problem (the class is where a bright square sits) so that the suite stays fast on two CPU cores.
 import csv
 import os
@@ -317,6 +318,53 @@ def test_model_from_json_keras2_and_keras3(data):
     with open(os.path.join(KERAS_DIR, "cifar_keras3.json")) as f:
         c = minicnn.model_from_json(f.read(), device="cpu")
     assert c.input_shape == (32, 32, 3) and c.count_params() == 34522
+
+
+def test_dropout_trains_and_is_the_identity_in_predict(data):
+    (x, y), _ = data
+    def build(rate):
+        m = minicnn.Sequential((28, 28, 1), "drop", device="cpu")
+        m.conv2d(4, (5, 5), "same", "relu").maxpool2d((2, 2)).dropout(0.25).flatten() \
+         .dense(32, "relu")
+        if rate is not None:
+            m.dropout(rate)
+        m.dense(10, "softmax")
+        m.init_weights(4)
+        return m
+    a = build(0.5)
+    assert a.layers[2] == "Dropout rate=0.25" and a.layers[5] == "Dropout rate=0.5"
+    lines = []
+    a.summary(print_fn=lines.append)
+    assert "dropout_1 (Dropout)" in lines[0]
+    # predict: dropout is the identity, so the same weights without the second dropout predict
+    # the same (the first one stays: the layers' weights line up).
+    plain = build(None)
+    assert np.array_equal(a.predict(x[:16]), plain.predict(x[:16]))
+    # fit: the same seed drops the same units (the same weights), another seed other units.
+    b = build(0.5)
+    c = build(0.5)
+    ha = a.fit(x, y, epochs=2, verbose=0, seed=7)
+    hb = b.fit(x, y, epochs=2, verbose=0, seed=7)
+    hc = c.fit(x, y, epochs=2, verbose=0, seed=8)
+    assert ha.history["loss"] == hb.history["loss"]
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        assert np.array_equal(wa, wb)
+    assert hc.history["loss"] != ha.history["loss"]
+    assert ha.history["loss"][1] < ha.history["loss"][0]
+    with pytest.raises(minicnn.ArgumentError, match=r"rate"):
+        build(None).dropout(1.0)
+
+
+def test_model_from_json_reads_the_files_keras3_wrote():
+    with open(os.path.join(KERAS_DIR, "cifar_dropout_keras3.json")) as f:
+        c = minicnn.model_from_json(f.read(), device="cpu")
+    assert c.input_shape == (32, 32, 3) and c.count_params() == 34522
+    assert [s for s in c.layers if s.startswith("Dropout")] == ["Dropout rate=0.25",
+                                                                 "Dropout rate=0.5"]
+    with open(os.path.join(KERAS_DIR, "lenet5_he_keras3.json")) as f:
+        m = minicnn.model_from_json(f.read(), seed=3, device="cpu")
+    for a, b in zip(m.get_weights(), minicnn.lenet5(seed=3, device="cpu").get_weights()):
+        assert np.array_equal(a, b)
 
 
 def test_model_from_json_refuses_in_one_line_naming_layer_and_field():

@@ -30,7 +30,7 @@ shared-memory race|conv2d.cu|CudaConv2d.ConvMaxPoolInOneKernelIsBitIdenticalToTw
 shared-memory race|conv2d_strip.cu|CudaConv2d.FixedShapesMatchCpu|            __syncthreads();  // every thread is done reading the previous chunk|            // (barrier removed)
 block-order dependence|pool2d.cu|CudaPool2d.FixedShapesMatchCpuExactly|        out[o] = sum / area;|        out[o] = sum / area + (o >= 256 ? 0.0f * out[o - 256] : 0.0f);
 launch bounds|dense.cu|CudaDense.ForwardChainIsBitIdenticalToOneForwardPerLayer|dense_chain_kernel<<<unsigned(blocks), kThreads, smem, stream>>>|dense_chain_kernel<<<unsigned(blocks), 2 * kThreads, smem, stream>>>
-lazy loading|host/trainer.cpp|CudaEngine.GraphAndStreamFitsAreBitIdentical|        graphs_.push_back(StepGraph{b, global, src, a, nullptr});\n        return enqueue_step(src, b, global);|        graphs_.push_back(StepGraph{b, global, src, a, nullptr});\n        it = std::prev(graphs_.end());
+lazy loading|host/trainer.cpp|CudaEngine.GraphAndStreamFitsAreBitIdentical|        graphs_.push_back(StepGraph{b, global, src, a, seed_, nullptr});\n        return enqueue_step(src, b, global, mine.begin);|        graphs_.push_back(StepGraph{b, global, src, a, seed_, nullptr});\n        it = std::prev(graphs_.end());
 EOF
 )
 

@@ -22,29 +22,16 @@
 // two widths alternate from round to round. F is the splitmix64 finaliser (a 64-bit bijection with
 // full avalanche) of the key, the round and L, cut to hb bits. The key is splitmix64 of the seed.
 //
-// Host-only builds see plain inline functions; nvcc sees __host__ __device__ ones (the CPU emulator
-// of tests/emu compiles .cu files with g++ and defines __host__ and __device__ as empty).
+// MINICNN_HD and mix64 come from minicnn/detail/mix64.h (plain inline functions for g++,
+// __host__ __device__ ones for nvcc).
 #pragma once
 
 #include <cstdint>
 
+#include "minicnn/detail/mix64.h"
 #include "minicnn/error.h"
 
-#if defined(__CUDACC__)
-#define MINICNN_HD __host__ __device__
-#else
-#define MINICNN_HD
-#endif
-
 namespace minicnn::detail {
-
-// The splitmix64 finaliser: a bijection of 64-bit words in which every output bit depends on every
-// input bit.
-MINICNN_HD inline std::uint64_t mix64(std::uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 class EpochPermutation {
 public:
