@@ -574,8 +574,8 @@ void Trainer::check_memory(const DataView& train, const DataView* validation, in
        << std::max({std::min<std::int64_t>(batch_size, train.n), std::int64_t(kEvalBatch), batch_})
        << " samples, " << need.data << " for the data), " << available << " bytes ("
        << mib(available) << ") are available ("
-       << (gpu ? "cudaMemGetInfo's free memory" : "MemAvailable and this process's limits")
-       << " and the " << held << " bytes this trainer holds); nothing was trained or written "
+       << (gpu ? "cudaMemGetInfo's free memory" : "MemAvailable within this process's limits")
+       << ", plus the " << held << " bytes this trainer holds); nothing was trained or written "
        << "(try a smaller batch size or model)";
     throw DeviceError(os.str());
 }

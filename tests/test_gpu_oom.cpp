@@ -107,7 +107,7 @@ TEST_F(GpuOutOfMemory, ATrainingRunThatDoesNotFitIsRefusedAndTouchesNoFile) {
     GTEST_SKIP() << "needs a device smaller than the run: the CUDA emulator's set_device_memory "
                     "(tests/emu/run.sh)";
 #else
-    const test::Squares8 train = test::squares8(2048, 21);
+    const test::Squares8 train = test::squares8(512, 21);
     Sequential m = lenet5(3);
     Trainer t(m, Device::cuda());
     const std::string ck =
@@ -116,7 +116,7 @@ TEST_F(GpuOutOfMemory, ATrainingRunThatDoesNotFitIsRefusedAndTouchesNoFile) {
     std::ofstream(ck, std::ios::binary) << saved;
     FitOptions opt;
     opt.epochs = 1;
-    opt.batch_size = 2048;
+    opt.batch_size = 512;
     opt.checkpoint_path = ck;
     const std::size_t need = t.memory_need(train.view(), nullptr, opt.batch_size).total();
     const std::size_t held = t.engine().buffer_bytes();
