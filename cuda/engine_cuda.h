@@ -85,6 +85,12 @@ public:
     void free_bytes(void* p) noexcept override {
         if (p) cuda::release_on_device(ctx_.device(), [p] { (void)cudaFree(p); });
     }
+    std::size_t free_memory() override {
+        cuda::DeviceGuard guard(ctx_.device());
+        std::size_t free_b = 0, total_b = 0;
+        MINICNN_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+        return free_b;
+    }
     // Pageable host memory: the copy has read `host_src` when the call returns.
     void upload(void* dst, const void* host_src, std::size_t bytes) override {
         if (bytes == 0) return;
@@ -250,6 +256,14 @@ public:
                       std::int64_t sample_numel) override {
         cuda::DeviceGuard guard(ctx_.device());
         cuda::train::gather_batch(x, y, images, labels, perm, counters, batch, sample_numel,
+                                  ctx_.stream());
+    }
+    void gather_batch(float* x, std::int32_t* y, const std::uint8_t* pixels,
+                      const std::int32_t* labels, const std::int32_t* perm,
+                      const StepCounters* counters, std::int64_t batch,
+                      std::int64_t sample_numel) override {
+        cuda::DeviceGuard guard(ctx_.device());
+        cuda::train::gather_batch(x, y, pixels, labels, perm, counters, batch, sample_numel,
                                   ctx_.stream());
     }
     void advance(StepCounters* counters, std::int64_t batch, bool count_step) override {

@@ -9,12 +9,14 @@
 //                           thread 0 adds them to the Metrics accumulator. No atomics.
 //   adam_kernel             grid-stride over the flat arena; each thread recomputes the bias
 //                           correction from the step counter in device memory (graph-capturable).
-//   gather_kernel           one thread per element of the batch x (batch, sample).
+//   gather_kernel           one thread per element of the batch x (batch, sample); from float32
+//                           images as they are, from 8-bit ones through detail::pixel_to_unit.
 //   advance_kernel          one thread: the step counter and the cursor.
 //   permutation_kernel      grid-stride, one thread per element i of perm (n): the counter-based
 //                           permutation of minicnn/detail/permutation.h (the CPU engine's too).
 #include "cuda_check.h"
 #include "minicnn/detail/permutation.h"
+#include "minicnn/detail/pixel.h"
 #include "train_kernels.h"
 
 namespace minicnn::cuda::train {
@@ -94,7 +96,16 @@ __global__ void adam_kernel(float* params, const float* grads, float* m, float* 
     }
 }
 
-__global__ void gather_kernel(float* x, std::int32_t* y, const float* images,
+// A stored pixel as the model sees it: a float as it is, a byte scaled to [0, 1].
+__device__ inline float to_input(float v) {
+    return v;
+}
+__device__ inline float to_input(std::uint8_t v) {
+    return ::minicnn::detail::pixel_to_unit(v);
+}
+
+template <class T>
+__global__ void gather_kernel(float* x, std::int32_t* y, const T* images,
                               const std::int32_t* labels, const std::int32_t* perm,
                               const StepCounters* counters, std::int64_t batch,
                               std::int64_t sample) {
@@ -104,9 +115,19 @@ __global__ void gather_kernel(float* x, std::int32_t* y, const float* images,
          e += std::int64_t(gridDim.x) * blockDim.x) {
         const std::int64_t i = e / sample, k = e % sample;
         const std::int64_t src = idx[i];
-        x[e] = images[src * sample + k];
+        x[e] = to_input(images[src * sample + k]);
         if (k == 0) y[i] = labels[src];
     }
+}
+
+template <class T>
+void launch_gather(float* x, std::int32_t* y, const T* images, const std::int32_t* labels,
+                   const std::int32_t* perm, const StepCounters* counters, std::int64_t batch,
+                   std::int64_t sample, cudaStream_t stream) {
+    if (batch * sample == 0) return;
+    gather_kernel<T><<<blocks_for(batch * sample), kThreads, 0, stream>>>(
+        x, y, images, labels, perm, counters, batch, sample);
+    MINICNN_CUDA_CHECK_LAUNCH();
 }
 
 __global__ void advance_kernel(StepCounters* counters, std::int64_t batch, int count_step) {
@@ -150,10 +171,13 @@ void adam_update(float* params, const float* grads, float* m, float* v, std::int
 void gather_batch(float* x, std::int32_t* y, const float* images, const std::int32_t* labels,
                   const std::int32_t* perm, const StepCounters* counters, std::int64_t batch,
                   std::int64_t sample, cudaStream_t stream) {
-    if (batch * sample == 0) return;
-    gather_kernel<<<blocks_for(batch * sample), kThreads, 0, stream>>>(x, y, images, labels, perm,
-                                                                       counters, batch, sample);
-    MINICNN_CUDA_CHECK_LAUNCH();
+    launch_gather(x, y, images, labels, perm, counters, batch, sample, stream);
+}
+
+void gather_batch(float* x, std::int32_t* y, const std::uint8_t* pixels, const std::int32_t* labels,
+                  const std::int32_t* perm, const StepCounters* counters, std::int64_t batch,
+                  std::int64_t sample, cudaStream_t stream) {
+    launch_gather(x, y, pixels, labels, perm, counters, batch, sample, stream);
 }
 
 void advance(StepCounters* counters, std::int64_t batch, bool count_step, cudaStream_t stream) {

@@ -27,6 +27,10 @@ void adam_update(float* params, const float* grads, float* m, float* v, std::int
 void gather_batch(float* x, std::int32_t* y, const float* images, const std::int32_t* labels,
                   const std::int32_t* perm, const StepCounters* counters, std::int64_t batch,
                   std::int64_t sample, cudaStream_t stream);
+// The same from 8-bit images: x = detail::pixel_to_unit(pixels[...]) (minicnn/detail/pixel.h).
+void gather_batch(float* x, std::int32_t* y, const std::uint8_t* pixels, const std::int32_t* labels,
+                  const std::int32_t* perm, const StepCounters* counters, std::int64_t batch,
+                  std::int64_t sample, cudaStream_t stream);
 // counters->step += count_step, counters->cursor += batch (one thread).
 void advance(StepCounters* counters, std::int64_t batch, bool count_step, cudaStream_t stream);
 // perm (n) = detail::EpochPermutation(n, seed, shuffle) (minicnn/detail/permutation.h), one

@@ -2,7 +2,8 @@
 // (minicnn/cifar.h).
 //
 // A record is 3,073 bytes: label, then the R, G and B planes (1,024 bytes each, row-major). Record i's
-// byte 1 + c * 1024 + y * 32 + x becomes images[i, y, x, c] / 255 (NHWC). The file's size is checked
+// byte 1 + c * 1024 + y * 32 + x becomes pixels[i, y, x, c] (NHWC, still 8-bit; / 255 as batches are
+// gathered, minicnn/idx.h). The file's size is checked
 // (a whole number of records, at least one) before anything is allocated.
 #include "minicnn/cifar.h"
 
@@ -78,15 +79,16 @@ Dataset parse_cifar_batch(const std::uint8_t* data, std::size_t size, const std:
                                          << ", expected a class in [0, 10)");
     }
     Dataset ds;
-    ds.images = Tensor({n, kCifarSide, kCifarSide, 3}, DType::f32);
-    float* out = ds.images.data<float>();  // (n, 32, 32, 3)
+    ds.image_shape = {kCifarSide, kCifarSide, 3};
+    ds.pixels.resize(std::size_t(n * plane * 3));
+    std::uint8_t* out = ds.pixels.data();  // (n, 32, 32, 3)
     ds.labels.resize(std::size_t(n));
     for (std::int64_t i = 0; i < n; ++i) {
         const std::uint8_t* rec = data + i * kCifarRecordBytes;  // label, R (32, 32), G, B
         ds.labels[std::size_t(i)] = rec[0];
-        float* img = out + i * plane * 3;
+        std::uint8_t* img = out + i * plane * 3;
         for (std::int64_t p = 0; p < plane; ++p)
-            for (int c = 0; c < 3; ++c) img[p * 3 + c] = float(rec[1 + c * plane + p]) / 255.0f;
+            for (int c = 0; c < 3; ++c) img[p * 3 + c] = rec[1 + c * plane + p];
     }
     return ds;
 }
@@ -134,13 +136,13 @@ Dataset load_cifar_dataset(const std::string& dir, const std::string& split) {
     }
     if (parts.size() == 1) return std::move(parts.front());
     Dataset all;
-    all.images = Tensor({n, kCifarSide, kCifarSide, 3}, DType::f32);
-    float* dst = all.images.data<float>();
-    for (const Dataset& p : parts) {
-        const std::size_t count = std::size_t(p.images.numel());
-        std::memcpy(dst, p.images.data<float>(), count * sizeof(float));
-        dst += count;
+    all.image_shape = parts.front().image_shape;
+    all.pixels.reserve(std::size_t(n * kCifarSide * kCifarSide * 3));
+    all.labels.reserve(std::size_t(n));
+    for (Dataset& p : parts) {
+        all.pixels.insert(all.pixels.end(), p.pixels.begin(), p.pixels.end());
         all.labels.insert(all.labels.end(), p.labels.begin(), p.labels.end());
+        p = Dataset{};  // freed as it is copied
     }
     return all;
 }

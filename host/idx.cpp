@@ -14,6 +14,8 @@
 // there; multi-member gzip files (concatenated streams) are accepted, as gzip(1) accepts them.
 #include "minicnn/idx.h"
 
+#include "minicnn/detail/pixel.h"
+
 #include <sys/stat.h>
 #include <zlib.h>
 
@@ -382,7 +384,20 @@ std::vector<std::uint8_t> read_idx_labels(const std::string& path) {
                                                  [&](Reader& r) { return labels_from(r, path); });
 }
 
-Dataset make_dataset(const IdxImages& images, const std::vector<std::uint8_t>& labels,
+Shape Dataset::shape() const {
+    Shape s{size()};
+    s.insert(s.end(), image_shape.begin(), image_shape.end());
+    return s;
+}
+
+Tensor unit_images(const Dataset& ds) {
+    Tensor t(ds.shape(), DType::f32);
+    float* px = t.data<float>();  // (n, h, w, c)
+    for (std::size_t i = 0; i < ds.pixels.size(); ++i) px[i] = detail::pixel_to_unit(ds.pixels[i]);
+    return t;
+}
+
+Dataset make_dataset(IdxImages images, const std::vector<std::uint8_t>& labels,
                      const std::string& what, bool expect_28x28) {
     const std::int64_t n = images.count;
     MINICNN_REQUIRE(n == static_cast<std::int64_t>(labels.size()),
@@ -404,10 +419,8 @@ Dataset make_dataset(const IdxImages& images, const std::vector<std::uint8_t>& l
     }
 
     Dataset ds;
-    ds.images = Tensor({n, images.rows, images.cols, 1}, DType::f32);
-    float* px = ds.images.data<float>();  // (n, rows, cols, 1)
-    const std::size_t total = images.pixels.size();
-    for (std::size_t i = 0; i < total; ++i) px[i] = static_cast<float>(images.pixels[i]) / 255.0f;
+    ds.pixels = std::move(images.pixels);  // (n, rows, cols, 1)
+    ds.image_shape = {images.rows, images.cols, 1};
     ds.labels.assign(labels.begin(), labels.end());
     return ds;
 }
@@ -428,34 +441,34 @@ Dataset load_idx_dataset(const std::string& dir, const std::string& prefix, bool
     const std::string lbl_path = find_idx(dir, prefix, "labels", "idx1-ubyte");
     IdxImages images = read_idx_images(img_path);
     std::vector<std::uint8_t> labels = read_idx_labels(lbl_path);
-    return make_dataset(images, labels, "images '" + img_path + "' and labels '" + lbl_path + "'",
-                        expect_28x28);
+    return make_dataset(std::move(images), labels,
+                        "images '" + img_path + "' and labels '" + lbl_path + "'", expect_28x28);
 }
 
 Dataset split_tail(Dataset& ds, std::int64_t n) {
     const std::int64_t total = ds.size();
+    const std::int64_t per = ds.sample_numel();
     MINICNN_REQUIRE(
-        ds.images.defined() && ds.images.rank() == 4 && ds.images.dim(0) == total &&
-            ds.images.dtype() == DType::f32,
-        "split_tail: expected images (n, h, w, c) float32 with n = " << total << " labels");
+        ds.image_shape.size() == 3 && per > 0 &&
+            std::uint64_t(ds.pixels.size()) == std::uint64_t(total) * std::uint64_t(per),
+        "split_tail: expected pixels (n, h, w, c) with n = " << total << " labels");
     MINICNN_REQUIRE(n >= 0 && n < total, "split_tail: asked for the last "
                                              << n << " examples, but the data set has " << total
                                              << "; expected 0 <= n < " << total
                                              << " (at least one example must remain)");
-    const Shape& s = ds.images.shape();
-    const std::int64_t keep = total - n;
-    const std::size_t per = static_cast<std::size_t>(s[1] * s[2] * s[3]);
-    Dataset head, tail;
-    head.images = Tensor({keep, s[1], s[2], s[3]}, DType::f32);
-    tail.images = Tensor({n, s[1], s[2], s[3]}, DType::f32);
-    const float* src = ds.images.data<float>();
-    std::memcpy(head.images.raw(), src, static_cast<std::size_t>(keep) * per * sizeof(float));
-    if (n)
-        std::memcpy(tail.images.raw(), src + keep * per,
-                    static_cast<std::size_t>(n) * per * sizeof(float));
-    head.labels.assign(ds.labels.begin(), ds.labels.begin() + keep);
-    tail.labels.assign(ds.labels.begin() + keep, ds.labels.end());
-    ds = std::move(head);
+    const std::size_t keep_px = std::size_t(total - n) * std::size_t(per);
+    Dataset tail;
+    tail.image_shape = ds.image_shape;
+    tail.pixels.assign(ds.pixels.begin() + std::ptrdiff_t(keep_px), ds.pixels.end());
+    tail.labels.assign(ds.labels.begin() + (total - n), ds.labels.end());
+    // The head keeps its storage, cut to size: no second copy of the kept images, unless the
+    // head is the smaller part (copying it then costs less than the tail it frees).
+    ds.pixels.resize(keep_px);
+    ds.labels.resize(std::size_t(total - n));
+    if (n > total - n) {
+        ds.pixels.shrink_to_fit();
+        ds.labels.shrink_to_fit();
+    }
     return tail;
 }
 

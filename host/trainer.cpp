@@ -152,6 +152,14 @@ std::string epoch_line(const EpochLog& e, int epochs) {
     return os.str();
 }
 
+DataView view_of(const Dataset& d) {
+    DataView v;
+    v.pixels = d.pixels.data();
+    v.labels = d.labels.data();
+    v.n = d.size();
+    return v;
+}
+
 std::uint64_t seed_for_epoch(std::uint64_t seed, int epoch) {
     std::uint64_t z = seed + 0x9E3779B97F4A7C15ull * (std::uint64_t(epoch) + 1);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -176,10 +184,7 @@ Trainer::~Trainer() = default;
 
 void Trainer::push_params() {
     engine_->upload(params_.data(), model_->params().data(), params_.bytes());
-    for (std::size_t i = 0; i < model_->size(); ++i) {
-        model_->layer(i).bind(params_.data() + model_->param_offset(i),
-                              grads_.data() + model_->param_offset(i));
-    }
+    bind_layers();
 }
 
 void Trainer::pull_params() {
@@ -198,12 +203,15 @@ std::int64_t Trainer::adam_steps() {
     return c.step;
 }
 
-void Trainer::setup(std::int64_t batch) {
-    // Re-bind: another trainer may have bound the model's layers since.
+void Trainer::bind_layers() {
     for (std::size_t i = 0; i < model_->size(); ++i) {
         model_->layer(i).bind(params_.data() + model_->param_offset(i),
                               grads_.data() + model_->param_offset(i));
     }
+}
+
+void Trainer::setup(std::int64_t batch) {
+    bind_layers();  // another trainer may have bound the model's layers since
     if (batch <= batch_) return;
     // The graphs recorded the old plan's buffers and engine scratch. (The layers' parameter views
     // need no such care: they are re-bound above to this trainer's arenas, which never move.)
@@ -223,7 +231,10 @@ void Trainer::enqueue_step(const StepSource& src, std::int64_t b, std::int64_t g
     const std::int64_t sample = shape_numel(model_->input_shape());
     const std::int64_t classes = shape_numel(model_->output_shape());
     if (b > 0) {
-        if (src.perm) {
+        if (src.perm && src.pixels) {
+            e.gather_batch(x_.data(), y_.data(), src.pixels, src.labels, src.perm, counters_.data(),
+                           b, sample);
+        } else if (src.perm) {
             e.gather_batch(x_.data(), y_.data(), src.images, src.labels, src.perm, counters_.data(),
                            b, sample);
         }
@@ -254,8 +265,8 @@ void Trainer::run_step(const StepSource& global_src, std::int64_t global, bool u
                            [&](const StepGraph& g) { return g.batch == b && g.global == global; });
     if (it != graphs_.end()) {
         const StepSource& r = it->source;
-        const bool same_source =
-            r.images == src.images && r.labels == src.labels && r.perm == src.perm;
+        const bool same_source = r.images == src.images && r.pixels == src.pixels &&
+                                 r.labels == src.labels && r.perm == src.perm;
         const bool same_adam = it->adam.lr == a.lr && it->adam.beta1 == a.beta1 &&
                                it->adam.beta2 == a.beta2 && it->adam.eps == a.eps;
         if (!same_source || !same_adam || it->seed != seed_) {  // recorded for another fit
@@ -278,8 +289,11 @@ void Trainer::run_step(const StepSource& global_src, std::int64_t global, bool u
 
 void Trainer::check_data(const DataView& d, const char* what) const {
     MINICNN_REQUIRE(d.n > 0, what << ": expected at least one sample, got " << d.n);
-    MINICNN_REQUIRE(d.images != nullptr && d.labels != nullptr,
-                    what << ": images or labels are null");
+    MINICNN_REQUIRE((d.images != nullptr) != (d.pixels != nullptr) && d.labels != nullptr,
+                    what << ": expected labels and either float32 images or 8-bit pixels, got "
+                         << (d.labels ? "labels" : "no labels") << ", "
+                         << (d.images ? "images" : "no images") << " and "
+                         << (d.pixels ? "pixels" : "no pixels"));
     const std::int64_t classes = shape_numel(model_->output_shape());
     for (std::int64_t i = 0; i < d.n; ++i) {
         MINICNN_REQUIRE(d.labels[i] >= 0 && d.labels[i] < classes,
@@ -313,6 +327,8 @@ History Trainer::fit(const DataView& train, const DataView* validation, const Fi
     seed_ = opt.seed;
     broadcast_state();
 
+    // Before anything is allocated for the run, and before the metrics file is opened.
+    check_memory(train, validation, opt.batch_size);
     Engine& e = *engine_;
     const std::int64_t batch = std::min<std::int64_t>(opt.batch_size, train.n);
     setup(std::max<std::int64_t>(batch, kEvalBatch));
@@ -321,7 +337,7 @@ History Trainer::fit(const DataView& train, const DataView* validation, const Fi
     const Resident tr = make_resident(train);
     const Resident va = validation ? make_resident(*validation) : Resident{};
     EngineBuffer<std::int32_t> perm(e, train.n);
-    const StepSource source{tr.images, tr.labels, perm.data()};
+    const StepSource source{tr.images, tr.labels, perm.data(), tr.pixels};
     MetricsCsv metrics(root ? opt.metrics_path : std::string(), epochs_done_);
 
     History history;
@@ -389,7 +405,7 @@ History Trainer::fit(const DataView& train, const DataView* validation, const Fi
         }
         epochs_done_ = epoch + 1;
         if (validation) {
-            const EvalResult v = evaluate_shared(va.images, va.labels, validation->n, batch_);
+            const EvalResult v = evaluate_shared(va, validation->n, batch_);
             log.val_loss = v.loss;
             log.val_accuracy = v.accuracy;
         }
@@ -410,29 +426,26 @@ EvalResult Trainer::evaluate(const DataView& data, int batch_size) {
     check_data(data, "evaluate");
     const auto t0 = Clock::now();
     const Resident r = make_resident(data);
-    EvalResult res = evaluate_shared(r.images, r.labels, data.n, batch_size);
+    EvalResult res = evaluate_shared(r, data.n, batch_size);
     res.seconds = seconds_since(t0);
     return res;
 }
 
-EvalResult Trainer::evaluate_shared(const float* images, const std::int32_t* labels, std::int64_t n,
-                                    std::int64_t batch_size) {
+EvalResult Trainer::evaluate_shared(const Resident& r, std::int64_t n, std::int64_t batch_size) {
     const Share mine = share(n, comm_->rank(), comm_->size());
-    const std::int64_t sample = shape_numel(model_->input_shape());
     double sums[3] = {0, 0, 0};
     if (mine.count > 0) {
-        const Metrics m = evaluate_resident(images + mine.begin * sample, labels + mine.begin,
-                                            mine.count, batch_size);
+        const Metrics m = evaluate_resident(r, mine.begin, mine.count, batch_size);
         sums[0] = m.loss_sum;
         sums[1] = m.correct;
         sums[2] = m.count;
     }
     comm_->allreduce_sum(sums, 3);
-    EvalResult r;
-    r.count = n;
-    r.loss = sums[0] / sums[2];
-    r.accuracy = sums[1] / sums[2];
-    return r;
+    EvalResult res;
+    res.count = n;
+    res.loss = sums[0] / sums[2];
+    res.accuracy = sums[1] / sums[2];
+    return res;
 }
 
 void Trainer::broadcast_state() {
@@ -456,35 +469,118 @@ void Trainer::broadcast_state() {
 Trainer::Resident Trainer::make_resident(const DataView& data) {
     Resident r;
     r.images = data.images;
+    r.pixels = data.pixels;
     r.labels = data.labels;
     if (engine_->backend() != Backend::cpu) {  // on the CPU the host arrays are used as they are
         const std::int64_t sample = shape_numel(model_->input_shape());
-        r.images_buf = EngineBuffer<float>(*engine_, data.n * sample);
+        if (data.pixels) {  // 8-bit on the device too
+            r.pixels_buf = EngineBuffer<std::uint8_t>(*engine_, data.n * sample);
+            engine_->upload(r.pixels_buf.data(), data.pixels, r.pixels_buf.bytes());
+            r.pixels = r.pixels_buf.data();
+        } else {
+            r.images_buf = EngineBuffer<float>(*engine_, data.n * sample);
+            engine_->upload(r.images_buf.data(), data.images, r.images_buf.bytes());
+            r.images = r.images_buf.data();
+        }
         r.labels_buf = EngineBuffer<std::int32_t>(*engine_, data.n);
-        engine_->upload(r.images_buf.data(), data.images, r.images_buf.bytes());
         engine_->upload(r.labels_buf.data(), data.labels, r.labels_buf.bytes());
-        r.images = r.images_buf.data();
         r.labels = r.labels_buf.data();
     }
     return r;
 }
 
-Metrics Trainer::evaluate_resident(const float* images, const std::int32_t* labels, std::int64_t n,
+Metrics Trainer::evaluate_resident(const Resident& r, std::int64_t begin, std::int64_t n,
                                    std::int64_t batch_size) {
     Engine& e = *engine_;
     const std::int64_t batch = std::min<std::int64_t>(batch_size, n);
     setup(batch);
     const std::int64_t sample = shape_numel(model_->input_shape());
     const std::int64_t classes = shape_numel(model_->output_shape());
+    const std::int32_t* labels = r.labels + begin;
     e.fill_zero(metrics_.data(), sizeof(Metrics));
-    for (std::int64_t s = 0; s < n; s += batch) {
-        const std::int64_t b = std::min(batch, n - s);
-        const float* probs = plan_->forward(images + s * sample, b);
-        e.softmax_xent(nullptr, metrics_.data(), probs, labels + s, b, classes, b, nullptr, 0);
+    if (r.pixels) {
+        // 8-bit data go through the batch gather (which scales them), in order: an identity
+        // permutation and a cursor of their own.
+        EngineBuffer<std::int32_t> order(e, n);
+        EngineBuffer<StepCounters> cursor(e, 1);
+        e.permutation(order.data(), n, 0, false);
+        for (std::int64_t s = 0; s < n; s += batch) {
+            const std::int64_t b = std::min(batch, n - s);
+            e.gather_batch(x_.data(), y_.data(), r.pixels + begin * sample, labels, order.data(),
+                           cursor.data(), b, sample);
+            const float* probs = plan_->forward(x_.data(), b);
+            e.softmax_xent(nullptr, metrics_.data(), probs, y_.data(), b, classes, b, nullptr, 0);
+            e.advance(cursor.data(), b, false);
+        }
+    } else {
+        const float* images = r.images + begin * sample;
+        for (std::int64_t s = 0; s < n; s += batch) {
+            const std::int64_t b = std::min(batch, n - s);
+            const float* probs = plan_->forward(images + s * sample, b);
+            e.softmax_xent(nullptr, metrics_.data(), probs, labels + s, b, classes, b, nullptr, 0);
+        }
     }
     Metrics m;
     e.download(&m, metrics_.data(), sizeof m);
     return m;
+}
+
+MemoryNeed Trainer::memory_need(const DataView& train, const DataView* validation, int batch_size) {
+    MINICNN_REQUIRE(batch_size > 0, "memory_need: batch_size must be > 0, got " << batch_size);
+    Engine& e = *engine_;
+    const std::int64_t sample = shape_numel(model_->input_shape());
+    const std::size_t f = sizeof(float), i = sizeof(std::int32_t);
+    MemoryNeed need;
+    need.state =
+        4 * std::size_t(model_->param_count()) * f + sizeof(StepCounters) + sizeof(Metrics);
+    // fit() plans for max(batch, kEvalBatch) samples, and keeps a larger plan it already has.
+    const std::int64_t batch =
+        std::max({std::min<std::int64_t>(batch_size, train.n), std::int64_t(kEvalBatch), batch_});
+    std::size_t per_sample = 0;  // every plan buffer holds max_batch samples
+    {
+        bind_layers();
+        const std::size_t before = e.buffer_bytes();
+        const std::unique_ptr<Plan> one = e.plan(*model_, 1);
+        per_sample = e.buffer_bytes() - before;
+    }
+    need.plan = std::size_t(batch) * (per_sample + std::size_t(sample) * f + i);
+    auto resident = [&](const DataView& d) -> std::size_t {
+        if (e.backend() == Backend::cpu) return 0;  // the host arrays are used as they are
+        return std::size_t(d.n) * (std::size_t(sample) * (d.pixels ? 1 : f) + i);
+    };
+    need.data = resident(train) + std::size_t(train.n) * i;  // + the epoch permutation
+    if (validation) {
+        need.data += resident(*validation);
+        if (validation->pixels) need.data += std::size_t(validation->n) * i + sizeof(StepCounters);
+    }
+    return need;
+}
+
+void Trainer::check_memory(const DataView& train, const DataView* validation, int batch_size) {
+    Engine& e = *engine_;
+    const MemoryNeed need = memory_need(train, validation, batch_size);
+    const std::size_t held = e.buffer_bytes();  // this trainer's: the engine is its own
+    const std::size_t free_b = e.free_memory();
+    const std::size_t available =
+        free_b > std::numeric_limits<std::size_t>::max() - held ? free_b : free_b + held;
+    if (need.total() <= available) return;
+    const bool gpu = e.backend() != Backend::cpu;
+    auto mib = [](std::size_t b) {
+        std::ostringstream os;
+        os << std::fixed << std::setprecision(1) << double(b) / (1024.0 * 1024.0) << " MiB";
+        return os.str();
+    };
+    std::ostringstream os;
+    os << "fit: does not fit in " << (gpu ? "GPU" : "host") << " memory: training needs "
+       << need.total() << " bytes (" << mib(need.total()) << ": " << need.state
+       << " for parameters, gradients and Adam, " << need.plan << " for the plan and batch of "
+       << std::max({std::min<std::int64_t>(batch_size, train.n), std::int64_t(kEvalBatch), batch_})
+       << " samples, " << need.data << " for the data), " << available << " bytes ("
+       << mib(available) << ") are available ("
+       << (gpu ? "cudaMemGetInfo's free memory" : "MemAvailable within this process's limits")
+       << ", plus the " << held << " bytes this trainer holds); nothing was trained or written "
+       << "(try a smaller batch size or model)";
+    throw DeviceError(os.str());
 }
 
 Tensor Trainer::predict(const float* images, std::int64_t n, int batch_size) {

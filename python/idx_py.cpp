@@ -1,6 +1,7 @@
 // python/idx_py.cpp — minicnn's IDX readers (minicnn/idx.h) for Python: MNIST / Fashion-MNIST
-// files, raw or gzip, validated by the C++ reader. load_idx hands the scaled float32 images over
-// without a copy (Tensor storage through a capsule); the raw uint8 readers copy once out of
+// files, raw or gzip, validated by the C++ reader. load_idx scales the 8-bit images to float32
+// [0, 1] (unit_images: detail::pixel_to_unit, what training sees) and hands that Tensor over
+// without a copy (its storage through a capsule); the raw uint8 readers copy once out of
 // std::vector.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -27,7 +28,13 @@ py::tuple py_load_idx(const std::string& dir, const std::string& prefix, bool ex
     }
     py::array_t<std::int32_t> labels(static_cast<py::ssize_t>(ds.labels.size()));
     std::copy(ds.labels.begin(), ds.labels.end(), labels.mutable_data());
-    return py::make_tuple(to_numpy(std::move(ds.images)), labels);
+    Tensor images;
+    {
+        py::gil_scoped_release nogil;
+        images = unit_images(ds);  // the float32 copy Python gets; the 8-bit one goes
+        ds.pixels = {};
+    }
+    return py::make_tuple(to_numpy(std::move(images)), labels);
 }
 
 }  // namespace

@@ -56,9 +56,12 @@ TEST_F(Cifar, LoadsRecordsAsNhwcScaledToOne) {
     write("test_batch.bin", cifar_records(2, 9));
     EXPECT_EQ(minicnn::detect_data_format(dir_), minicnn::DataFormat::cifar10);
     const minicnn::Dataset tr = minicnn::load_dataset(dir_, "train");
-    ASSERT_EQ(tr.images.shape(), (minicnn::Shape{3, 32, 32, 3}));
+    ASSERT_EQ(tr.shape(), (minicnn::Shape{3, 32, 32, 3}));
     EXPECT_EQ(tr.labels, (std::vector<std::int32_t>{4, 5, 6}));
-    const float* px = tr.images.data<float>();
+    // 8-bit in memory; unit_images scales them as the batch gathers do.
+    EXPECT_EQ(tr.pixels[((2 * 32 + 5) * 32 + 7) * 3 + 1], 86);
+    const minicnn::Tensor images = minicnn::unit_images(tr);
+    const float* px = images.data<float>();
     // Record 2, row 5, column 7, channel G (1): byte (2*7 + 50 + 15 + 7) % 256 = 86.
     EXPECT_FLOAT_EQ(px[((2 * 32 + 5) * 32 + 7) * 3 + 1], 86.0f / 255.0f);
     // Record 1, row 31, column 31, channel B (2): (7 + 100 + 93 + 31) % 256 = 231.
@@ -81,7 +84,7 @@ TEST_F(Cifar, SeveralDataBatchesAreJoinedInTheOrderOfTheirNumbers) {
     EXPECT_EQ(tr.labels.front(), 0);
     EXPECT_EQ(tr.labels[1], 7);
     EXPECT_EQ(tr.labels.back(), 1);
-    EXPECT_EQ(tr.images.shape(), (minicnn::Shape{10, 32, 32, 3}));
+    EXPECT_EQ(tr.shape(), (minicnn::Shape{10, 32, 32, 3}));
 }
 
 TEST_F(Cifar, ASizeThatIsNotAWholeNumberOfRecordsNamesTheFileAndItsSize) {

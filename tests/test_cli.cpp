@@ -273,6 +273,15 @@ TEST(Cli, TrainResumeEvaluatePredictEndToEnd) {
                             "\"train_images_per_second\"", "\"device\": \"cpu", "\"seconds\""}) {
         EXPECT_NE(j.find(key), std::string::npos) << key << " in " << j;
     }
+    // The peak resident set size: at least the program and the data, less than the machine; no
+    // device memory on the CPU.
+    const std::string peak_key = "\"peak_host_memory_bytes\": ";
+    const std::size_t at = j.find(peak_key);
+    ASSERT_NE(at, std::string::npos) << j;
+    const long long peak = std::atoll(j.c_str() + at + peak_key.size());
+    EXPECT_GT(peak, 4ll << 20) << j;
+    EXPECT_LT(peak, 64ll << 30) << j;
+    EXPECT_NE(j.find("\"peak_device_memory_bytes\": null"), std::string::npos) << j;
 
     // Resume: one more epoch, appended to the CSV.
     r = minicnn("train " + common + " --epochs 3 --resume --checkpoint '" + ck + "' --metrics '" +

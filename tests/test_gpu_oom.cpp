@@ -4,10 +4,17 @@
 //     EngineBuffer, what Trainer allocates through) asked for 1 PiB, and for more elements than
 //     size_t bytes can count; the engine still works after the failure.
 //   - CPU engine (always runs): the same absurd sizes through alloc_bytes and EngineBuffer.
+//   - A training run that does not fit in the device's memory is refused before it starts
+//     (emulator: a small emulated device), and Trainer::memory_need is what fit() allocates.
 // (test_cuda_runtime.cpp covers a plain 1 PiB DeviceBuffer.)
+#include <unistd.h>
+
 #include <cstdint>
+#include <cstdio>
+#include <fstream>
 #include <limits>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,6 +23,13 @@
 #include "minicnn/device.h"
 #include "minicnn/engine.h"
 #include "minicnn/error.h"
+#include "minicnn/model.h"
+#include "minicnn/trainer.h"
+#include "synthetic_data.h"
+
+#if defined(MINICNN_CUDA_EMULATOR)
+#include <cuda_runtime.h>  // cudaMemGetInfo, emu::set_device_memory
+#endif
 
 namespace minicnn {
 namespace {
@@ -82,6 +96,77 @@ TEST_F(GpuOutOfMemory, TrainingEngineNamesTheBytesAskedForAndKeepsWorking) {
     expect_device_error([&] { EngineBuffer<float> b(*e, std::int64_t(1) << 62); },
                         {"4611686018427387904"});
     expect_engine_still_works(*e);
+}
+
+// A training run that does not fit in the GPU's memory is refused by Trainer::fit before it
+// allocates anything for the run or writes anything: one line with the bytes it needs and the
+// bytes available. The emulator's device is made small enough for that (emu::set_device_memory);
+// a GPU is never that small, hence emulator only.
+TEST_F(GpuOutOfMemory, ATrainingRunThatDoesNotFitIsRefusedAndTouchesNoFile) {
+#if !defined(MINICNN_CUDA_EMULATOR)
+    GTEST_SKIP() << "needs a device smaller than the run: the CUDA emulator's set_device_memory "
+                    "(tests/emu/run.sh)";
+#else
+    const test::Squares8 train = test::squares8(512, 21);
+    Sequential m = lenet5(3);
+    Trainer t(m, Device::cuda());
+    const std::string ck =
+        ::testing::TempDir() + "minicnn_gpu_refused_" + std::to_string(::getpid()) + ".ckpt";
+    const std::string saved = "a checkpoint of an earlier run\n";
+    std::ofstream(ck, std::ios::binary) << saved;
+    FitOptions opt;
+    opt.epochs = 1;
+    opt.batch_size = 512;
+    opt.checkpoint_path = ck;
+    const std::size_t need = t.memory_need(train.view(), nullptr, opt.batch_size).total();
+    const std::size_t held = t.engine().buffer_bytes();
+    std::size_t free_b = 0, total_b = 0;
+    ASSERT_EQ(cudaMemGetInfo(&free_b, &total_b), cudaSuccess);
+    const std::size_t used = total_b - free_b;
+    // Free memory: half of what the run still has to allocate.
+    const std::size_t free_now = (need - held) / 2;
+    emu::set_device_memory(used + free_now);
+    std::string msg;
+    try {
+        t.fit(train.view(), nullptr, opt);
+    } catch (const DeviceError& e) {
+        msg = e.what();
+    }
+    emu::set_device_memory(0);
+    ASSERT_FALSE(msg.empty()) << "a run that needs " << need << " bytes was not refused";
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    EXPECT_NE(msg.find("does not fit in GPU memory"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("needs " + std::to_string(need) + " bytes"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(std::to_string(free_now + held) + " bytes"), std::string::npos) << msg;
+    std::ifstream f(ck, std::ios::binary);
+    std::stringstream text;
+    text << f.rdbuf();
+    EXPECT_EQ(text.str(), saved);
+    EXPECT_EQ(t.epochs_done(), 0);
+    std::remove(ck.c_str());
+    // With the device's memory back, the same run trains: the refusal was the memory's.
+    opt.checkpoint_path.clear();
+    EXPECT_EQ(t.fit(train.view(), nullptr, opt).epochs.size(), 1u);
+#endif
+}
+
+// On the GPU the data sets stay 8-bit too, and memory_need is exactly what fit() holds at its
+// peak in engine buffers (the state, the plan, the data sets, the permutation, the validation's
+// index); the emulator's own count of device memory agrees with the buffers the trainer holds.
+TEST_F(GpuOutOfMemory, MemoryNeedIsWhatFitAllocatesOnTheGpu) {
+    const test::Squares8 train = test::squares8(300, 22), val = test::squares8(60, 23);
+    Sequential m = lenet5(4);
+    Trainer t(m, Device::cuda());
+    const DataView v = val.view();
+    const MemoryNeed need = t.memory_need(train.view(), &v, 100);
+    // Pixels, labels, and the permutation or the validation's index: (784 + 4 + 4) bytes a sample.
+    EXPECT_EQ(need.data, (300 + 60) * (784 + 2 * sizeof(std::int32_t)) + sizeof(StepCounters));
+    FitOptions opt;
+    opt.epochs = 1;
+    opt.batch_size = 100;
+    t.fit(train.view(), &v, opt);
+    EXPECT_EQ(t.engine().peak_buffer_bytes(), need.total());
+    EXPECT_EQ(t.engine().buffer_bytes(), need.state + need.plan);
 }
 
 }  // namespace

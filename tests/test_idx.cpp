@@ -298,7 +298,9 @@ TEST_F(IdxTest, GarbageWhereGzipIsExpected) {
 
 // ---- data sets ----------------------------------------------------------------------------------
 
-TEST_F(IdxTest, LoadDatasetScalesPixelsAndReadsLabels) {
+// The data set keeps the file's bytes (8-bit in memory); unit_images scales them to [0, 1] by
+// detail::pixel_to_unit, the expression the batch gathers use.
+TEST_F(IdxTest, LoadDatasetKeepsBytesScaledByUnitImagesAndReadsLabels) {
     Bytes raw = images_bytes(3, 28, 28);
     raw[16] = 0;
     raw[17] = 255;
@@ -306,14 +308,19 @@ TEST_F(IdxTest, LoadDatasetScalesPixelsAndReadsLabels) {
     write("train-labels-idx1-ubyte", labels_bytes({7, 0, 9}));
     minicnn::Dataset ds = minicnn::load_idx_dataset(dir_, "train");
     ASSERT_EQ(ds.size(), 3);
-    EXPECT_EQ(ds.images.shape(), (minicnn::Shape{3, 28, 28, 1}));
-    EXPECT_EQ(ds.images.dtype(), minicnn::DType::f32);
+    EXPECT_EQ(ds.shape(), (minicnn::Shape{3, 28, 28, 1}));
+    EXPECT_EQ(ds.image_shape, (minicnn::Shape{28, 28, 1}));
+    EXPECT_EQ(ds.sample_numel(), 784);
     EXPECT_EQ(ds.labels, (std::vector<std::int32_t>{7, 0, 9}));
-    const float* px = ds.images.data<float>();
+    EXPECT_EQ(ds.pixels, Bytes(raw.begin() + 16, raw.end()));
+    const minicnn::Tensor images = minicnn::unit_images(ds);
+    EXPECT_EQ(images.shape(), (minicnn::Shape{3, 28, 28, 1}));
+    EXPECT_EQ(images.dtype(), minicnn::DType::f32);
+    const float* px = images.data<float>();
     EXPECT_EQ(px[0], 0.0f);
     EXPECT_EQ(px[1], 1.0f);
     for (std::size_t k = 2; k < raw.size() - 16; ++k)
-        ASSERT_FLOAT_EQ(px[k], raw[16 + k] / 255.0f) << k;
+        ASSERT_EQ(px[k], float(raw[16 + k]) / 255.0f) << k;
 }
 
 TEST_F(IdxTest, DatasetCountsMustAgree) {
@@ -331,7 +338,7 @@ TEST_F(IdxTest, DatasetImagesMustBe28x28WhenExpected) {
     const std::string msg = error_of([&] { minicnn::load_idx_dataset(dir_, "train"); });
     EXPECT_CONTAINS(msg, "images are 32x28, expected 28x28");
     minicnn::Dataset ds = minicnn::load_idx_dataset(dir_, "train", /*expect_28x28=*/false);
-    EXPECT_EQ(ds.images.shape(), (minicnn::Shape{2, 32, 28, 1}));
+    EXPECT_EQ(ds.shape(), (minicnn::Shape{2, 32, 28, 1}));
 }
 
 TEST_F(IdxTest, DatasetLabelsMustBeClasses) {
@@ -356,25 +363,30 @@ TEST_F(IdxTest, SplitTailCarvesOffTheLastExamples) {
     write("train-images-idx3-ubyte", images_bytes(5, 28, 28));
     write("train-labels-idx1-ubyte", labels_bytes({0, 1, 2, 3, 4}));
     minicnn::Dataset ds = minicnn::load_idx_dataset(dir_, "train");
-    const minicnn::Tensor all = ds.images.clone();
+    const Bytes all = ds.pixels;
     minicnn::Dataset val = minicnn::split_tail(ds, 2);
     EXPECT_EQ(ds.size(), 3);
     EXPECT_EQ(val.size(), 2);
     EXPECT_EQ(ds.labels, (std::vector<std::int32_t>{0, 1, 2}));
     EXPECT_EQ(val.labels, (std::vector<std::int32_t>{3, 4}));
-    EXPECT_EQ(ds.images.shape(), (minicnn::Shape{3, 28, 28, 1}));
-    EXPECT_EQ(val.images.shape(), (minicnn::Shape{2, 28, 28, 1}));
-    const float* a = all.data<float>();
-    for (std::int64_t k = 0; k < 3 * 784; ++k) ASSERT_EQ(ds.images.data<float>()[k], a[k]);
-    for (std::int64_t k = 0; k < 2 * 784; ++k)
-        ASSERT_EQ(val.images.data<float>()[k], a[3 * 784 + k]);
+    EXPECT_EQ(ds.shape(), (minicnn::Shape{3, 28, 28, 1}));
+    EXPECT_EQ(val.shape(), (minicnn::Shape{2, 28, 28, 1}));
+    EXPECT_EQ(ds.pixels, Bytes(all.begin(), all.begin() + 3 * 784));
+    EXPECT_EQ(val.pixels, Bytes(all.begin() + 3 * 784, all.end()));
+    // Carving off more than half copies the head instead: the same result.
+    minicnn::Dataset big_tail = minicnn::split_tail(ds, 2);
+    EXPECT_EQ(ds.pixels, Bytes(all.begin(), all.begin() + 784));
+    EXPECT_EQ(big_tail.pixels, Bytes(all.begin() + 784, all.begin() + 3 * 784));
+    EXPECT_EQ(ds.labels, (std::vector<std::int32_t>{0}));
+    EXPECT_EQ(big_tail.labels, (std::vector<std::int32_t>{1, 2}));
+    ds = std::move(big_tail);
 
-    EXPECT_CONTAINS(error_of([&] { minicnn::split_tail(ds, 3); }),
-                    "asked for the last 3 examples, but the data set has 3");
-    EXPECT_CONTAINS(error_of([&] { minicnn::split_tail(ds, -1); }), "expected 0 <= n < 3");
-    EXPECT_EQ(ds.size(), 3);  // unchanged by the failed calls
+    EXPECT_CONTAINS(error_of([&] { minicnn::split_tail(ds, 2); }),
+                    "asked for the last 2 examples, but the data set has 2");
+    EXPECT_CONTAINS(error_of([&] { minicnn::split_tail(ds, -1); }), "expected 0 <= n < 2");
+    EXPECT_EQ(ds.size(), 2);  // unchanged by the failed calls
     EXPECT_EQ(minicnn::split_tail(ds, 0).size(), 0);
-    EXPECT_EQ(ds.size(), 3);
+    EXPECT_EQ(ds.size(), 2);
 }
 
 // ---- the real data set --------------------------------------------------------------------------
@@ -389,8 +401,8 @@ TEST(IdxFashionMnist, LoadsTrainAndTestSets) {
     minicnn::Dataset test = minicnn::load_idx_dataset(dir, "t10k");
     ASSERT_EQ(train.size(), 60000);
     ASSERT_EQ(test.size(), 10000);
-    EXPECT_EQ(train.images.shape(), (minicnn::Shape{60000, 28, 28, 1}));
-    EXPECT_EQ(test.images.shape(), (minicnn::Shape{10000, 28, 28, 1}));
+    EXPECT_EQ(train.shape(), (minicnn::Shape{60000, 28, 28, 1}));
+    EXPECT_EQ(test.shape(), (minicnn::Shape{10000, 28, 28, 1}));
     // Fashion-MNIST is balanced: 6000 training and 1000 test images per class.
     std::vector<int> train_counts(10), test_counts(10);
     for (std::int32_t l : train.labels) {
@@ -403,21 +415,16 @@ TEST(IdxFashionMnist, LoadsTrainAndTestSets) {
     }
     EXPECT_EQ(train_counts, std::vector<int>(10, 6000));
     EXPECT_EQ(test_counts, std::vector<int>(10, 1000));
-    // Pixels lie in [0, 1] and both ends occur; the first training label is 9 (ankle boot).
-    const float* px = train.images.data<float>();
-    float lo = 1, hi = 0;
-    for (std::int64_t k = 0; k < train.images.numel(); ++k) {
-        lo = std::min(lo, px[k]);
-        hi = std::max(hi, px[k]);
-    }
-    EXPECT_EQ(lo, 0.0f);
-    EXPECT_EQ(hi, 1.0f);
+    // Pixels are 8-bit and both ends occur; the first training label is 9 (ankle boot).
+    EXPECT_EQ(train.pixels.size(), std::size_t(60000) * 784);
+    EXPECT_EQ(*std::min_element(train.pixels.begin(), train.pixels.end()), 0);
+    EXPECT_EQ(*std::max_element(train.pixels.begin(), train.pixels.end()), 255);
     EXPECT_EQ(train.labels[0], 9);
     // The exercise's split: 50,000 training and 10,000 validation images.
     minicnn::Dataset val = minicnn::split_tail(train, 10000);
     EXPECT_EQ(train.size(), 50000);
     EXPECT_EQ(val.size(), 10000);
-    EXPECT_EQ(val.images.dim(0), 10000);
+    EXPECT_EQ(val.pixels.size(), std::size_t(10000) * 784);
 }
 
 }  // namespace

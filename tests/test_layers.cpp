@@ -438,6 +438,21 @@ TEST(CpuEngineData, PermutationIsSeededAndGatherFollowsTheCursor) {
         EXPECT_EQ(x[i * 3 + 2], float(hb[8 + i]));
         EXPECT_EQ(y[i], hb[8 + i] % 10);
     }
+    // From 8-bit images: scaled by detail::pixel_to_unit (v / 255.0f) as they are gathered.
+    std::vector<std::uint8_t> px(static_cast<std::size_t>(n * 3));
+    for (std::int64_t i = 0; i < n; ++i)
+        for (int k = 0; k < 3; ++k) px[std::size_t(i * 3 + k)] = std::uint8_t((i * 3 + k) * 7);
+    EngineBuffer<std::uint8_t> P(*e, n * 3);
+    e->upload(P.data(), px.data(), P.bytes());
+    e->gather_batch(X.p(), Y.data(), P.data(), L.data(), b.data(), cnt.data(), 4, 3);
+    const auto x8 = X.host();
+    e->download(y.data(), Y.data(), Y.bytes());
+    for (int i = 0; i < 4; ++i) {
+        for (int k = 0; k < 3; ++k) {
+            EXPECT_EQ(x8[i * 3 + k], float(px[std::size_t(hb[8 + i] * 3 + k)]) / 255.0f);
+        }
+        EXPECT_EQ(y[i], hb[8 + i] % 10);
+    }
 }
 
 }  // namespace

@@ -2,13 +2,20 @@
 // backward pass agrees with finite differences; the same seed gives bit-identical weights after N
 // steps (and for 1 or 2 threads); a checkpoint restores weights and Adam state exactly; a resumed
 // run ends bit-identical to an uninterrupted one; NaN stops training with a clear error and no
-// checkpoint; bad arguments are refused.
+// checkpoint; bad arguments are refused. 8-bit data train bit for bit as their float32 copy; the
+// memory a fit needs is what it allocates, and a run that does not fit is refused before anything
+// is written.
 #include "minicnn/cpu_backend.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,6 +23,7 @@
 
 #include "minicnn/checkpoint.h"
 #include "minicnn/error.h"
+#include "minicnn/memory.h"
 #include "minicnn/model.h"
 #include "minicnn/trainer.h"
 #include "synthetic_data.h"
@@ -280,10 +288,120 @@ TEST(Train, FitRefusesBadArguments) {
     bad.y[3] = 10;
     EXPECT_THROW(t.fit(bad.view(), nullptr, opt), ArgumentError);
     EXPECT_THROW(t.fit(DataView{s.x.data(), s.y.data(), 0}, nullptr, opt), ArgumentError);
+    DataView both = s.view();  // float32 images and 8-bit pixels: which?
+    const std::vector<std::uint8_t> px(s.x.size());
+    both.pixels = px.data();
+    EXPECT_THROW(t.fit(both, nullptr, opt), ArgumentError);
     Sequential no_softmax({28, 28, 1});
     no_softmax.flatten().dense(10);
     Trainer t2(no_softmax, Device::cpu());
     EXPECT_THROW(t2.fit(s.view(), nullptr, opt), ArgumentError);
+}
+
+// 8-bit data are scaled as each batch is gathered (training) and as each evaluation batch is
+// (validation, evaluate): the run is bit-identical to one on the float32 copy.
+TEST(Train, EightBitDataTrainBitIdenticalToTheirFloatCopy) {
+    const test::Squares8 train = test::squares8(200, 11), val = test::squares8(70, 12);
+    FitOptions opt;
+    opt.epochs = 2;
+    opt.batch_size = 32;
+    Sequential m8 = lenet5(5), mf = lenet5(5);
+    Trainer t8(m8, Device::cpu()), tf(mf, Device::cpu());
+    const DataView v8 = val.view(), vf = val.float_view();
+    const History h8 = t8.fit(train.view(), &v8, opt);
+    const History hf = tf.fit(train.float_view(), &vf, opt);
+    ASSERT_EQ(h8.epochs.size(), 2u);
+    for (std::size_t e = 0; e < 2; ++e) {
+        EXPECT_EQ(h8.epochs[e].loss, hf.epochs[e].loss);
+        EXPECT_EQ(h8.epochs[e].val_loss, hf.epochs[e].val_loss);
+        EXPECT_EQ(h8.epochs[e].val_accuracy, hf.epochs[e].val_accuracy);
+    }
+    t8.pull_params();
+    tf.pull_params();
+    EXPECT_TRUE(bit_identical(m8.params(), mf.params()));
+    const EvalResult r8 = t8.evaluate(v8, 16), rf = tf.evaluate(vf, 16);
+    EXPECT_EQ(r8.loss, rf.loss);
+    EXPECT_EQ(r8.accuracy, rf.accuracy);
+}
+
+// memory_need is exactly what fit() then holds at its peak in engine buffers: the state, the plan
+// for the batch, the epoch permutation and the validation's sample index.
+TEST(Train, MemoryNeedIsWhatFitAllocates) {
+    const test::Squares8 train = test::squares8(300, 13), val = test::squares8(50, 14);
+    Sequential m = lenet5(2);
+    Trainer t(m, Device::cpu());
+    const DataView v = val.view();
+    const MemoryNeed need = t.memory_need(train.view(), &v, 300);
+    EXPECT_EQ(need.state, 4 * std::size_t(m.param_count()) * sizeof(float) + sizeof(StepCounters) +
+                              sizeof(Metrics));
+    EXPECT_EQ(need.data, (300 + 50) * sizeof(std::int32_t) + sizeof(StepCounters));  // host data
+    EXPECT_GT(need.plan, std::size_t(300) * 784 * sizeof(float));  // at least the batch itself
+    FitOptions opt;
+    opt.epochs = 1;
+    opt.batch_size = 300;
+    t.fit(train.view(), &v, opt);
+    EXPECT_EQ(t.engine().peak_buffer_bytes(), need.total());
+    EXPECT_EQ(t.engine().buffer_bytes(), need.state + need.plan);  // the run's data are freed
+}
+
+// The need against the host's memory: with an address-space limit (ulimit -v) that leaves half of
+// what the run needs, fit() refuses in one line giving both numbers, before it writes anything: the
+// checkpoint and the metrics file that are already there stay as they were.
+TEST(Train, ARunThatDoesNotFitInHostMemoryIsRefusedAndTouchesNoFile) {
+#if defined(__SANITIZE_ADDRESS__)
+    GTEST_SKIP() << "AddressSanitizer maps terabytes of shadow memory: no address-space limit";
+#else
+    const test::Squares8 train = test::squares8(4096, 15);
+    Sequential m = lenet5(3);
+    Trainer t(m, Device::cpu());
+    const std::string ck = temp_path("refused.ckpt"), csv = temp_path("refused.csv");
+    const std::string saved = "a checkpoint of an earlier run\n", rows = "epoch,loss\n1,0.5\n";
+    std::ofstream(ck, std::ios::binary) << saved;
+    std::ofstream(csv, std::ios::binary) << rows;
+    FitOptions opt;
+    opt.epochs = 1;
+    opt.batch_size = 4096;
+    opt.checkpoint_path = ck;
+    opt.metrics_path = csv;
+    const std::size_t need = t.memory_need(train.view(), nullptr, opt.batch_size).total();
+    ASSERT_GT(need, std::size_t(64) << 20);  // the plan for 4096 samples
+    rlimit old{};
+    ASSERT_EQ(::getrlimit(RLIMIT_AS, &old), 0);
+    long pages = 0;
+    std::ifstream("/proc/self/statm") >> pages;
+    const std::size_t mapped = std::size_t(pages) * std::size_t(::sysconf(_SC_PAGESIZE));
+    rlimit tight = old;
+    tight.rlim_cur = mapped + need / 2;
+    if (old.rlim_cur != RLIM_INFINITY && old.rlim_cur < tight.rlim_cur)
+        tight.rlim_cur = old.rlim_cur;
+    ASSERT_EQ(::setrlimit(RLIMIT_AS, &tight), 0);
+    std::string msg;
+    try {
+        t.fit(train.view(), nullptr, opt);
+    } catch (const DeviceError& e) {
+        msg = e.what();
+    }
+    const std::size_t available = host_memory_available();
+    ASSERT_EQ(::setrlimit(RLIMIT_AS, &old), 0);
+    ASSERT_FALSE(msg.empty()) << "a run that needs " << need << " bytes with " << available
+                              << " available was not refused";
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    EXPECT_NE(msg.find("does not fit in host memory"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("needs " + std::to_string(need) + " bytes"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("bytes ("), std::string::npos) << msg;
+    EXPECT_LT(available, need);
+    auto slurp = [](const std::string& p) {
+        std::ifstream f(p, std::ios::binary);
+        std::stringstream ss;
+        ss << f.rdbuf();
+        return ss.str();
+    };
+    EXPECT_EQ(slurp(ck), saved);
+    EXPECT_EQ(slurp(csv), rows);
+    EXPECT_EQ(t.epochs_done(), 0);
+    std::remove(ck.c_str());
+    std::remove(csv.c_str());
+#endif
 }
 
 }  // namespace

@@ -32,11 +32,13 @@
 #include "minicnn/checkpoint.h"
 #include "minicnn/cifar.h"
 #include "minicnn/cpu_backend.h"
+#include "minicnn/detail/pixel.h"
 #include "minicnn/distributed.h"
 #include "minicnn/error.h"
 #include "minicnn/export.h"
 #include "minicnn/idx.h"
 #include "minicnn/keras.h"
+#include "minicnn/memory.h"
 #include "minicnn/model.h"
 #include "minicnn/trainer.h"
 
@@ -299,8 +301,11 @@ nlohmann::ordered_json number_or_null(double v, bool present = true) {
     return v;
 }
 
-DataView view_of(const Dataset& d) {
-    return {d.images.data<float>(), d.labels.data(), d.size()};
+// On a GPU, the most device memory the trainer's buffers held at once (Engine::peak_buffer_bytes);
+// null on the CPU, whose buffers are host memory (in peak_host_memory_bytes).
+nlohmann::ordered_json peak_device_memory(Trainer& t) {
+    if (t.backend() == Backend::cpu) return nullptr;
+    return t.engine().peak_buffer_bytes();
 }
 
 // Under mpirun, a rank that the launcher ends (SIGTERM, when another rank died or failed) says so in
@@ -362,7 +367,7 @@ Sequential keras_model(const std::string& path, std::uint64_t seed, const Shape&
 
 // A model whose input is not the data's image shape cannot run on it: one line saying both.
 void check_input_shape(const Sequential& model, const Dataset& data, const std::string& dir) {
-    const Shape& s = data.images.shape();
+    const Shape s = data.shape();
     const Shape image(s.begin() + 1, s.end());
     if (model.input_shape() != image) {
         throw UsageError("the model '" + model.name() + "' takes inputs " +
@@ -427,7 +432,7 @@ int cmd_train(const Options& o, std::ostream& out, std::unique_ptr<Communicator>
     const bool resuming = o.resume && std::ifstream(o.checkpoint).good();
     std::unique_ptr<Checkpoint> ck;
     if (resuming) ck = std::make_unique<Checkpoint>(load_checkpoint(o.checkpoint));
-    Sequential model = !o.model.empty() ? keras_model(o.model, seed, train.images.shape())
+    Sequential model = !o.model.empty() ? keras_model(o.model, seed, train.shape())
                        : ck != nullptr  ? model_from_checkpoint(*ck)
                                         : lenet5(seed);
     check_input_shape(model, train, o.data);
@@ -521,6 +526,8 @@ int cmd_train(const Options& o, std::ostream& out, std::unique_ptr<Communicator>
                              number_or_null(images / train_seconds, train_seconds > 0)},
                             {"train_seconds", train_seconds},
                             {"seconds", seconds},
+                            {"peak_host_memory_bytes", peak_host_memory()},
+                            {"peak_device_memory_bytes", peak_device_memory(trainer)},
                             {"history", history}});
     }
     return 0;
@@ -553,7 +560,9 @@ int cmd_evaluate(const Options& o, std::ostream& out) {
                             {"test_images", r.count},
                             {"test_loss", number_or_null(r.loss)},
                             {"test_accuracy", number_or_null(r.accuracy)},
-                            {"seconds", r.seconds}});
+                            {"seconds", r.seconds},
+                            {"peak_host_memory_bytes", peak_host_memory()},
+                            {"peak_device_memory_bytes", peak_device_memory(*l.trainer)}});
     }
     return 0;
 }
@@ -589,10 +598,12 @@ int cmd_predict(const Options& o, std::ostream& out) {
                              " images");
         }
     }
-    const std::int64_t sample = test.images.numel() / test.size();
+    const std::int64_t sample = test.sample_numel();
     std::vector<float> x(idx.size() * std::size_t(sample));
     for (std::size_t k = 0; k < idx.size(); ++k) {
-        std::copy_n(test.images.data<float>() + idx[k] * sample, sample, x.data() + k * sample);
+        const std::uint8_t* px = test.pixels.data() + idx[k] * sample;
+        for (std::int64_t j = 0; j < sample; ++j)
+            x[k * std::size_t(sample) + std::size_t(j)] = detail::pixel_to_unit(px[j]);
     }
     const Tensor p = l.trainer->predict(x.data(), std::int64_t(idx.size()));
     const std::int64_t classes = p.numel() / std::int64_t(idx.size());

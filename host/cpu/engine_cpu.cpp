@@ -18,6 +18,7 @@
 #include "minicnn/cpu_backend.h"
 #include "minicnn/engine.h"
 #include "minicnn/error.h"
+#include "minicnn/memory.h"
 #include "train_kernels.h"
 
 namespace minicnn {
@@ -51,6 +52,7 @@ public:
         return p;
     }
     void free_bytes(void* p) noexcept override { std::free(p); }
+    std::size_t free_memory() override { return host_memory_available(); }
     void upload(void* dst, const void* src, std::size_t bytes) override {
         if (bytes) std::memcpy(dst, src, bytes);
     }
@@ -147,6 +149,12 @@ public:
                       const std::int32_t* perm, const StepCounters* counters, std::int64_t batch,
                       std::int64_t sample_numel) override {
         cpu::train::gather_batch(x, y, images, labels, perm, counters, batch, sample_numel);
+    }
+    void gather_batch(float* x, std::int32_t* y, const std::uint8_t* pixels,
+                      const std::int32_t* labels, const std::int32_t* perm,
+                      const StepCounters* counters, std::int64_t batch,
+                      std::int64_t sample_numel) override {
+        cpu::train::gather_batch(x, y, pixels, labels, perm, counters, batch, sample_numel);
     }
     void advance(StepCounters* counters, std::int64_t batch, bool count_step) override {
         cpu::train::advance(counters, batch, count_step);

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "minicnn/detail/permutation.h"
+#include "minicnn/detail/pixel.h"
 #include "minicnn/error.h"
 #include "simd_clones.h"
 #include "thread_pool.h"
@@ -77,6 +78,20 @@ void gather_batch(float* x, std::int32_t* y, const float* images, const std::int
         for (std::int64_t i = i0; i < i1; ++i) {
             std::memcpy(x + i * sample, images + std::int64_t(idx[i]) * sample,
                         std::size_t(sample) * sizeof(float));
+            y[i] = labels[idx[i]];
+        }
+    });
+}
+
+void gather_batch(float* x, std::int32_t* y, const std::uint8_t* pixels, const std::int32_t* labels,
+                  const std::int32_t* perm, const StepCounters* counters, std::int64_t batch,
+                  std::int64_t sample) {
+    const std::int32_t* idx = perm + counters->cursor;
+    parallel_range(batch, [&](std::int64_t i0, std::int64_t i1) {
+        for (std::int64_t i = i0; i < i1; ++i) {
+            const std::uint8_t* src = pixels + std::int64_t(idx[i]) * sample;
+            float* dst = x + i * sample;
+            for (std::int64_t k = 0; k < sample; ++k) dst[k] = detail::pixel_to_unit(src[k]);
             y[i] = labels[idx[i]];
         }
     });

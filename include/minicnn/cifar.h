@@ -6,8 +6,8 @@
 // file is a run of 3,073-byte records: a label byte (a class in [0, 10)), then the R, G and B planes
 // of a 32x32 image, 1,024 bytes each, row-major. The record count is the file's size / 3,073; a size
 // that is not a multiple is an error naming the file and its size, and a bad label names the file,
-// the record and the value. Images become (n, 32, 32, 3) NHWC float32 scaled to [0, 1] (/ 255), as
-// IDX images do. All errors are minicnn::ArgumentError.
+// the record and the value. Images become (n, 32, 32, 3) NHWC 8-bit pixels, scaled to [0, 1]
+// (/ 255) as batches are gathered, as IDX images are (minicnn/idx.h: Dataset). All errors are minicnn::ArgumentError.
 #pragma once
 
 #include <cstddef>

@@ -29,6 +29,7 @@
 //     thread, and leaves the caller's current device as it was.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -111,6 +112,14 @@ public:
     // ---- memory ---------------------------------------------------------------------------------
     virtual void* alloc_bytes(std::size_t bytes) = 0;  // zero-filled, 256-byte aligned
     virtual void free_bytes(void* p) noexcept = 0;
+    // The bytes this engine could still allocate: the GPU's free memory (cudaMemGetInfo) for the
+    // CUDA engine, host_memory_available() (minicnn/memory.h) for the CPU engine.
+    virtual std::size_t free_memory() = 0;
+    // The bytes held in EngineBuffers of this engine now, and the most held at once so far (what
+    // a trainer allocates: parameters, gradients, Adam's moments, the plan's buffers, the batch,
+    // the data sets copied to it; not the engine's own scratch, reserve_conv's workspace).
+    std::size_t buffer_bytes() const { return buffer_bytes_; }
+    std::size_t peak_buffer_bytes() const { return peak_buffer_bytes_; }
     virtual void upload(void* dst, const void* host_src, std::size_t bytes) = 0;
     // Waits for all queued work, then copies.
     virtual void download(void* host_dst, const void* src, std::size_t bytes) = 0;
@@ -222,6 +231,12 @@ public:
                               const std::int32_t* labels, const std::int32_t* perm,
                               const StepCounters* counters, std::int64_t batch,
                               std::int64_t sample_numel) = 0;
+    // The same from 8-bit images: x = detail::pixel_to_unit(pixels[...]) (v / 255.0f,
+    // minicnn/detail/pixel.h), the same bits on every engine.
+    virtual void gather_batch(float* x, std::int32_t* y, const std::uint8_t* pixels,
+                              const std::int32_t* labels, const std::int32_t* perm,
+                              const StepCounters* counters, std::int64_t batch,
+                              std::int64_t sample_numel) = 0;
     // counters->step += 1 (when count_step), counters->cursor += batch. (A training step counts
     // itself in softmax_xent; this serves evaluation, and a step with no loss of its own.)
     virtual void advance(StepCounters* counters, std::int64_t batch, bool count_step) = 0;
@@ -230,6 +245,15 @@ public:
     // n <= 2^31.
     virtual void permutation(std::int32_t* perm, std::int64_t n, std::uint64_t seed,
                              bool shuffle) = 0;
+
+private:
+    template <class T>
+    friend class EngineBuffer;
+    void count_buffer(std::size_t added, std::size_t removed) noexcept {
+        buffer_bytes_ = buffer_bytes_ + added - removed;
+        peak_buffer_bytes_ = std::max(peak_buffer_bytes_, buffer_bytes_);
+    }
+    std::size_t buffer_bytes_ = 0, peak_buffer_bytes_ = 0;
 };
 
 // The engine for a device: CPU always; CUDA in CUDA builds with a visible GPU (else DeviceError).
@@ -246,7 +270,9 @@ public:
     EngineBuffer(Engine& e, std::int64_t n)
         : engine_(&e),
           n_(n),
-          p_(static_cast<T*>(n > 0 ? e.alloc_bytes(checked_bytes(n)) : nullptr)) {}
+          p_(static_cast<T*>(n > 0 ? e.alloc_bytes(checked_bytes(n)) : nullptr)) {
+        if (p_) e.count_buffer(bytes(), 0);
+    }
     EngineBuffer(EngineBuffer&& o) noexcept { swap(o); }
     EngineBuffer& operator=(EngineBuffer&& o) noexcept {
         EngineBuffer tmp(std::move(o));
@@ -256,7 +282,10 @@ public:
     EngineBuffer(const EngineBuffer&) = delete;
     EngineBuffer& operator=(const EngineBuffer&) = delete;
     ~EngineBuffer() {
-        if (p_ && engine_) engine_->free_bytes(p_);
+        if (p_ && engine_) {
+            engine_->free_bytes(p_);
+            engine_->count_buffer(0, bytes());
+        }
     }
 
     T* data() const { return p_; }

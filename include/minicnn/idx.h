@@ -1,4 +1,4 @@
-// minicnn/idx.h — reading MNIST / Fashion-MNIST IDX files (raw or gzip) into host tensors.
+// minicnn/idx.h — reading MNIST / Fashion-MNIST IDX files (raw or gzip) into host memory.
 //
 // IDX format: a big-endian header, then unsigned bytes.
 //   images: magic 0x00000803, count, rows, cols (u32 each), then count*rows*cols pixels, row-major;
@@ -40,18 +40,28 @@ IdxImages parse_idx_images(const std::uint8_t* data, std::size_t size, const std
 std::vector<std::uint8_t> parse_idx_labels(const std::uint8_t* data, std::size_t size,
                                            const std::string& name);
 
-// A labelled image set: images (n, h, w, c) NHWC float32 with pixels scaled to [0, 1] (IDX: c = 1;
-// CIFAR-10, minicnn/cifar.h: 32x32x3), labels in [0, 10) as int32.
+// A labelled image set, kept 8-bit: pixels (n, h, w, c) NHWC as stored in the file (IDX: c = 1;
+// CIFAR-10, minicnn/cifar.h: 32x32x3), labels in [0, 10) as int32. The model sees a pixel v as
+// detail::pixel_to_unit(v) = v / 255.0f (minicnn/detail/pixel.h), computed as each batch is
+// gathered (Trainer, DataView::pixels), so a data set takes a quarter of the memory a float32 copy
+// would, on the host and on a GPU. unit_images() makes that float32 copy when one is wanted.
 struct Dataset {
-    Tensor images;                     // (n, h, w, c) float32
+    std::vector<std::uint8_t> pixels;  // (n, h, w, c)
+    Shape image_shape;                 // (h, w, c)
     std::vector<std::int32_t> labels;  // (n,)
 
     std::int64_t size() const { return static_cast<std::int64_t>(labels.size()); }
+    std::int64_t sample_numel() const { return shape_numel(image_shape); }
+    Shape shape() const;  // (n, h, w, c)
 };
+
+// The images of `ds` as float32 (n, h, w, c) scaled to [0, 1] by detail::pixel_to_unit.
+Tensor unit_images(const Dataset& ds);
 
 // Builds a Dataset from parsed images and labels: checks that the counts agree, that every label is
 // below 10, and (when expect_28x28) that the images are 28x28. `what` names the source in errors.
-Dataset make_dataset(const IdxImages& images, const std::vector<std::uint8_t>& labels,
+// The pixels move into the Dataset (pass std::move(images) to avoid a copy).
+Dataset make_dataset(IdxImages images, const std::vector<std::uint8_t>& labels,
                      const std::string& what, bool expect_28x28 = true);
 
 // Loads <dir>/<prefix>-images-idx3-ubyte[.gz] and <dir>/<prefix>-labels-idx1-ubyte[.gz] (prefix

@@ -4,7 +4,9 @@
 // The trainer copies the model's parameter arena to the engine, allocates the gradient arena (same
 // layout) and Adam's moments, has the engine plan the model for a batch size once (Engine::plan:
 // the stages and their buffers, minicnn/plan.h), and copies the whole training set to the engine
-// once per fit(). It runs the plan's stages and never learns which layers the engine fused. An epoch then runs without
+// once per fit() (8-bit data stay 8-bit there: the batch gather scales them, DataView::pixels).
+// Before it allocates anything for a fit, it checks that the run fits in the engine's memory
+// (memory_need) and refuses one that does not. It runs the plan's stages and never learns which layers the engine fused. An epoch then runs without
 // host<->device synchronisation: the permutation is drawn on the engine, each step gathers its
 // batch through the permutation and a cursor held in engine memory, and loss/accuracy accumulate
 // in engine memory; the host reads them only at a progress tick (every progress_interval_s) and at
@@ -44,6 +46,7 @@
 #include "minicnn/device.h"
 #include "minicnn/distributed.h"
 #include "minicnn/engine.h"
+#include "minicnn/idx.h"
 #include "minicnn/model.h"
 #include "minicnn/optim.h"
 #include "minicnn/plan.h"
@@ -51,12 +54,28 @@
 
 namespace minicnn {
 
-// Labelled samples in host memory: images (n, per-sample shape) float32, labels (n) int32 in
-// [0, classes). Not owned.
+// Labelled samples in host memory: the images (n, per-sample shape) either as float32 (images) or
+// as 8-bit pixels that the model sees as detail::pixel_to_unit(v) = v / 255.0f (pixels,
+// minicnn/detail/pixel.h; a Dataset's, minicnn/idx.h), exactly one of the two; labels (n) int32 in
+// [0, classes). Not owned. 8-bit data stay 8-bit in engine memory and are scaled as each batch is
+// gathered.
 struct DataView {
     const float* images = nullptr;
     const std::int32_t* labels = nullptr;
     std::int64_t n = 0;
+    const std::uint8_t* pixels = nullptr;
+};
+
+// A Dataset's samples (minicnn/idx.h), 8-bit, as the trainer takes them.
+DataView view_of(const Dataset& d);
+
+// The engine memory a fit() will hold at once, in bytes, by what holds it (Trainer::memory_need).
+struct MemoryNeed {
+    std::size_t state = 0;  // parameters, gradients, Adam's two moments, the step counters, metrics
+    std::size_t plan = 0;   // the plan's buffers for the batch size, and the batch (x, labels)
+    std::size_t data = 0;   // the data sets copied to the engine (a GPU), the epoch permutation,
+                            // and the validation's index of its samples (8-bit data)
+    std::size_t total() const { return state + plan + data; }
 };
 
 struct EpochLog {
@@ -145,6 +164,14 @@ public:
     Sequential& model() { return *model_; }
     Communicator& communicator() { return *comm_; }
 
+    // The engine memory fit(train, validation, opt) will hold at once (for opt.batch_size): the
+    // plan's buffers are measured by planning the model for one sample (every plan buffer holds
+    // max_batch samples). fit() compares it with what the engine has (Engine::free_memory(), plus
+    // the buffers this trainer holds already) before it allocates anything for the run, and
+    // refuses a run that does not fit with a DeviceError, one line giving both numbers, before it
+    // touches the metrics file or the checkpoint.
+    MemoryNeed memory_need(const DataView& train, const DataView* validation, int batch_size);
+
     // Trains from epochs_done() + 1 to opt.epochs. Throws Error (and calls no on_epoch_end for it)
     // when the loss or the weights become NaN or Inf. With more than one rank, every rank calls it
     // with the same options, and opt.batch_size must be a multiple of the number of ranks.
@@ -182,6 +209,7 @@ private:
         const float* images = nullptr;
         const std::int32_t* labels = nullptr;
         const std::int32_t* perm = nullptr;
+        const std::uint8_t* pixels = nullptr;  // instead of images: 8-bit data
     };
     // A recorded training step and what it was recorded with: a replay reuses all of it.
     struct StepGraph {
@@ -193,6 +221,8 @@ private:
     };
 
     void setup(std::int64_t batch);
+    // Binds the model's layers to this trainer's parameter and gradient arenas.
+    void bind_layers();
     // One training step on this rank's b samples (b <= batch_) of a global batch of `global`
     // samples, enqueued on the engine (b == global for a single process); its first sample is
     // sample `first` of the global batch (dropout's draws).
@@ -206,20 +236,23 @@ private:
     // Rank 0's training state to every rank.
     void broadcast_state();
     // Loss and accuracy of n samples, this rank's share of them summed over the ranks.
-    EvalResult evaluate_shared(const float* images, const std::int32_t* labels, std::int64_t n,
-                               std::int64_t batch_size);
-    void check_data(const DataView& d, const char* what) const;
     // A data set in engine memory: the host arrays themselves on the CPU, a copy on a GPU.
     struct Resident {
         const float* images = nullptr;
+        const std::uint8_t* pixels = nullptr;  // instead of images: 8-bit data
         const std::int32_t* labels = nullptr;
         EngineBuffer<float> images_buf;
+        EngineBuffer<std::uint8_t> pixels_buf;
         EngineBuffer<std::int32_t> labels_buf;
     };
+    EvalResult evaluate_shared(const Resident& r, std::int64_t n, std::int64_t batch_size);
+    void check_data(const DataView& d, const char* what) const;
     Resident make_resident(const DataView& data);
-    // Loss and accuracy sums of n samples on this rank.
-    Metrics evaluate_resident(const float* images, const std::int32_t* labels, std::int64_t n,
+    // Loss and accuracy sums of samples [begin, begin + n) of a resident data set on this rank.
+    Metrics evaluate_resident(const Resident& r, std::int64_t begin, std::int64_t n,
                               std::int64_t batch_size);
+    // Refuses (DeviceError) a fit whose memory_need does not fit in the engine's memory.
+    void check_memory(const DataView& train, const DataView* validation, int batch_size);
     bool params_finite();
 
     Sequential* model_;

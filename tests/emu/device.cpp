@@ -568,6 +568,10 @@ void set_allocation_limit(std::size_t bytes) {
     Lock lk(g_mu);
     g_alloc_limit = bytes;
 }
+void set_device_memory(std::size_t bytes) {
+    Lock lk(g_mu);
+    g_device_memory = bytes;
+}
 long launch_count() {
     Lock lk(g_mu);
     return g_launches;

@@ -47,6 +47,15 @@ extern std::size_t g_used[64];
 extern std::size_t g_alloc_limit;
 
 constexpr std::size_t kDeviceMemory = std::size_t(80) << 30;  // what each emulated device holds
+extern std::size_t g_device_memory;                           // set_device_memory (0: default)
+// What each emulated device holds now: kDeviceMemory unless set_device_memory said otherwise.
+inline std::size_t device_memory() {
+    return g_device_memory ? g_device_memory : kDeviceMemory;
+}
+// Free memory of device d: what it holds less what is allocated (0 when that is more).
+inline std::size_t device_free(int d) {
+    return g_used[d] >= device_memory() ? 0 : device_memory() - g_used[d];
+}
 constexpr std::size_t kRedzone = 256;
 // One 4-byte word of global memory. w_launch: 0 never written, 1 written by a copy or memset,
 // otherwise the id of the launch that wrote it last.

@@ -117,7 +117,7 @@ cudaError_t cudaMalloc(void** p, std::size_t bytes) {
     }
     if (bytes == 0) return cudaSuccess;
     const int d = t_device;
-    if (bytes > kDeviceMemory - g_used[d] || (g_alloc_limit && bytes > g_alloc_limit))
+    if (bytes > device_free(d) || (g_alloc_limit && bytes > g_alloc_limit))
         return api_result(cudaErrorMemoryAllocation);
     Alloc a;
     a.raw =
@@ -172,8 +172,8 @@ cudaError_t cudaFree(void* p) {
 
 cudaError_t cudaMemGetInfo(std::size_t* f, std::size_t* t) {
     Lock lk(g_mu);
-    *t = kDeviceMemory;
-    *f = kDeviceMemory - g_used[t_device];
+    *t = device_memory();
+    *f = device_free(t_device);
     return cudaSuccess;
 }
 
@@ -323,7 +323,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int d) {
     p->major = 9;
     p->minor = 0;
     p->multiProcessorCount = 132;
-    p->totalGlobalMem = kDeviceMemory;
+    p->totalGlobalMem = device_memory();
     p->sharedMemPerBlock = kSmemLimit;
     p->maxThreadsPerBlock = 1024;
     p->warpSize = 32;

@@ -68,6 +68,7 @@ int device_count() {
 thread_local int t_device = 0;
 std::size_t g_used[64] = {};
 std::size_t g_alloc_limit = 0;
+std::size_t g_device_memory = 0;
 
 std::map<std::uintptr_t, Alloc> g_allocs;  // by user address
 long g_alloc_ids = 0;

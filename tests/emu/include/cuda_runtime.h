@@ -194,6 +194,11 @@ const char* last_reports();
 void unload_kernels();
 // Makes every cudaMalloc of more than `bytes` fail (0: no limit beyond the emulated memory).
 void set_allocation_limit(std::size_t bytes);
+// Makes each emulated device hold `bytes` (0: the default, 80 GiB): what cudaMemGetInfo and
+// cudaGetDeviceProperties report as its total, and what cudaMalloc can allocate in all. For tests
+// of what does not fit; the memory already allocated stays allocated (free memory is 0 when it
+// exceeds the new total).
+void set_device_memory(std::size_t bytes);
 // Kernel launches so far (all streams, graph replays included), and device operations enqueued
 // (launches, library calls, copies, memsets) on any stream.
 long launch_count();
