@@ -4,9 +4,10 @@
 // the row kernel forward, large ones (uses_cublas) by cuBLAS's SGEMM on the context's handle with a
 // bias + activation kernel after it, the rest by the tiled GEMM kernel (one launch forward, one
 // backward). Device pointers; they check the launch and never synchronise. Run to run
-// deterministic (no atomics; cuBLAS's GEMMs are bit for bit reproducible on one GPU model and
-// toolkit version, cuBLAS guide, "Results reproducibility"). Host-only header: usable from .cpp
-// files compiled by g++.
+// deterministic (no atomics; cuBLAS's GEMMs are bit for bit reproducible on GPUs of one
+// architecture and SM count with one toolkit version, the handle having a workspace of its own:
+// cuBLAS guide, "Results reproducibility"). Host-only header: usable from .cpp files compiled by
+// g++.
 #pragma once
 
 #include <cstdint>
