@@ -37,6 +37,7 @@ struct Layer {
     ConvGeom conv;  // when kind == conv
     PoolGeom pool;  // when kind == pool
     std::uint32_t seed = 0;
+    bool gpu_only = false;  // too slow for the CPU part (and PyTorch's): GPU against cuDNN only
 
     std::int64_t batch() const { return kind == LayerKind::conv ? conv.n : pool.n; }
 };
@@ -70,6 +71,9 @@ inline std::vector<Layer> all_layers() {
     }
     conv("large_conv3x3", 32, 56, 64, 3, 64, Padding::same());  // 64@56x56 -> 64@56x56
     pool("large_pool", 32, 56, 64);                             // 64@56x56 -> 64@28x28
+    // The many-channel convolution at batch 64 (issue 25): minicnn's direct kernels against cuDNN.
+    conv("large_conv3x3", 64, 56, 64, 3, 64, Padding::same());
+    layers.back().gpu_only = true;
     return layers;
 }
 

@@ -132,7 +132,7 @@ std::string pool_manifest(const Layer& l) {
 int run_dump(const Options& o) {
     std::vector<std::string> entries;
     for (const Layer& l : all_layers()) {
-        if (!selected(o, l)) continue;
+        if (!selected(o, l) || l.gpu_only) continue;
         const std::string base = o.dump_dir + "/" + layer_id(l) + "_";
         if (l.kind == LayerKind::conv) {
             ConvData d(l);
@@ -176,7 +176,7 @@ std::vector<std::string> run_cpu(const Options& o) {
     std::printf("%-16s %5s %-16s %11s %10s %6s\n", "layer", "batch", "op", "median ms",
                 "GFLOP/s|GB/s", "reps");
     for (const Layer& l : all_layers()) {
-        if (!selected(o, l)) continue;
+        if (!selected(o, l) || l.gpu_only) continue;
         ConvData* cd = nullptr;
         PoolData* pd = nullptr;
         std::unique_ptr<ConvData> cown;

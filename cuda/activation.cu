@@ -1,6 +1,7 @@
 // cuda/activation.cu — activations on the GPU, forward and backward. CPU twin: host/cpu/activation.cpp.
 // Test: tests/test_activation.cpp. Data is a (rows, cols) row-major matrix; softmax normalises each
-// row (the last axis), the others are elementwise.
+// row (the last axis), the others are elementwise. bias_activation_forward adds a bias (cols) to
+// every row first, in the same kernels (the epilogue of cuda/dense.cu's cuBLAS GEMMs).
 //
 //   forward    linear  x             relu  x > 0 ? x : 0     tanh  tanh(x)
 //              sigmoid 1 / (1 + e^-x)
@@ -37,13 +38,15 @@ constexpr int kWarp = 32;
 // Kernels
 // ---------------------------------------------------------------------------------------------
 
-// One thread per element. out may alias in.
-__global__ void activation_forward_kernel(float* out,       // (total)
-                                          const float* in,  // (total)
-                                          std::int64_t total, Activation act) {
+// One thread per element: out = act(in + bias[column]) (no add when bias is null). out may alias
+// in.
+__global__ void activation_forward_kernel(float* out,         // (total)
+                                          const float* in,    // (total)
+                                          const float* bias,  // (cols) or null
+                                          std::int64_t total, std::int64_t cols, Activation act) {
     for (std::int64_t e = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
          e += std::int64_t(gridDim.x) * blockDim.x)
-        out[e] = act_forward(in[e], act);
+        out[e] = act_forward(bias ? in[e] + bias[e % cols] : in[e], act);
 }
 
 // One thread per element. din may alias dout.
@@ -118,19 +121,28 @@ unsigned blocks_for(std::int64_t threads) {
 
 }  // namespace
 
-void activation_forward(float* out, const float* in, std::int64_t rows, std::int64_t cols,
-                        Activation act, cudaStream_t stream) {
-    NvtxRange range("activation_forward");
-    cpu::check_activation_args(rows, cols, act, "activation_forward");
+namespace {
+
+void launch_forward(float* out, const float* in, const float* bias, std::int64_t rows,
+                    std::int64_t cols, Activation act, cudaStream_t stream, const char* op) {
+    cpu::check_activation_args(rows, cols, act, op);
     if (rows == 0 || cols == 0) return;
     if (act == Activation::softmax) {
-        softmax_forward_kernel<<<blocks_for(rows * kWarp), kThreads, 0, stream>>>(out, in, nullptr,
+        softmax_forward_kernel<<<blocks_for(rows * kWarp), kThreads, 0, stream>>>(out, in, bias,
                                                                                   rows, cols);
     } else {
         activation_forward_kernel<<<blocks_for(rows * cols), kThreads, 0, stream>>>(
-            out, in, rows * cols, act);
+            out, in, bias, rows * cols, cols, act);
     }
     MINICNN_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void activation_forward(float* out, const float* in, std::int64_t rows, std::int64_t cols,
+                        Activation act, cudaStream_t stream) {
+    NvtxRange range("activation_forward");
+    launch_forward(out, in, nullptr, rows, cols, act, stream, "activation_forward");
 }
 
 void activation_backward(float* din, const float* dout, const float* out, std::int64_t rows,
@@ -148,14 +160,10 @@ void activation_backward(float* din, const float* dout, const float* out, std::i
     MINICNN_CUDA_CHECK_LAUNCH();
 }
 
-void bias_softmax_forward(float* out, const float* in, const float* bias, std::int64_t rows,
-                          std::int64_t cols, cudaStream_t stream) {
-    NvtxRange range("bias_softmax_forward");
-    cpu::check_activation_args(rows, cols, Activation::softmax, "bias_softmax_forward");
-    if (rows == 0 || cols == 0) return;
-    softmax_forward_kernel<<<blocks_for(rows * kWarp), kThreads, 0, stream>>>(out, in, bias, rows,
-                                                                              cols);
-    MINICNN_CUDA_CHECK_LAUNCH();
+void bias_activation_forward(float* out, const float* in, const float* bias, std::int64_t rows,
+                             std::int64_t cols, Activation act, cudaStream_t stream) {
+    NvtxRange range("bias_activation_forward");
+    launch_forward(out, in, bias, rows, cols, act, stream, "bias_activation_forward");
 }
 
 }  // namespace minicnn::cuda

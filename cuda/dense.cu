@@ -1,15 +1,30 @@
-// cuda/dense.cu — dense (fully connected) layers of the CUDA training engine as small tiled SGEMMs
-// with their elementwise work fused in, so a layer is one launch forward and one backward.
+// cuda/dense.cu — dense (fully connected) layers of the CUDA training engine: small and medium
+// layers as small tiled SGEMMs with their elementwise work fused in (one launch forward, one
+// backward), large ones (uses_cublas, cuda/dense.h) as cuBLAS SGEMMs.
 // CPU twin: host/cpu/dense.cpp. Test: tests/test_engine_cuda.cpp (dense layers against the CPU
-// engine; one LeNet-5 step; the device-operation count), tests/test_dense.cpp (the chained
-// forward), tests/test_engine_cuda_fused.cpp (the unpooling backward and the chained forward, in
-// the CUDA plan, against the layer-by-layer plan).
+// engine; one LeNet-5 step; the device-operation count; the cuBLAS path, 1024 wide, against the
+// CPU with its dispatch checked, and a model with 1024-wide layers trained with CUDA graphs),
+// tests/test_dense.cpp (the chained forward), tests/test_engine_cuda_fused.cpp (the unpooling
+// backward and the chained forward, in the CUDA plan, against the layer-by-layer plan; a cuBLAS
+// layer after a fused pair).
 //
 //   forward   out (n, n_out)     = act(inp (n, n_in) @ weight (n_in, n_out) + bias (n_out))
-//             a small layer (forward_chain's limits) by the row kernel below; a larger one by the
-//             tiled GEMM, softmax in the epilogue when n_out <= 32 (one tile holds whole rows),
-//             else a second kernel (cuda/activation.cu's bias_softmax_forward).
-//   backward  dz                 = act'(out) * dy, formed as dy is loaded (dy when act is linear)
+//             a small layer (forward_chain's limits) by the row kernel below; a large one
+//             (uses_cublas) by cublasSgemm, then bias + activation in one kernel
+//             (cuda/activation.cu's bias_activation_forward); any other by the tiled GEMM,
+//             softmax in the epilogue when n_out <= 32 (one tile holds whole rows), else a second
+//             kernel (bias_activation_forward).
+//   cuBLAS    row-major X (r, c) is column-major X^T, so each product is issued transposed:
+//             forward  out^T (n_out, n)  = weight^T (n_out, n_in) inp^T (n_in, n)    (N, N)
+//             dweight  dweight^T (n_out, n_in) = dz^T (n_out, n) inp (n, n_in)       (N, T)
+//             dinp     dinp^T (n_in, n)  = weight (n_in, n_out) dz^T (n_out, n)      (T, N)
+//             FP32 compute (the context's handle: default math, no TF32), on the context's
+//             stream with its workspace, so the calls are captured into the training step's CUDA
+//             graph like the kernels. A large layer's backward is act' in place on dy
+//             (activation_backward; none when linear), the two GEMMs and dbias by
+//             column_sum_kernel (one thread per column, rows in order).
+//   backward  (the tiled kernel; a cuBLAS layer's: above)
+//             dz                 = act'(out) * dy, formed as dy is loaded (dy when act is linear)
 //             dweight (n_in, n_out) = inp^T dz,   dbias (n_out) = column sums of dz,
 //             dinp (n, n_in)        = dz weight^T
 //             in one launch: blocks [0, B0) compute [dweight; dbias] as one product whose extra
@@ -38,6 +53,7 @@
 #include <string>
 
 #include "activation_math.cuh"
+#include "context.h"
 #include "cuda_check.h"
 #include "dense.h"
 #include "fusion_rules.h"
@@ -208,13 +224,38 @@ void launch(const Job& j0, const Job* j1, cudaStream_t stream) {
     MINICNN_CUDA_CHECK_LAUNCH();
 }
 
+// Column-major C (m, nn) = op(A) op(B) by cublasSgemm on ctx's handle (bound to ctx's stream).
+void sgemm(const Context& ctx, cublasOperation_t ta, cublasOperation_t tb, std::int64_t m,
+           std::int64_t nn, std::int64_t k, const float* A, std::int64_t lda, const float* B,
+           std::int64_t ldb, float* C, std::int64_t ldc) {
+    const float one = 1.0f, zero = 0.0f;
+    MINICNN_CUBLAS_CHECK(cublasSgemm(ctx.cublas(), ta, tb, int(m), int(nn), int(k), &one, A,
+                                     int(lda), B, int(ldb), &zero, C, int(ldc)));
+}
+
+// sum (cols) = column sums of x (rows, cols): one thread per column, rows in order.
+__global__ void __launch_bounds__(kThreads)
+    column_sum_kernel(float* sum, const float* x, const int rows, const int cols) {
+    const int c = int(blockIdx.x) * kThreads + int(threadIdx.x);
+    if (c >= cols) return;
+    float s = 0.0f;
+    for (int r = 0; r < rows; ++r) s += x[std::int64_t(r) * cols + c];
+    sum[c] = s;
+}
+
 }  // namespace
 
 void forward(float* out, const float* inp, const float* weight, const float* bias, std::int64_t n,
-             std::int64_t n_in, std::int64_t n_out, Activation act, cudaStream_t stream) {
+             std::int64_t n_in, std::int64_t n_out, Activation act, const Context& ctx) {
     NvtxRange range("dense_forward");
     check_sizes(n, n_in, n_out, "dense_forward");
     if (n == 0) return;
+    const cudaStream_t stream = ctx.stream();
+    if (uses_cublas(n_in, n_out)) {
+        sgemm(ctx, CUBLAS_OP_N, CUBLAS_OP_N, n_out, n, n_in, weight, n_out, inp, n_in, out, n_out);
+        bias_activation_forward(out, out, bias, n, n_out, act, stream);
+        return;
+    }
     // A layer whose weights are small runs the row kernel (the chain of one layer): the sums of a
     // chained forward are then those of this one by construction, in any rounding mode.
     const ChainLayer one{weight, bias, out, n_in, n_out, act};
@@ -233,7 +274,7 @@ void forward(float* out, const float* inp, const float* weight, const float* bia
     j.act = fused_softmax ? act : Activation::linear;
     j.tiles_n = tiles(j.N);
     launch(j, nullptr, stream);
-    if (!fused_softmax) bias_softmax_forward(out, out, bias, n, n_out, stream);
+    if (!fused_softmax) bias_activation_forward(out, out, bias, n, n_out, act, stream);
 }
 
 namespace {
@@ -274,14 +315,24 @@ void backward_jobs(Job& w, Job& d, float* dinp, float* dweight, float* dbias, co
 
 }  // namespace
 
-void backward(float* dinp, float* dweight, float* dbias, const float* dy, const float* out,
+void backward(float* dinp, float* dweight, float* dbias, float* dy, const float* out,
               Activation act, const float* inp, const float* weight, std::int64_t n,
-              std::int64_t n_in, std::int64_t n_out, cudaStream_t stream) {
+              std::int64_t n_in, std::int64_t n_out, const Context& ctx) {
     NvtxRange range("dense_backward");
     Job w, d;
     backward_jobs(w, d, dinp, dweight, dbias, dy, out, act, inp, weight, n, n_in, n_out,
                   "dense_backward");
-    launch(w, dinp && n > 0 ? &d : nullptr, stream);
+    const cudaStream_t stream = ctx.stream();
+    if (!uses_cublas(n_in, n_out)) return launch(w, dinp && n > 0 ? &d : nullptr, stream);
+    if (act != Activation::linear) activation_backward(dy, dy, out, n, n_out, act, stream);
+    sgemm(ctx, CUBLAS_OP_N, CUBLAS_OP_T, n_out, n_in, n, dy, n_out, inp, n_in, dweight, n_out);
+    if (dbias) {
+        column_sum_kernel<<<unsigned((n_out + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
+            dbias, dy, int(n), int(n_out));
+        MINICNN_CUDA_CHECK_LAUNCH();
+    }
+    if (dinp && n > 0)
+        sgemm(ctx, CUBLAS_OP_T, CUBLAS_OP_N, n_in, n, n_out, weight, n_out, dy, n_out, dinp, n_in);
 }
 
 void backward_unpool(float* dz_prev, float* dweight, float* dbias, const float* dy,

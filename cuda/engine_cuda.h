@@ -10,10 +10,11 @@
 // Its operations are the direct tiled kernels of minicnn/cuda_backend.h (convolution, pooling,
 // activations; an activation's backward folded into its layer's backward kernels), the dense
 // kernels of cuda/dense.cu (one launch per dense layer forward — GEMM, bias, activation,
-// softmax — and one backward — act', dweight, dbias, dinp), dropout's (cuda/dropout.cu) and
-// the kernels of cuda/train_kernels.cu (the fused softmax + cross-entropy with its metrics and
-// step count, Adam, the batch gather, the epoch permutation). What runs fused across layers is its
-// plan's business (cuda/plan_cuda.cpp).
+// softmax — and one backward — act', dweight, dbias, dinp; a large layer's GEMMs on the
+// context's cuBLAS handle instead, with bias + activation, act' and dbias as kernels around them),
+// dropout's (cuda/dropout.cu) and the kernels of cuda/train_kernels.cu (the fused softmax +
+// cross-entropy with its metrics and step count, Adam, the batch gather, the epoch permutation).
+// What runs fused across layers is its plan's business (cuda/plan_cuda.cpp).
 //
 // Memory: scratch (the convolution's filter-gradient workspace) is sized by reserve_conv before
 // training; an operation that would need more throws ArgumentError instead of allocating (the loss
@@ -140,7 +141,7 @@ public:
         cuda::DeviceGuard guard(ctx_.device());
         workspace_ = cuda::DeviceBuffer<unsigned char>(ws, "conv2d workspace");
     }
-    // The dense kernels (cuda/dense.cu) need no scratch.
+    // The dense layers (cuda/dense.cu) need no scratch: cuBLAS's workspace is the context's.
     void reserve_dense(std::int64_t, std::int64_t, std::int64_t) override {}
     // The loss kernel needs no scratch; the reservation is kept as a count so that the engine
     // contract (an operation beyond its reservation throws) holds as on every engine.
@@ -210,7 +211,7 @@ public:
                        std::int64_t n, std::int64_t n_in, std::int64_t n_out,
                        Activation act) override {
         cuda::DeviceGuard guard(ctx_.device());
-        cuda::dense::forward(out, inp, weight, bias, n, n_in, n_out, act, ctx_.stream());
+        cuda::dense::forward(out, inp, weight, bias, n, n_in, n_out, act, ctx_);
     }
     // act' is applied where the one backward kernel reads dy (softmax first, as its own kernel).
     void dense_backward(float* dinp, float* dweight, float* dbias, float* dy, const float* out,
@@ -222,7 +223,7 @@ public:
             act = Activation::linear;
         }
         cuda::dense::backward(dinp, dweight, dbias, dy, out, act, inp, weight, n, n_in, n_out,
-                              ctx_.stream());
+                              ctx_);
     }
     void dropout_forward(float* out, std::int32_t* mask, const float* inp, std::int64_t count,
                          std::int64_t sample_numel, float rate, std::uint64_t layer,
@@ -281,6 +282,7 @@ public:
 
     int device() const { return ctx_.device(); }
     cudaStream_t stream() const { return ctx_.stream(); }
+    const cuda::Context& context() const { return ctx_; }
 
 private:
     cuda::Context ctx_;

@@ -8,14 +8,14 @@
 //     memory (no buffer for it);
 //   - a run of Dense layers, after any reshapes (Flatten) -> DenseStage: their forwards in one
 //     launch where cuda::dense::forward_chain takes them (up to 4 layers, a softmax only over at
-//     most 32 outputs), else one launch each;
+//     most 32 outputs), else one each (a large layer's on cuBLAS, cuda::dense::uses_cublas);
 //   - anything else -> the layer's own stage (make_layer_stage), on the engine's operations.
 // Then, backwards: a stage that follows a ConvPoolStage runs that pooling's backward inside its
 // own backward kernel where it can (unpooling epilogues: conv2d_backward_data_unpool for a
-// stride-1 convolution, dense::backward_unpool for a dense layer), and hands the ConvPoolStage the
-// gradient with respect to its convolution's pre-activation instead of the pooled output's; a
-// ConvPoolStage that is handed the pooled output's gradient runs the pooling backward itself,
-// with act' folded in (maxpool2d_backward_mask).
+// stride-1 convolution, dense::backward_unpool for a dense layer that is not a cuBLAS one), and
+// hands the ConvPoolStage the gradient with respect to its convolution's pre-activation instead
+// of the pooled output's; a ConvPoolStage that is handed the pooled output's gradient runs the
+// pooling backward itself, with act' folded in (maxpool2d_backward_mask).
 //
 // LeNet-5 (conv, pool, conv, pool, flatten, dense x 3) is three stages:
 //   conv2d+max_pooling2d             forward 1 kernel, backward: filter gradient (2 kernels)
@@ -139,7 +139,8 @@ private:
 // Reshapes (Flatten) followed by Dense layers: their forwards in one launch
 // (cuda::dense::forward_chain) or one each (cuda::dense::forward), each layer's backward one launch
 // (act' folded in; the first layer's with the previous stage's pooling backward in its epilogue
-// where the plan links them).
+// where the plan links them), a large layer's forward and backward on cuBLAS instead
+// (cuda::dense::uses_cublas; cuda/dense.cu).
 class DenseStage final : public Stage {
 public:
     // Layers [first, first + count): reshapes, then Dense layers (at least one).
@@ -179,7 +180,7 @@ public:
         for (std::size_t l = 0; l < layers_.size(); ++l) {
             const LayerOp& o = layers_[l];
             cuda::dense::forward(outs_[l].data(), x, o.weight, o.bias, n, o.n_in, o.n_out, o.act,
-                                 e_->stream());
+                                 e_->context());
             x = outs_[l].data();
         }
         return x;
@@ -202,7 +203,7 @@ public:
                                              unpool_.act, with_n(unpool_.pool, n), e_->stream());
             } else {
                 cuda::dense::backward(dinp, o.dweight, o.dbias, dy, outs_[l].data(), folded, x,
-                                      o.weight, n, o.n_in, o.n_out, e_->stream());
+                                      o.weight, n, o.n_in, o.n_out, e_->context());
             }
             free = dy;
             dy = dinp;
@@ -253,9 +254,12 @@ std::unique_ptr<Plan> CudaEngine::plan(const Sequential& m, std::int64_t max_bat
         } else if (k > j) {
             auto s = std::make_unique<DenseStage>(*this, m, i, k - i, max_batch, k == layers);
             const LayerOp first = m.layer(j).op();
-            if (prev_pool && maxpool_dense_unfusable(prev_pool->link().pool, prev_pool->link().act,
-                                                     1, first.n_in)
-                                 .empty()) {
+            // Not before a cuBLAS layer (cuda::dense::uses_cublas): its backward runs as cuBLAS
+            // GEMMs, and the pooling's backward as its own kernel.
+            if (prev_pool && !cuda::dense::uses_cublas(first.n_in, first.n_out) &&
+                maxpool_dense_unfusable(prev_pool->link().pool, prev_pool->link().act, 1,
+                                        first.n_in)
+                    .empty()) {
                 s->set_unpool(prev_pool->link());
                 prev_pool->set_handed_dz();
             }

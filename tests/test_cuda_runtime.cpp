@@ -1,7 +1,8 @@
 // tests/test_cuda_runtime.cpp — the CUDA backend's plumbing: device_count (never throws; 0 with a
 // reason where there is no driver or device), the checking macros (DeviceError naming file, line,
 // expression and CUDA's message), DeviceBuffer (move-only owner, copies, out-of-memory message with
-// the sizes), Context (non-blocking stream, cuBLAS bound to it), and the launchers' argument
+// the sizes), Context (non-blocking stream, cuBLAS bound to it with a workspace of its own, a GEMM
+// on it captured into a graph and replayed, the workspace rules), and the launchers' argument
 // checks. The tests that need a device skip without one; the others run on every CUDA build.
 #include <cmath>
 #include <cstdint>
@@ -206,6 +207,52 @@ TEST_F(CudaRuntimeGpu, GraphCaptureRecordsReplaysAndRefusesSynchronisation) {
         (void)cudaGetLastError();
     }
     EXPECT_NO_THROW(ctx.synchronize());
+}
+
+// The context's cuBLAS handle: its workspace (cublasSetWorkspace, so that a GEMM can be captured),
+// a GEMM on it recorded into a CUDA graph without running and replayed with new inputs, and the
+// workspace rules of the cuBLAS guide: a pointer not 256-byte aligned is refused; on the emulator
+// also a workspace under 16 KiB (the real library "may" fail then, so only the emulator, which
+// always does, is asked).
+TEST_F(CudaRuntimeGpu, ContextCublasHasAWorkspaceAndItsGemmsCaptureIntoAGraph) {
+    cuda::Context ctx(0);
+    const cudaStream_t s = ctx.stream();
+    EXPECT_GE(ctx.cublas_workspace_bytes(), std::size_t(4) << 20);
+    // Column-major 2 x 2: C = A B with A = [1 3; 2 4] and B as given by the host vectors.
+    const std::vector<float> a{1, 2, 3, 4}, b1{1, 0, 0, 1}, b2{0, 1, 1, 0}, nan(4, std::nanf(""));
+    cuda::DeviceBuffer<float> A = test::to_device(a, s), B = test::to_device(b1, s),
+                              C = test::to_device(nan, s);
+    const float one = 1.0f, zero = 0.0f;
+    auto gemm = [&] {
+        return cublasSgemm(ctx.cublas(), CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 2, &one, A.data(), 2,
+                           B.data(), 2, &zero, C.data(), 2);
+    };
+    ASSERT_EQ(gemm(), CUBLAS_STATUS_SUCCESS);  // outside a capture first (lazy loading)
+    EXPECT_EQ(test::to_host(C, s), a);         // exact: one product, the rest 0 * x + ...
+    C.copy_from(nan.data(), 4, s);
+    ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal), cudaSuccess);
+    ASSERT_EQ(gemm(), CUBLAS_STATUS_SUCCESS);
+    cudaGraph_t graph = nullptr;
+    ASSERT_EQ(cudaStreamEndCapture(s, &graph), cudaSuccess);
+    cudaGraphExec_t exec = nullptr;
+    ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+    const std::vector<float> before = test::to_host(C, s);
+    for (float v : before) EXPECT_TRUE(std::isnan(v)) << "the captured GEMM ran";
+    B.copy_from(b2.data(), 4, s);
+    ASSERT_EQ(cudaGraphLaunch(exec, s), cudaSuccess);
+    EXPECT_EQ(test::to_host(C, s), (std::vector<float>{3, 4, 1, 2}));  // A's columns swapped
+    EXPECT_EQ(cudaGraphExecDestroy(exec), cudaSuccess);
+    EXPECT_EQ(cudaGraphDestroy(graph), cudaSuccess);
+
+    cuda::DeviceBuffer<unsigned char> ws(std::size_t(64) << 10, "a test workspace");
+    EXPECT_EQ(cublasSetWorkspace(ctx.cublas(), ws.data() + 4, 1024), CUBLAS_STATUS_INVALID_VALUE);
+#if defined(MINICNN_CUDA_EMULATOR)
+    ASSERT_EQ(cublasSetWorkspace(ctx.cublas(), ws.data(), 1024), CUBLAS_STATUS_SUCCESS);
+    EXPECT_EQ(gemm(), CUBLAS_STATUS_ALLOC_FAILED);
+#endif
+    ASSERT_EQ(cublasSetWorkspace(ctx.cublas(), ws.data(), ws.size()), CUBLAS_STATUS_SUCCESS);
+    EXPECT_EQ(gemm(), CUBLAS_STATUS_SUCCESS);
+    EXPECT_EQ(test::to_host(C, s), (std::vector<float>{3, 4, 1, 2}));
 }
 
 #else  // !MINICNN_WITH_CUDA

@@ -76,7 +76,7 @@ void expect_chain_matches(cuda::Context& ctx, std::int64_t n, std::int64_t n_in,
     width = n_in;
     for (std::size_t l = 0; l < specs.size(); ++l) {
         cuda::dense::forward(single[l].data(), in, w[l].data(), b[l].data(), n, width,
-                             specs[l].n_out, specs[l].act, s);
+                             specs[l].n_out, specs[l].act, ctx);
         in = single[l].data();
         width = specs[l].n_out;
     }

@@ -2,7 +2,8 @@
 // cuda/train_kernels.cu) against the CPU engine: the fused dense-layer kernels, the fused softmax +
 // cross-entropy and its metrics, Adam, the batch gather, the epoch permutation (bit-identical to
 // the CPU's), one whole LeNet-5 training step (loss, every gradient, the updated weights) and a
-// whole fit from the same seeds; scratch reservations (an operation beyond them throws, never
+// whole fit from the same seeds; large dense layers on cuBLAS (a 1024-wide layer, and a model with
+// 1024-wide layers trained with CUDA graphs, against the CPU); scratch reservations (an operation beyond them throws, never
 // allocates); CUDA graphs (capture records without running, a failed capture rethrows, a fit
 // replaying graphs is bit-identical to one launching every kernel); every entry point running on
 // the engine's device whatever device is current; and a NaN reported as divergence by fit() on both
@@ -70,6 +71,103 @@ TEST(CudaEngine, DenseForwardBackwardMatchCpu) {
         EXPECT_TRUE(close(dw.host_gpu(), dw.host_cpu(), 1e-5 * n)) << "dW n=" << n;
         EXPECT_TRUE(close(db.host_gpu(), db.host_cpu(), 1e-5 * n)) << "db n=" << n;
     }
+}
+
+#if defined(MINICNN_CUDA_EMULATOR)
+// The device operations the emulator's runtime logged while `f` ran, one name each.
+template <class F>
+std::vector<std::string> operations_of(F&& f) {
+    emu::record_operations(true);
+    f();
+    emu::record_operations(false);
+    std::vector<std::string> ops;
+    const std::string log = emu::recorded_operations();
+    for (std::size_t b = 0, e; (e = log.find('\n', b)) != std::string::npos; b = e + 1)
+        ops.push_back(log.substr(b, e - b));
+    return ops;
+}
+#endif
+
+// A 1024 -> 1024 dense layer (cuda::dense::uses_cublas) runs its GEMMs on cuBLAS and matches the
+// CPU engine: the forward with an elementwise activation and with softmax (bias + activation in
+// one kernel after the GEMM), the backward with act' (tanh, applied in place on dy first) and
+// without, with and without dinp / dbias. On the emulator the dispatch itself is checked from the
+// operations logged: cuBLAS for this layer, none for one of LeNet's (400 -> 120: the row kernel
+// forward, the tiled kernel backward). Batch 64, not 256: the emulator's GEMM is a plain loop.
+TEST(CudaEngine, LargeDenseLayersRunOnCublasAndMatchCpu) {
+    MINICNN_REQUIRE_GPU();
+    auto c = make_cpu_engine();
+    auto g = make_engine(Device::cuda());
+    const std::int64_t n = 64, ni = 1024, no = 1024;
+    Twin<float> x(*c, *g, randv(static_cast<std::size_t>(n * ni), 1)),
+        w(*c, *g, randv(static_cast<std::size_t>(ni * no), 2)),
+        b(*c, *g, randv(static_cast<std::size_t>(no), 3)),
+        out(*c, *g, randv(static_cast<std::size_t>(n * no), 5, 0.0f, 1.0f));
+    Twin<float> o(*c, *g, n * no), dx(*c, *g, n * ni), dw(*c, *g, ni * no), db(*c, *g, no);
+    for (Engine* e : {c.get(), g.get()}) e->reserve_dense(n, ni, no);
+    const std::vector<std::string> fwd_ops = {"cublasSgemm", "activation_forward_kernel"},
+                                   softmax_ops = {"cublasSgemm", "softmax_forward_kernel"};
+    // Bound [R32] of tests/test_util.h (both engines float32, inputs uniform in [-1, 1), the
+    // real cuBLAS in any summation order or tree) with atol = 1e-5 * L, L the reduction: ni
+    // forward (a softmax output moves by at most half the largest logit error), no for dinp, n
+    // for dW and db; rtol 1e-4 covers [E] (bias, activation, act').
+    for (Activation act : {Activation::relu, Activation::softmax}) {
+        c->dense_forward(o.cpu.data(), x.cpu.data(), w.cpu.data(), b.cpu.data(), n, ni, no, act);
+        auto run = [&] {
+            g->dense_forward(o.gpu.data(), x.gpu.data(), w.gpu.data(), b.gpu.data(), n, ni, no,
+                             act);
+        };
+#if defined(MINICNN_CUDA_EMULATOR)
+        EXPECT_EQ(operations_of(run), act == Activation::softmax ? softmax_ops : fwd_ops);
+#else
+        run();
+#endif
+        EXPECT_TRUE(close(o.host_gpu(), o.host_cpu(), 1e-5 * ni)) << activation_name(act);
+    }
+    for (Activation act : {Activation::linear, Activation::tanh}) {
+        for (bool optional : {true, false}) {
+            // dy is overwritten with dz (act' in place) on the GPU, and by the CPU engine too: a
+            // fresh copy each time.
+            Twin<float> dy(*c, *g, randv(static_cast<std::size_t>(n * no), 4));
+            const std::string what =
+                std::string(activation_name(act)) + (optional ? " with dinp, dbias" : " without");
+            c->dense_backward(optional ? dx.cpu.data() : nullptr, dw.cpu.data(),
+                              optional ? db.cpu.data() : nullptr, dy.cpu.data(), out.cpu.data(),
+                              act, x.cpu.data(), w.cpu.data(), n, ni, no);
+            auto run = [&] {
+                g->dense_backward(optional ? dx.gpu.data() : nullptr, dw.gpu.data(),
+                                  optional ? db.gpu.data() : nullptr, dy.gpu.data(),
+                                  out.gpu.data(), act, x.gpu.data(), w.gpu.data(), n, ni, no);
+            };
+#if defined(MINICNN_CUDA_EMULATOR)
+            std::vector<std::string> expect;
+            if (act != Activation::linear) expect.push_back("activation_backward_kernel");
+            expect.push_back("cublasSgemm");
+            if (optional) expect.insert(expect.end(), {"column_sum_kernel", "cublasSgemm"});
+            EXPECT_EQ(operations_of(run), expect) << what;
+#else
+            run();
+#endif
+            EXPECT_TRUE(close(dw.host_gpu(), dw.host_cpu(), 1e-5 * n)) << "dW " << what;
+            if (!optional) continue;
+            EXPECT_TRUE(close(dx.host_gpu(), dx.host_cpu(), 1e-5 * no)) << "dinp " << what;
+            EXPECT_TRUE(close(db.host_gpu(), db.host_cpu(), 1e-5 * n)) << "db " << what;
+        }
+    }
+#if defined(MINICNN_CUDA_EMULATOR)
+    // One of LeNet's layers (400 -> 120) stays on minicnn's kernels.
+    const std::vector<std::string> small_fwd = operations_of([&] {
+        g->dense_forward(o.gpu.data(), x.gpu.data(), w.gpu.data(), b.gpu.data(), n, 400, 120,
+                         Activation::relu);
+    });
+    const std::vector<std::string> small_bwd = operations_of([&] {
+        g->dense_backward(dx.gpu.data(), dw.gpu.data(), db.gpu.data(), o.gpu.data(), o.gpu.data(),
+                          Activation::relu, x.gpu.data(), w.gpu.data(), n, 400, 120);
+    });
+    EXPECT_EQ(small_fwd, std::vector<std::string>{"dense_chain_kernel"});
+    EXPECT_EQ(small_bwd, std::vector<std::string>{"dense_gemm_kernel"});
+#endif
+    g->synchronize();
 }
 
 // The activation's backward folded into the layers' backward (conv2d_backward and dense_backward
@@ -560,6 +658,67 @@ TEST(CudaEngine, FitMatchesCpuFromTheSameSeed) {
     // 1e-3). For scale: on the CPU, this run with every pixel perturbed by up to 1e-5 relative
     // keeps all 61706 weights within the tight bound (worst difference 5.5e-6) and the losses
     // within 2.3e-7 relative.
+    expect_adam_weights_close(gpu.params, cpu.params, lr, 4, 1e-5, 1e-3, "GPU against CPU");
+}
+
+// A model with 1024-wide hidden layers (784 -> 1024 -> 1024 -> 10) trained by fit() on the GPU,
+// its training step recorded into a CUDA graph and replayed (cuda_graphs, the default), from the
+// same seeds as on the CPU: the same losses step by step and nearly the same weights. The two wide
+// layers run on cuBLAS (on the emulator: cublasSgemm in the captured step, and the step replayed
+// as graph launches), LeNet-sized ones do not (LeNet's step has no cuBLAS call:
+// DeviceOperationsPerTrainingStep). Batches of 16, 4 steps: the emulator's GEMM is a plain loop.
+TEST(CudaEngine, WideDenseModelTrainsOnCublasInCudaGraphsAndMatchesCpu) {
+    MINICNN_REQUIRE_GPU();
+    const test::Squares data = test::squares(64, 41);
+    const float lr = 1e-3f;
+    struct Run {
+        std::vector<double> losses;
+        std::vector<float> params;
+    };
+    auto run = [&](const Device& device) {
+        Sequential m({28, 28, 1}, "wide");
+        m.flatten()
+            .dense(1024, Activation::relu)
+            .dense(1024, Activation::tanh)
+            .dense(10, Activation::softmax);
+        m.init_params(6);
+        Trainer t(m, device);
+        FitOptions opt;
+        opt.epochs = 1;
+        opt.batch_size = 16;  // 4 steps: the second recorded as a graph, the last two replay it
+        opt.seed = 19;
+        opt.adam.lr = lr;
+        opt.progress_interval_s = 0;
+        Run r;
+        opt.on_progress = [&](const Progress& p) { r.losses.push_back(p.loss); };
+        const History h = t.fit(data.view(), nullptr, opt);
+        r.losses.push_back(h.epochs.at(0).loss);
+        t.pull_params();
+        r.params = m.params();
+        return r;
+    };
+    const Run cpu = run(Device::cpu());
+    Run gpu;
+#if defined(MINICNN_CUDA_EMULATOR)
+    const std::vector<std::string> ops = operations_of([&] { gpu = run(Device::cuda()); });
+    long gemms = 0, graph_launches = 0;
+    for (const std::string& op : ops) {
+        gemms += op == "cublasSgemm";
+        graph_launches += op == "cudaGraphLaunch";
+    }
+    // Steps 1 and 2 enqueue their operations (the second into the graph): 2 forward GEMMs and
+    // 3 backward ones (the first layer needs no dinp) each; steps 3 and 4 replay the graph.
+    EXPECT_EQ(gemms, 2 * 5) << "cuBLAS calls in the fit";
+    EXPECT_GE(graph_launches, 2) << "the step's graph replayed";
+#else
+    gpu = run(Device::cuda());
+#endif
+    ASSERT_EQ(cpu.losses.size(), 4u);
+    ASSERT_EQ(gpu.losses.size(), 4u);
+    // As FitMatchesCpuFromTheSameSeed: a different batch would change a step's loss by ~1e-2, the
+    // engines' rounding ([R32] over reductions of up to 1024 terms) by ~1e-6.
+    for (std::size_t i = 0; i < 4; ++i)
+        EXPECT_NEAR(gpu.losses[i], cpu.losses[i], 1e-4 * std::fabs(cpu.losses[i])) << "step " << i;
     expect_adam_weights_close(gpu.params, cpu.params, lr, 4, 1e-5, 1e-3, "GPU against CPU");
 }
 

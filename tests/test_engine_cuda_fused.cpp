@@ -15,7 +15,8 @@
 // acc = 0, acc += act'(p) g for one window per cell, the same number whether the product is
 // rounded or fused with the + 0.
 // Models: LeNet-5; pooling windows with gaps and uncovered rows; a stride-2 convolution after a
-// fused pair (no unpooling there: the pair runs its pooling backward itself); overlapping windows
+// fused pair (no unpooling there: the pair runs its pooling backward itself), and likewise a
+// cuBLAS-sized dense layer after one; overlapping windows
 // and average pooling (not fused); an Activation layer after a dense run. Every test skips,
 // saying why, where no GPU is visible.
 #include <cmath>
@@ -177,6 +178,42 @@ TEST(CudaPlan, StrideTwoConvolutionAfterAPairIsNotUnpooledAndStaysBitIdentical) 
     const auto names = expect_plans_agree(m, 5);
     ASSERT_GE(names.size(), 2u);
     EXPECT_EQ(names[0], "conv2d+max_pooling2d");
+}
+
+// A dense layer large enough for cuBLAS (1024 -> 256: cuda::dense::uses_cublas) after a fused
+// pair: its backward runs as cuBLAS GEMMs, so the plan does not fold the pooling's backward into
+// it, and the pair runs that backward itself (on the emulator: pool2d_backward_kernel and
+// cublasSgemm in the fused plan's backward, no unpooling dense kernel). Both plans make the same
+// cuBLAS calls on the same data, so the results stay equal (cuBLAS is reproducible run to run).
+TEST(CudaPlan, CublasDenseLayerAfterAPairIsNotUnpooledAndStaysBitIdentical) {
+    MINICNN_REQUIRE_GPU();
+    Sequential m({16, 16, 3}, "wide");
+    m.conv2d(16, {3, 3}, Padding::same(), Activation::relu).maxpool2d({2, 2});
+    m.flatten().dense(256, Activation::relu).dense(10, Activation::softmax);
+    m.init_params(8);
+    const auto names = expect_plans_agree(m, 6);
+    EXPECT_EQ(names, (std::vector<std::string>{"conv2d+max_pooling2d", "flatten+dense+dense_1"}));
+#if defined(MINICNN_CUDA_EMULATOR)
+    auto g = make_engine(Device::cuda());
+    Bound b(*g, m);
+    std::unique_ptr<Plan> fused = g->plan(m, 4);
+    const auto x = randv(static_cast<std::size_t>(4 * 16 * 16 * 3), 9);
+    const auto dl = randv(static_cast<std::size_t>(4 * 10), 10);
+    (void)run(*g, *fused, b, m, x, dl, 4);  // the kernels' first launches
+    EngineBuffer<float> X(*g, std::int64_t(x.size()));
+    g->upload(X.data(), x.data(), X.bytes());
+    (void)fused->forward(X.data(), 4);
+    g->upload(fused->dlogits(), dl.data(), dl.size() * sizeof(float));
+    emu::record_operations(true);
+    fused->backward(4);
+    emu::record_operations(false);
+    const std::string ops = emu::recorded_operations();
+    EXPECT_NE(ops.find("pool2d_backward_kernel"), std::string::npos) << ops;
+    EXPECT_NE(ops.find("cublasSgemm"), std::string::npos) << ops;
+    // One tiled dense backward: the last layer's (dense_1); the first layer's is cuBLAS.
+    EXPECT_EQ(ops.find("dense_gemm_kernel"), ops.rfind("dense_gemm_kernel")) << ops;
+    g->synchronize();
+#endif
 }
 
 // Overlapping windows (act' from the pooled value would not be exact) and average pooling are

@@ -73,8 +73,9 @@ void activation_forward(float* out, const float* in, std::int64_t rows, std::int
                         Activation act, cudaStream_t stream);
 void activation_backward(float* din, const float* dout, const float* out, std::int64_t rows,
                          std::int64_t cols, Activation act, cudaStream_t stream);
-// out (rows, cols) = softmax(in + bias (cols)) row by row, in one kernel; out may alias in.
-void bias_softmax_forward(float* out, const float* in, const float* bias, std::int64_t rows,
-                          std::int64_t cols, cudaStream_t stream);
+// out (rows, cols) = act(in + bias (cols)), the bias added to every row, any activation (softmax
+// row by row), in one kernel; out may alias in.
+void bias_activation_forward(float* out, const float* in, const float* bias, std::int64_t rows,
+                             std::int64_t cols, Activation act, cudaStream_t stream);
 
 }  // namespace minicnn::cuda

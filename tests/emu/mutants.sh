@@ -24,13 +24,16 @@ out-of-bounds global|pool2d.cu|CudaPool2d.FixedShapesMatchCpuExactly|        out
 out-of-bounds shared|conv2d_filter.cu|CudaConv2d.FixedShapesMatchCpu|red_s[slice - 1][u][grp] = acc|red_s[slice][u][grp] = acc
 uninitialized read|conv2d.cu|CudaConv2d.FixedShapesMatchCpu|for (int e = tid; e < in_count; e += kThreads) {|for (int e = tid; e < in_count - 1; e += kThreads) {
 shared-memory race|conv2d.cu|CudaConv2d.FixedShapesMatchCpu|* C + c0 + cc) * K + k];\n                    w_s[e] = v;\n                }\n                __syncthreads();|* C + c0 + cc) * K + k];\n                    w_s[e] = v;\n                }
-global write conflict|activation.cu|CudaActivation.ForwardAndBackwardMatchCpu|        out[e] = act_forward(in[e], act);|        out[e / 2 * 2] = act_forward(in[e], act);
+global write conflict|activation.cu|CudaActivation.ForwardAndBackwardMatchCpu|        out[e] = act_forward(bias ? in[e] + bias[e % cols] : in[e], act);|        out[e / 2 * 2] = act_forward(bias ? in[e] + bias[e % cols] : in[e], act);
 barrier divergence|conv2d_filter.cu|CudaConv2d.FixedShapesMatchCpu|    const int tr = grp / KQ, tk = grp % KQ;|    const int tr = grp / KQ, tk = grp % KQ;\n    if (tid == 255) return;
 shared-memory race|conv2d.cu|CudaConv2d.ConvMaxPoolInOneKernelIsBitIdenticalToTwoKernels|        a_s[pix * KG + kk] = act_forward(acc[m] + bk, act);\n    }\n    __syncthreads();|        a_s[pix * KG + kk] = act_forward(acc[m] + bk, act);\n    }
 shared-memory race|conv2d_strip.cu|CudaConv2d.FixedShapesMatchCpu|            __syncthreads();  // every thread is done reading the previous chunk|            // (barrier removed)
 block-order dependence|pool2d.cu|CudaPool2d.FixedShapesMatchCpuExactly|        out[o] = sum / area;|        out[o] = sum / area + (o >= 256 ? 0.0f * out[o - 256] : 0.0f);
 launch bounds|dense.cu|CudaDense.ForwardChainIsBitIdenticalToOneForwardPerLayer|dense_chain_kernel<<<unsigned(blocks), kThreads, smem, stream>>>|dense_chain_kernel<<<unsigned(blocks), 2 * kThreads, smem, stream>>>
 lazy loading|host/trainer.cpp|CudaEngine.GraphAndStreamFitsAreBitIdentical|        graphs_.push_back(StepGraph{b, global, src, a, seed_, nullptr});\n        return enqueue_step(src, b, global, mine.begin);|        graphs_.push_back(StepGraph{b, global, src, a, seed_, nullptr});\n        it = std::prev(graphs_.end());
+cublas|cuda/context.cpp|CudaRuntimeGpu.ContextCublasHasAWorkspaceAndItsGemmsCaptureIntoAGraph|        MINICNN_CUBLAS_CHECK(cublasSetWorkspace(cublas_, workspace_, workspace_bytes_));|        (void)workspace_bytes_;
+use after free|cuda/context.cpp|CudaRuntimeGpu.ContextCublasHasAWorkspaceAndItsGemmsCaptureIntoAGraph|        MINICNN_CUBLAS_CHECK(cublasSetWorkspace(cublas_, workspace_, workspace_bytes_));|        MINICNN_CUBLAS_CHECK(cublasSetWorkspace(cublas_, workspace_, workspace_bytes_));\n        (void)cudaFree(workspace_);\n        workspace_ = detail::device_malloc(workspace_bytes_, "the cuBLAS workspace");
+cublas|cuda/context.cpp|CudaRuntimeGpu.ContextCublasHasAWorkspaceAndItsGemmsCaptureIntoAGraph|        MINICNN_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));|        (void)stream_;
 EOF
 )
 

@@ -3,7 +3,9 @@
 // dimensions, alpha and beta; it runs (or is recorded, under stream capture) on the stream the
 // handle is bound to, and checks what the real library would refuse or fault on: a handle used on
 // another device than the one it was created on, the legacy default stream, bad sizes or leading
-// dimensions, matrices outside device memory, and reads of device memory never written.
+// dimensions, matrices outside device memory, and reads of device memory never written; and the
+// workspace rules (cublasSetWorkspace: aligned, at least 16 KiB, alive when the GEMM runs, set
+// after cublasSetStream before a GEMM is captured into a graph; tests/emu/cublas.cpp).
 #pragma once
 #include <cuda_runtime.h>
 
