@@ -245,7 +245,8 @@ def main():
         groups = [("GPU", "gpu-minicnn", ("gpu-torch",))]
         for label in train:
             if label.startswith("cpu"):
-                groups.append((f"CPU ({label}), PyTorch of $PYTHON", f"{label}/minicnn",
+                groups.append((f"CPU ({label}), PyTorch {meta.get('torch_version')}",
+                               f"{label}/minicnn",
                                (f"{label}/torch", f"{label}/torch_passive")))
                 for k in (train[label] or {}):
                     if k.startswith("torch2") or (k.startswith("torch") and k[5:6].isdigit()):
