@@ -25,6 +25,7 @@
 #include "bench_common.h"
 #include "minicnn/cpu_backend.h"
 #include "minicnn/error.h"
+#include "minicnn/ops.h"
 
 namespace minicnn::bench {
 namespace {
@@ -105,6 +106,42 @@ std::function<void()> pool_op(const Layer& l, PoolData& d, const std::string& op
         };
     return [g, &d] {
         cpu::maxpool2d_backward_mask<float>(d.dinp.data(), d.dout.data(), d.mask.data(), g);
+    };
+}
+
+// The functional C++ API (minicnn/ops.h) on the same data, as a C++ user calls it: argument checks,
+// result Tensors allocated per call. Ops "api_conv_fwd" (linear activation), "api_conv_bwd" (dA_prev,
+// dW and db in one call), "api_pool_fwd" (max, no mask), "api_pool_bwd" (max, the exercise's
+// all-ties rule; the inputs have no ties, so it routes like the mask).
+const std::vector<std::string>& api_ops(const Layer& l) {
+    static const std::vector<std::string> conv = {"api_conv_fwd", "api_conv_bwd"};
+    static const std::vector<std::string> pool = {"api_pool_fwd", "api_pool_bwd"};
+    return l.kind == LayerKind::conv ? conv : pool;
+}
+std::function<void()> api_conv_op(const Layer& l, ConvData& d, const std::string& op) {
+    const ConvGeom g = l.conv;
+    const TensorView a(d.inp.data(), {g.n, g.h, g.w, g.c}, DType::f32);
+    const TensorView w(d.weight.data(), {g.kh, g.kw, g.c, g.k}, DType::f32);
+    const TensorView b(d.bias.data(), {1, 1, 1, g.k}, DType::f32);
+    const TensorView dz(d.dout.data(), {g.n, g.oh, g.ow, g.k}, DType::f32);
+    const Padding pad = Padding::explicit_pad(g.ph, g.pw);
+    const Stride st{g.sh, g.sw};
+    if (op == "api_conv_fwd")
+        return [=] {
+            Tensor z = conv_forward(a, w, b, Activation::linear, pad, st, Device::cpu());
+        };
+    return [=] { ConvGrads r = conv_backward(dz, a, w, b, pad, st, Device::cpu()); };
+}
+std::function<void()> api_pool_op(const Layer& l, PoolData& d, const std::string& op) {
+    const PoolGeom g = l.pool;
+    const TensorView a(d.inp.data(), {g.n, g.h, g.w, g.c}, DType::f32);
+    const TensorView da(d.dout.data(), {g.n, g.oh, g.ow, g.c}, DType::f32);
+    const Window win{g.kh, g.kw};
+    const Stride st{g.sh, g.sw};
+    if (op == "api_pool_fwd")
+        return [=] { Tensor o = pool_forward(a, win, st, PoolMode::max, Device::cpu()); };
+    return [=] {
+        Tensor o = pool_backward(da, a, win, st, PoolMode::max, MaxTie::all_ties, Device::cpu());
     };
 }
 
@@ -196,6 +233,16 @@ std::vector<std::string> run_cpu(const Options& o) {
                 cd ? op_flops(l, op) / (t.median_ms * 1e6) : op_bytes(l, op) / (t.median_ms * 1e6);
             std::printf("%-16s %5lld %-16s %11.4f %10.2f %6d\n", l.name.c_str(),
                         static_cast<long long>(l.batch()), op.c_str(), t.median_ms, rate, t.reps);
+            std::fflush(stdout);
+        }
+        for (const auto& op : api_ops(l)) {
+            auto fn = cd ? api_conv_op(l, *cd, op) : api_pool_op(l, *pd, op);
+            const Timing t = time_cpu(fn, o.min_seconds);
+            JsonObject j = result_json(l, op, "minicnn-api", t);
+            j.num("threads", minicnn::cpu::thread_count());
+            out.push_back(j.dump());
+            std::printf("%-16s %5lld %-16s %11.4f %10s %6d\n", l.name.c_str(),
+                        static_cast<long long>(l.batch()), op.c_str(), t.median_ms, "", t.reps);
             std::fflush(stdout);
         }
     }

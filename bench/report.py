@@ -5,6 +5,9 @@ Inputs (each optional except --meta; a missing or skipped part is reported as su
   --meta FILE          run.sh's facts: date, device, CPU model, GPU, driver, commit, command, load
   --cpu-ops FILE       minicnn_bench --cpu --json (minicnn's CPU backend)
   --torch-ops FILE     bench/torch_ops.py --json (PyTorch CPU, validated against minicnn)
+  --torch2-ops FILE    the same with a second PyTorch (run.sh's TORCH2_PYTHON)
+  --python-ops L=FILE  bench/python_ops.py --json: the exercise's functions from Python against
+                       the PyTorch version L, same process (one file per PyTorch)
   --gpu-ops FILE       minicnn_bench --gpu --json (minicnn CUDA vs cuDNN, validated against each other)
   --train FILE ...     training-throughput results: JSON files, each either one result
                        ({"seconds", "train_images_per_second", ...}) or an object/list of them;
@@ -26,7 +29,9 @@ def load(path):
 
 
 def key(r):
-    return (r["layer"], int(r["batch"]), r["op"])
+    # minicnn_bench's C++ API rows ("api_conv_fwd", ...) join PyTorch's op of the same name.
+    op = r["op"][4:] if r["op"].startswith("api_") else r["op"]
+    return (r["layer"], int(r["batch"]), op)
 
 
 def rate_str(r):
@@ -106,6 +111,8 @@ def main():
     ap.add_argument("--meta", required=True)
     ap.add_argument("--cpu-ops")
     ap.add_argument("--torch-ops")
+    ap.add_argument("--torch2-ops")
+    ap.add_argument("--python-ops", nargs="*", default=[], help="LABEL=FILE")
     ap.add_argument("--gpu-ops")
     ap.add_argument("--train", nargs="*", default=[], help="LABEL=FILE")
     ap.add_argument("--out-prefix", required=True)
@@ -114,13 +121,19 @@ def main():
     meta = load(args.meta)
     cpu = load(args.cpu_ops)
     torch_ops = load(args.torch_ops)
+    torch2_ops = load(args.torch2_ops)
+    python_ops = {}
+    for spec in args.python_ops:
+        label, _, path = spec.partition("=")
+        python_ops[label] = load(path)
     gpu = load(args.gpu_ops)
     train = {}
     for spec in args.train:
         label, _, path = spec.partition("=")
         train[label] = load(path)
 
-    combined = {"meta": meta, "cpu_ops": cpu, "torch_cpu_ops": torch_ops, "gpu_ops": gpu,
+    combined = {"meta": meta, "cpu_ops": cpu, "torch_cpu_ops": torch_ops,
+                "torch2_cpu_ops": torch2_ops, "python_ops": python_ops, "gpu_ops": gpu,
                 "train": train}
     with open(args.out_prefix + ".json", "w") as f:
         json.dump(combined, f, indent=1)
@@ -128,7 +141,7 @@ def main():
     md = [f"# minicnn benchmark — {meta['date']} — {meta['device']}", ""]
     md += ["| | |", "|---|---|"]
     for k in ("date", "device", "cpu_model", "cpu_cores", "gpu", "driver", "commit", "command",
-              "load_before", "load_after", "torch_version"):
+              "load_before", "load_after", "torch_version", "torch2_version"):
         if meta.get(k) not in (None, ""):
             md.append(f"| {k} | `{meta[k]}` |")
     md.append("")
@@ -147,10 +160,13 @@ def main():
         cm = cpu.get("meta", {})
         tm = (torch_ops or {}).get("meta", {})
         note = (f"minicnn CPU backend: {cm.get('cpu_threads', '?')} threads, steady clock, "
-                f"median of >= 5 calls and >= the --min-time budget. These are the pointer-level "
-                f"ops of minicnn/cpu_backend.h (direct loops: the oracle the GPU is tested against, "
-                f"and the functional API's CPU path); the training engine (host/cpu/engine_cpu.cpp) "
-                f"uses its own im2col + SGEMM convolutions, which the training rows below measure. ")
+                f"median of >= 5 calls and >= the --min-time budget. Rows conv_*/pool_* are the "
+                f"pointer-level launchers of minicnn/cpu_backend.h (output buffers given); rows "
+                f"api_* are the functional C++ API of minicnn/ops.h as a user calls it (argument "
+                f"checks, result tensors allocated per call; api_conv_bwd returns dA_prev, dW and "
+                f"db; api_pool_bwd is max pooling's backward by the exercise's all-ties rule), each "
+                f"joined to PyTorch's op of the same name (conv_bwd: all three gradients in one "
+                f"convolution_backward call). ")
         if torch_ops:
             note += (f"PyTorch {tm.get('torch_version')} ({tm.get('threads')} threads, "
                      f"mkldnn {'on' if tm.get('mkldnn') else 'off'}, {tm.get('layout')}): "
@@ -159,6 +175,37 @@ def main():
             note += "PyTorch: not run."
         md += op_table("minicnn CPU vs PyTorch CPU", cpu["results"],
                        (torch_ops or {}).get("results", []), "minicnn", "torch", note)
+        if torch2_ops:
+            t2 = torch2_ops.get("meta", {})
+            md.append("")
+            md += op_table(f"minicnn CPU vs PyTorch {t2.get('torch_version')} CPU", cpu["results"],
+                           torch2_ops.get("results", []), "minicnn", "torch2",
+                           f"The same minicnn rows against PyTorch {t2.get('torch_version')} "
+                           f"({t2.get('threads')} threads, {t2.get('layout')}).")
+    md.append("")
+
+    md.append("## The exercise's functions from Python: minicnn module vs PyTorch, same process")
+    md.append("")
+    if not python_ops:
+        md.append("Not run.")
+    for label, data in python_ops.items():
+        if data is None:
+            md.append(f"- PyTorch {label}: not run.")
+            continue
+        pm = data.get("meta", {})
+        md += [f"### PyTorch {pm.get('torch_version', label)}", "",
+               f"`{pm.get('command')}`: minicnn.conv_forward / conv_backward / pool_forward / "
+               f"pool_backward on NumPy arrays (everything a call pays) against F.conv2d, "
+               f"aten.convolution_backward (3 outputs), aten.max_pool2d_with_indices(_backward) on "
+               f"NCHW tensors, {pm.get('threads')} threads each, calls alternating; medians.", "",
+               "| layer | batch | op | minicnn ms | torch ms | torch/minicnn | validated |",
+               "|---|---:|---|---:|---:|---:|---|"]
+        for r in data["results"]:
+            ratio = f"{r['ratio']:.2f}" if r["validated"] else "(invalid)"
+            md.append(f"| {r['layer']} | {r['batch']} | {r['op']} | {r['minicnn_median_ms']:.4f} | "
+                      f"{r['torch_median_ms']:.4f} | {ratio} | "
+                      f"{'yes' if r['validated'] else '**NO**'} |")
+        md.append("")
     md.append("")
 
     md.append("## Ops on the GPU: minicnn vs cuDNN")
@@ -178,7 +225,7 @@ def main():
         md += op_table("minicnn CUDA vs cuDNN", mine, peer, "minicnn", "cudnn", note)
     md.append("")
 
-    md.append("## LeNet-5 training throughput (batch 256, data resident in memory)")
+    md.append("## LeNet-5 training throughput (data resident in memory; cpu = batch 256, cpu-bN = batch N)")
     md.append("")
     if not train:
         md.append("Not run.")
@@ -195,8 +242,17 @@ def main():
         # Peer / minicnn median-epoch-time ratios.
         secs = {lab: sec for (lab, _, sec) in all_rows}
         md.append("")
-        for what, mine, peers in (("CPU", "cpu/minicnn", ("cpu/torch", "cpu/torch_passive")),
-                                  ("GPU", "gpu-minicnn", ("gpu-torch",))):
+        groups = [("GPU", "gpu-minicnn", ("gpu-torch",))]
+        for label in train:
+            if label.startswith("cpu"):
+                groups.append((f"CPU ({label}), PyTorch {meta.get('torch_version')}",
+                               f"{label}/minicnn",
+                               (f"{label}/torch", f"{label}/torch_passive")))
+                for k in (train[label] or {}):
+                    if k.startswith("torch2") or (k.startswith("torch") and k[5:6].isdigit()):
+                        groups.append((f"CPU ({label}), PyTorch {k[5:]}", f"{label}/minicnn",
+                                       (f"{label}/{k}",)))
+        for what, mine, peers in groups:
             peer_secs = [(secs[p], p) for p in peers if secs.get(p)]
             if secs.get(mine) and peer_secs:
                 best, which = min(peer_secs)  # the faster PyTorch run, when there are several

@@ -10,7 +10,8 @@ outputs, NHWC / HWIO raw float32, plus manifest.json), and for every layer and o
      median reported, with GFLOP/s (conv) or GB/s (pooling, the same nominal bytes as the harness).
 
 The operators are the ones autograd calls: aten.convolution (F.conv2d with bias),
-aten.convolution_backward (grad_input only; grad_weight + grad_bias), aten.max_pool2d_with_indices
+aten.convolution_backward (grad_input only; grad_weight + grad_bias; all three in one call as
+"conv_bwd", the peer of minicnn's C++ API conv_backward), aten.max_pool2d_with_indices
 and aten.max_pool2d_with_indices_backward. PyTorch runs in its default NCHW contiguous layout; the
 NHWC -> NCHW conversion is done once, outside the timed region. torch.set_num_threads(--threads).
 
@@ -106,7 +107,17 @@ def conv_layer(d, L):
         return torch.ops.aten.convolution_backward(dy, x, wt, [k], stride, padding, [1, 1], False,
                                                    [0, 0], 1, [False, True, True])
 
+    def bwd_all():  # the peer of minicnn's conv_backward (C++ API: api_conv_bwd), one call
+        return torch.ops.aten.convolution_backward(dy, x, wt, [k], stride, padding, [1, 1], False,
+                                                   [0, 0], 1, [True, True, True])
+
     def check(op):
+        if op == "conv_bwd":
+            gi, gw, gb = bwd_all()
+            checks = [compare(to_nhwc(gi), ref_dinp, kh * kw * k),
+                      compare(gw.permute(2, 3, 1, 0).contiguous().numpy(), ref_dw, n * oh * ow),
+                      compare(gb.numpy(), ref_db, n * oh * ow)]
+            return next((r for r in checks if not r["ok"]), checks[0])
         if op == "conv_fwd":
             return compare(to_nhwc(fwd()), ref_out, kh * kw * c)
         if op == "conv_bwd_data":
@@ -116,7 +127,8 @@ def conv_layer(d, L):
         rb = compare(gb.numpy(), ref_db, n * oh * ow)
         return r if not r["ok"] or rb["ok"] else rb
 
-    return {"conv_fwd": fwd, "conv_bwd_data": bwd_data, "conv_bwd_filter": bwd_filter}, check
+    return {"conv_fwd": fwd, "conv_bwd_data": bwd_data, "conv_bwd_filter": bwd_filter,
+            "conv_bwd": bwd_all}, check
 
 
 def pool_layer(d, L):

@@ -72,11 +72,12 @@ def run_minicnn(args):
     return res
 
 
-def run_torch_process(args, policy):
-    """run_torch in a fresh process (OpenMP reads OMP_WAIT_POLICY when it starts)."""
+def run_torch_process(args, policy, python=None):
+    """run_torch in a fresh process (OpenMP reads OMP_WAIT_POLICY when it starts), with `python`
+    (another interpreter, e.g. a venv with PyTorch 2 from PyPI) or this one."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "torch.json")
-        cmd = [sys.executable, os.path.abspath(__file__), "--torch-worker", out, "--data", args.data,
+        cmd = [python or sys.executable, os.path.abspath(__file__), "--torch-worker", out, "--data", args.data,
                "--threads", str(args.threads), "--batch-size", str(args.batch_size),
                "--epochs", str(args.epochs), "--warmup-steps", str(args.warmup_steps),
                "--limit", str(args.limit), "--seed", str(args.seed)]
@@ -90,6 +91,7 @@ def run_torch_process(args, policy):
             res = json.load(f)
     res["omp_wait_policy"] = policy or "default"
     res["peer"] = "torch-eager" + ("-" + policy if policy else "")
+    res["python"] = python or sys.executable
     return res
 
 
@@ -162,6 +164,9 @@ def main():
     ap.add_argument("--quick", action="store_true", help="1 epoch on 10000 images")
     ap.add_argument("--json", help="also write {minicnn, torch} here (for bench/run.sh)")
     ap.add_argument("--no-results", action="store_true", help="do not write bench/results/")
+    ap.add_argument("--torch-python", action="append", default=[],
+                    help="another interpreter whose PyTorch also runs (both wait policies), e.g. "
+                         "/work/torch2-venv/bin/python (PyTorch 2 from PyPI); repeatable")
     ap.add_argument("--torch-worker", help=argparse.SUPPRESS)  # internal: run PyTorch, write JSON
     args = ap.parse_args()
     if args.torch_worker:
@@ -179,6 +184,16 @@ def main():
     mini = run_minicnn(args)
     torch_default = run_torch_process(args, None)
     torch_passive = run_torch_process(args, "passive")
+    others = []  # PyTorch of other interpreters: the faster wait policy of each
+    for py in args.torch_python:
+        runs = [run_torch_process(args, None, py), run_torch_process(args, "passive", py)]
+        best = max(runs, key=lambda r: r["train_images_per_second"])
+        best["ratio_minicnn_over_this"] = (mini["train_images_per_second"] /
+                                           best["train_images_per_second"])
+        others.append({"python": py, "best": best, "runs": runs})
+        print(f"PyTorch {best['torch_version']} ({py}): {best['train_images_per_second']:.0f} "
+              f"images/s ({best['omp_wait_policy']}); minicnn / it: "
+              f"{best['ratio_minicnn_over_this']:.2f}x", flush=True)
     torch_res = max(torch_default, torch_passive, key=lambda r: r["train_images_per_second"])
     ratio = mini["train_images_per_second"] / torch_res["train_images_per_second"]
     cpu_ratio = mini["images_per_cpu_second"] / max(torch_default["images_per_cpu_second"],
@@ -189,7 +204,8 @@ def main():
             "images": mini["images"], "data": args.data,
             "loadavg_at_end": os.getloadavg()}
     result = {"meta": meta, "minicnn": mini, "torch": torch_res, "torch_default": torch_default,
-              "torch_passive": torch_passive, "ratio_minicnn_over_torch": ratio,
+              "torch_passive": torch_passive, "torch_other": others,
+              "ratio_minicnn_over_torch": ratio,
               "cpu_time_ratio_minicnn_over_torch": cpu_ratio}
     print(f"minicnn {mini['train_images_per_second']:.0f} images/s, PyTorch "
           f"{torch_default['train_images_per_second']:.0f} images/s (default), "
@@ -201,6 +217,8 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"minicnn": mini, "torch": torch_default, "torch_passive": torch_passive,
+                       **{f"torch{o['best']['torch_version'].split('+')[0]}": o["best"]
+                          for o in others},
                        "meta": meta}, f, indent=1)
     if not args.no_results:
         stem = os.path.join(REPO, "bench", "results", started.strftime("%Y-%m-%d") + "-cpu-train")

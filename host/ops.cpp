@@ -1,5 +1,7 @@
 // host/ops.cpp — the functional API of minicnn/ops.h: validates every argument once, then runs the
-// CPU backend (minicnn/cpu_backend.h) or hands over to the CUDA backend (host/cuda_ops.h).
+// CPU backend (minicnn/cpu_backend.h) or hands over to the CUDA backend (host/cuda_ops.h). CPU
+// results are allocated without the zero fill (Tensor::uninitialized): every pass below writes
+// each element of its outputs.
 #include "minicnn/ops.h"
 
 #include "cuda_ops.h"
@@ -84,7 +86,7 @@ Tensor conv_forward(const TensorView& A_prev, const TensorView& W, const TensorV
     require_bias(b, g.k, op);
     if (pick(device, A_prev.dtype, op) == Backend::cuda)
         return cuda_ops::conv_forward(A_prev, W, b, activation, g, device);
-    Tensor out(g.out_shape(), A_prev.dtype);
+    Tensor out = Tensor::uninitialized(g.out_shape(), A_prev.dtype);
     by_dtype(A_prev.dtype, [&](auto tag) {
         using T = decltype(tag);
         cpu::conv2d_forward<T>(out.data<T>(), A_prev.ptr<T>(), W.ptr<T>(), b.ptr<T>(), g,
@@ -108,8 +110,9 @@ ConvGrads conv_backward(const TensorView& dZ, const TensorView& A_prev, const Te
     require_shape(dZ, g.out_shape(), op, "dZ");
     if (pick(device, A_prev.dtype, op) == Backend::cuda)
         return cuda_ops::conv_backward(dZ, A_prev, W, g, device);
-    ConvGrads r{Tensor(g.in_shape(), A_prev.dtype), Tensor(g.weight_shape(), A_prev.dtype),
-                Tensor({1, 1, 1, g.k}, A_prev.dtype)};
+    ConvGrads r{Tensor::uninitialized(g.in_shape(), A_prev.dtype),
+                Tensor::uninitialized(g.weight_shape(), A_prev.dtype),
+                Tensor::uninitialized({1, 1, 1, g.k}, A_prev.dtype)};
     by_dtype(A_prev.dtype, [&](auto tag) {
         using T = decltype(tag);
         cpu::conv2d_backward_data<T>(r.dA_prev.data<T>(), dZ.ptr<T>(), W.ptr<T>(), g);
@@ -126,7 +129,7 @@ Tensor pool_forward(const TensorView& A_prev, Window kernel, Stride stride, Pool
     const PoolGeom g = pool_geometry(A_prev.shape, kernel, stride, op);
     if (pick(device, A_prev.dtype, op) == Backend::cuda)
         return cuda_ops::pool_forward(A_prev, g, mode, device);
-    Tensor out(g.out_shape(), A_prev.dtype);
+    Tensor out = Tensor::uninitialized(g.out_shape(), A_prev.dtype);
     by_dtype(A_prev.dtype, [&](auto tag) {
         using T = decltype(tag);
         if (mode == PoolMode::max)
@@ -147,7 +150,7 @@ Tensor pool_backward(const TensorView& dA, const TensorView& A_prev, Window kern
     require_shape(dA, g.out_shape(), op, "dA");
     if (pick(device, A_prev.dtype, op) == Backend::cuda)
         return cuda_ops::pool_backward(dA, A_prev, g, mode, tie, device);
-    Tensor dinp(g.in_shape(), A_prev.dtype);
+    Tensor dinp = Tensor::uninitialized(g.in_shape(), A_prev.dtype);
     by_dtype(A_prev.dtype, [&](auto tag) {
         using T = decltype(tag);
         if (mode == PoolMode::avg) {
@@ -172,7 +175,8 @@ MaxPoolResult maxpool_forward_mask(const TensorView& A_prev, Window kernel, Stri
     const PoolGeom g = pool_geometry(A_prev.shape, kernel, stride, op);
     if (pick(device, A_prev.dtype, op) == Backend::cuda)
         return cuda_ops::maxpool_forward_mask(A_prev, g, device);
-    MaxPoolResult r{Tensor(g.out_shape(), A_prev.dtype), Tensor(g.out_shape(), DType::i32)};
+    MaxPoolResult r{Tensor::uninitialized(g.out_shape(), A_prev.dtype),
+                    Tensor::uninitialized(g.out_shape(), DType::i32)};
     by_dtype(A_prev.dtype, [&](auto tag) {
         using T = decltype(tag);
         cpu::maxpool2d_forward<T>(r.A.data<T>(), r.mask.data<std::int32_t>(), A_prev.ptr<T>(), g);
@@ -200,7 +204,7 @@ Tensor maxpool_backward_mask(const TensorView& dA, const TensorView& mask,
                                                        << ")");
     if (pick(device, dA.dtype, op) == Backend::cuda)
         return cuda_ops::maxpool_backward_mask(dA, mask, g, device);
-    Tensor dinp(g.in_shape(), dA.dtype);
+    Tensor dinp = Tensor::uninitialized(g.in_shape(), dA.dtype);
     by_dtype(dA.dtype, [&](auto tag) {
         using T = decltype(tag);
         cpu::maxpool2d_backward_mask<T>(dinp.data<T>(), dA.ptr<T>(), m, g);
@@ -225,7 +229,7 @@ Tensor activation_forward(const TensorView& Z, Activation activation, Device dev
     rows_cols(Z, op, &rows, &cols);
     if (pick(device, Z.dtype, op) == Backend::cuda)
         return cuda_ops::activation_forward(Z, activation, device);
-    Tensor out(Z.shape, Z.dtype);
+    Tensor out = Tensor::uninitialized(Z.shape, Z.dtype);
     by_dtype(Z.dtype, [&](auto tag) {
         using T = decltype(tag);
         cpu::activation_forward<T>(out.data<T>(), Z.ptr<T>(), rows, cols, activation);
@@ -244,7 +248,7 @@ Tensor activation_backward(const TensorView& dA, const TensorView& A, Activation
     rows_cols(A, op, &rows, &cols);
     if (pick(device, A.dtype, op) == Backend::cuda)
         return cuda_ops::activation_backward(dA, A, activation, device);
-    Tensor din(A.shape, A.dtype);
+    Tensor din = Tensor::uninitialized(A.shape, A.dtype);
     by_dtype(A.dtype, [&](auto tag) {
         using T = decltype(tag);
         cpu::activation_backward<T>(din.data<T>(), dA.ptr<T>(), A.ptr<T>(), rows, cols, activation);

@@ -1,10 +1,14 @@
-// host/tensor.cpp — owning host tensors (64-byte aligned storage) and views.
+// host/tensor.cpp — owning host tensors (64-byte aligned storage, large blocks reused) and views.
 #include "minicnn/tensor.h"
 
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <sstream>
+#include <vector>
+
+#include "minicnn/error.h"
 
 namespace minicnn {
 
@@ -54,34 +58,122 @@ const T* TensorView::ptr() const {
     return static_cast<const T*>(data);
 }
 
-void Tensor::Free::operator()(std::byte* p) const noexcept {
-    std::free(p);
+// ---- storage: 64-byte aligned blocks, the large ones kept for reuse -----------------------------
+//
+// A block is a 64-byte header holding its capacity, then the data. Freed blocks of at least
+// kCacheMinBytes go to a small process-wide cache (at most kCacheBlocks blocks, kCacheMaxBytes in
+// all; the oldest is freed first when it is full) and are handed out again for the same capacity.
+// Without it, every large result (a functional-API output handed to NumPy, say) came from glibc's
+// mmap and went back by munmap: each call paid a page fault per 4 KiB page (1,176 for pool1's
+// 4.8 MB gradient) and a memset, several times the work of the operation itself.
+namespace {
+
+constexpr std::size_t kHeader = 64;
+constexpr std::size_t kCacheMinBytes = std::size_t(64) << 10;
+constexpr std::size_t kCacheMaxBytes = std::size_t(256) << 20;
+constexpr std::size_t kCacheBlocks = 16;
+
+class BlockCache {
+public:
+    // A cached block of exactly `capacity` bytes (its data pointer), or nullptr.
+    std::byte* take(std::size_t capacity) {
+        if (capacity < kCacheMinBytes) return nullptr;
+        std::lock_guard<std::mutex> lk(mu_);
+        for (std::size_t i = blocks_.size(); i-- > 0;) {
+            if (capacity_of(blocks_[i]) == capacity) {
+                std::byte* p = blocks_[i];
+                blocks_.erase(blocks_.begin() + std::ptrdiff_t(i));
+                bytes_ -= capacity;
+                return p;
+            }
+        }
+        return nullptr;
+    }
+    // Keeps the block, or frees it (too small, too large for the cache).
+    void give(std::byte* p) noexcept {
+        const std::size_t capacity = capacity_of(p);
+        if (capacity >= kCacheMinBytes && capacity <= kCacheMaxBytes) {
+            std::lock_guard<std::mutex> lk(mu_);
+            while (!blocks_.empty() &&
+                   (blocks_.size() >= kCacheBlocks || bytes_ + capacity > kCacheMaxBytes)) {
+                bytes_ -= capacity_of(blocks_.front());
+                std::free(blocks_.front() - kHeader);
+                blocks_.erase(blocks_.begin());
+            }
+            if (blocks_.capacity() < kCacheBlocks) blocks_.reserve(kCacheBlocks);  // no throw below
+            blocks_.push_back(p);
+            bytes_ += capacity;
+            return;
+        }
+        std::free(p - kHeader);
+    }
+    static std::size_t capacity_of(const std::byte* p) {
+        std::size_t c;
+        std::memcpy(&c, p - kHeader, sizeof c);
+        return c;
+    }
+
+private:
+    std::mutex mu_;
+    std::vector<std::byte*> blocks_;  // oldest first
+    std::size_t bytes_ = 0;
+};
+
+// Never destroyed: NumPy may free a result during interpreter shutdown, after static destructors.
+BlockCache& block_cache() {
+    static BlockCache* cache = new BlockCache;
+    return *cache;
 }
 
-static std::byte* allocate_zeroed(std::size_t bytes) {
-    // aligned_alloc needs a size that is a multiple of the alignment.
-    std::size_t rounded = (bytes + 63) / 64 * 64;
-    if (rounded == 0) rounded = 64;
-    void* p = std::aligned_alloc(64, rounded);
+std::byte* allocate(std::size_t bytes, bool zero) {
+    std::size_t capacity = (bytes + 63) / 64 * 64;
+    if (capacity == 0) capacity = 64;
+    std::byte* p = block_cache().take(capacity);
     if (!p) {
-        std::ostringstream os;
-        os << "out of host memory: asked for " << bytes << " bytes for a tensor";
-        throw Error(os.str());
+        void* raw = capacity > std::numeric_limits<std::size_t>::max() - kHeader
+                        ? nullptr
+                        : std::aligned_alloc(64, capacity + kHeader);
+        if (!raw) {
+            std::ostringstream os;
+            os << "out of host memory: asked for " << bytes << " bytes for a tensor";
+            throw Error(os.str());
+        }
+        std::memcpy(raw, &capacity, sizeof capacity);
+        p = static_cast<std::byte*>(raw) + kHeader;
     }
-    std::memset(p, 0, rounded);
-    return static_cast<std::byte*>(p);
+    if (zero) std::memset(p, 0, capacity);
+    return p;
+}
+
+std::int64_t checked_numel(const Shape& shape) {
+    std::int64_t n = 1;
+    for (std::int64_t d : shape) {
+        MINICNN_REQUIRE(d >= 0, "tensor dimensions must be non-negative, got " << shape_str(shape));
+        MINICNN_REQUIRE(d == 0 || n <= std::numeric_limits<std::int64_t>::max() / 8 / d,
+                        "tensor shape " << shape_str(shape) << " is too large");
+        n *= d;
+    }
+    return n;
+}
+
+}  // namespace
+
+void Tensor::Free::operator()(std::byte* p) const noexcept {
+    if (p) block_cache().give(p);
 }
 
 Tensor::Tensor(Shape shape, DType dtype) : shape_(std::move(shape)), dtype_(dtype) {
-    std::int64_t n = 1;
-    for (std::int64_t d : shape_) {
-        MINICNN_REQUIRE(d >= 0,
-                        "tensor dimensions must be non-negative, got " << shape_str(shape_));
-        MINICNN_REQUIRE(d == 0 || n <= std::numeric_limits<std::int64_t>::max() / 8 / d,
-                        "tensor shape " << shape_str(shape_) << " is too large");
-        n *= d;
-    }
-    data_.reset(allocate_zeroed(static_cast<std::size_t>(n) * dtype_size(dtype_)));
+    const std::int64_t n = checked_numel(shape_);
+    data_.reset(allocate(static_cast<std::size_t>(n) * dtype_size(dtype_), true));
+}
+
+Tensor Tensor::uninitialized(Shape shape, DType dtype) {
+    Tensor t;
+    const std::int64_t n = checked_numel(shape);
+    t.shape_ = std::move(shape);
+    t.dtype_ = dtype;
+    t.data_.reset(allocate(static_cast<std::size_t>(n) * dtype_size(dtype), false));
+    return t;
 }
 
 template <class T>
@@ -181,7 +273,7 @@ void* Tensor::release() {
 }
 
 void Tensor::free_storage(void* p) {
-    std::free(p);
+    Free()(static_cast<std::byte*>(p));
 }
 
 #define MINICNN_TENSOR_INSTANTIATE(T)                                                  \

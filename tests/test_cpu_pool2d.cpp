@@ -237,7 +237,10 @@ TEST(CpuPool2d, UnreachedRowsGetZeroGradient) {
 
 std::vector<PoolGeom> geoms() {
     return {
-        make_geom(2, 8, 8, 3, 2, 2, 2, 2),    // LeNet's pools
+        make_geom(2, 8, 8, 3, 2, 2, 2, 2),    // LeNet's window
+        make_geom(2, 10, 10, 16, 2, 2, 2, 2), // LeNet's pool2 (16 channels, a compile-time count)
+        make_geom(1, 9, 7, 6, 2, 2, 2, 2),    // pool1's 6 channels, an unreached row and column
+        make_geom(2, 6, 6, 5, 2, 2, 2, 2),    // 2x2 with a run-time channel count
         make_geom(1, 7, 9, 2, 3, 3, 2, 2),    // overlapping, odd sizes
         make_geom(2, 6, 5, 4, 2, 3, 1, 2),    // rectangular window, mixed strides
         make_geom(1, 10, 10, 1, 3, 3, 3, 3),  // an unreached row and column
@@ -302,8 +305,10 @@ TEST(CpuPool2d, Float32CloseToFloat64) {
 }
 
 TEST(CpuPool2d, ThreadCountDoesNotChangeBits) {
-    // Large enough (~1e5 window cells) that the passes really run on several threads.
-    const PoolGeom g = make_geom(8, 24, 20, 8, 3, 3, 2, 1);
+    // Large enough (~1e5 window cells) that the passes really run on several threads; the
+    // general path and the 2x2 one (pool1's shape).
+    for (const PoolGeom& g : {make_geom(8, 24, 20, 8, 3, 3, 2, 1),
+                              make_geom(64, 28, 28, 6, 2, 2, 2, 2)}) {
     auto x = random_vector<float>(g.in_numel(), 90);
     for (auto& v : x) v = std::max(0.0f, v);  // ties
     const auto dy = random_vector<float>(g.out_numel(), 91);
@@ -326,6 +331,7 @@ TEST(CpuPool2d, ThreadCountDoesNotChangeBits) {
     const auto one = run(1), two = run(2), three = run(3);
     EXPECT_TRUE(all_equal(two, one));
     EXPECT_TRUE(all_equal(three, one));
+    }
 }
 
 TEST(CpuPool2d, BadMaskAndGeometryThrow) {
@@ -340,6 +346,19 @@ TEST(CpuPool2d, BadMaskAndGeometryThrow) {
     }
     mask[2] = -1;
     EXPECT_THROW(cpu::maxpool2d_backward_mask(dx.data(), dy.data(), mask.data(), g), ArgumentError);
+    {  // the 2x2 path with a compile-time channel count (16) reports the first bad value too
+        const PoolGeom g16 = make_geom(1, 4, 4, 16, 2, 2, 2, 2);
+        std::vector<double> dy16(64, 1.0), dx16(256);
+        std::vector<std::int32_t> m16(64, 3);
+        m16[37] = 7;
+        try {
+            cpu::maxpool2d_backward_mask(dx16.data(), dy16.data(), m16.data(), g16);
+            ADD_FAILURE() << "expected ArgumentError";
+        } catch (const ArgumentError& e) {
+            EXPECT_NE(std::string(e.what()).find("found 7 at flat index 37"), std::string::npos)
+                << e.what();
+        }
+    }
 
     EXPECT_THROW(cpu::maxpool2d_backward_mask<double>(dx.data(), dy.data(), nullptr, g),
                  ArgumentError);

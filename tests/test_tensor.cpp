@@ -1,6 +1,10 @@
-// tests/test_tensor.cpp — the host Tensor: zero-filled, shape-checked, dtype-checked, move-only.
+// tests/test_tensor.cpp — the host Tensor: zero-filled, shape-checked, dtype-checked, move-only; large
+// blocks reused.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "minicnn/error.h"
 #include "minicnn/tensor.h"
 
 using namespace minicnn;
@@ -52,4 +56,26 @@ TEST(Tensor, CloneAstypeReshape) {
 TEST(Tensor, ShapeStr) {
     EXPECT_EQ(shape_str({2, 28, 28, 1}), "(2, 28, 28, 1)");
     EXPECT_EQ(shape_str({5}), "(5,)");
+}
+
+// Large blocks are reused (host/tensor.cpp's cache): a freed block of the same size comes back,
+// and the zero-filled constructor still zeroes it; one handed out by release() comes back through
+// free_storage.
+TEST(Tensor, LargeBlocksAreReusedAndStillZeroed) {
+    const Shape shape = {1, 300, 300, 3};  // 1 MiB: cached
+    Tensor a(shape);
+    std::fill(a.data<float>(), a.data<float>() + a.numel(), 7.0f);
+    const void* block = a.raw();
+    a = Tensor();
+    Tensor b(shape);
+    EXPECT_EQ(b.raw(), block);
+    EXPECT_EQ(std::count(b.data<float>(), b.data<float>() + b.numel(), 0.0f), b.numel());
+    void* p = b.release();
+    Tensor::free_storage(p);
+    Tensor c = Tensor::uninitialized(shape, DType::i32);
+    EXPECT_EQ(c.raw(), block);
+    EXPECT_EQ(c.shape(), shape);
+    EXPECT_EQ(c.dtype(), DType::i32);
+    EXPECT_EQ(Tensor::uninitialized({0, 3}).numel(), 0);
+    EXPECT_THROW(Tensor::uninitialized({-1}), ArgumentError);
 }

@@ -57,6 +57,8 @@ public:
     Tensor() = default;
     // Zero-filled tensor of the given shape. Negative dimensions are an error.
     explicit Tensor(Shape shape, DType dtype = DType::f32);
+    // The same without the zero fill, for a result the caller overwrites entirely.
+    static Tensor uninitialized(Shape shape, DType dtype = DType::f32);
 
     template <class T>
     static Tensor from(Shape shape, const std::vector<T>& values);
