@@ -25,10 +25,14 @@
 // CudaDistributed.*, a peer that never arrives included). docs/training.md says so.
 #include <nccl.h>
 #include <time.h>
+#if MINICNN_NCCL_DLOPEN
+#include <dlfcn.h>
+#endif
 
 #include <chrono>
 #include <sstream>
 #include <string>
+#include <type_traits>
 
 #include "cuda_check.h"
 #include "minicnn/error.h"
@@ -38,8 +42,69 @@ namespace minicnn::cuda {
 
 namespace {
 
+// NCCL's entry points. The library build (MINICNN_NCCL_DLOPEN) loads libnccl.so.2 with dlopen when
+// the first multi-GPU run starts, instead of linking it: a linked NCCL is loaded with the library,
+// and a process that imports minicnn's Python module and then PyTorch's CUDA wheels (which bring
+// their own, newer libnccl.so.2) had the older NCCL bound to PyTorch's references and failed with
+// "undefined symbol" (seen with PyTorch 2.15). The emulator build takes its emulated NCCL's
+// addresses directly.
+struct NcclApi {
+    decltype(&ncclGetErrorString) GetErrorString;
+    decltype(&ncclGetUniqueId) GetUniqueId;
+    decltype(&ncclCommInitRankConfig) CommInitRankConfig;
+    decltype(&ncclCommFinalize) CommFinalize;
+    decltype(&ncclCommDestroy) CommDestroy;
+    decltype(&ncclCommAbort) CommAbort;
+    decltype(&ncclCommGetAsyncError) CommGetAsyncError;
+    decltype(&ncclAllReduce) AllReduce;
+};
+
+#if MINICNN_NCCL_DLOPEN
+NcclApi load_nccl() {
+    // The soname first (a copy already in the process, LD_LIBRARY_PATH, this library's RUNPATH),
+    // then the library CMake found.
+    void* h = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (!h) h = dlopen(MINICNN_NCCL_LIBRARY_PATH, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char* why = dlerror();
+        throw DeviceError(std::string("multi-GPU training needs NCCL, which could not be loaded "
+                                      "(libnccl.so.2, " MINICNN_NCCL_LIBRARY_PATH "): ") +
+                          (why ? why : "unknown error"));
+    }
+    NcclApi api{};
+    auto sym = [&](auto& fn, const char* name) {
+        void* p = dlsym(h, name);
+        if (!p)
+            throw DeviceError(std::string("the NCCL that was loaded has no ") + name +
+                              " (NCCL 2.18 or newer is needed)");
+        fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
+    };
+    sym(api.GetErrorString, "ncclGetErrorString");
+    sym(api.GetUniqueId, "ncclGetUniqueId");
+    sym(api.CommInitRankConfig, "ncclCommInitRankConfig");
+    sym(api.CommFinalize, "ncclCommFinalize");
+    sym(api.CommDestroy, "ncclCommDestroy");
+    sym(api.CommAbort, "ncclCommAbort");
+    sym(api.CommGetAsyncError, "ncclCommGetAsyncError");
+    sym(api.AllReduce, "ncclAllReduce");
+    return api;  // the library stays loaded for the process
+}
+#else
+NcclApi load_nccl() {
+    return {&ncclGetErrorString, &ncclGetUniqueId,       &ncclCommInitRankConfig,
+            &ncclCommFinalize,   &ncclCommDestroy,       &ncclCommAbort,
+            &ncclCommGetAsyncError, &ncclAllReduce};
+}
+#endif
+
+// Loaded once (a failed load is retried on the next call, and throws again).
+const NcclApi& nccl() {
+    static const NcclApi api = load_nccl();
+    return api;
+}
+
 std::string nccl_error(ncclResult_t st, const char* expr, const char* file, int line) {
-    return std::string("NCCL error ") + ncclGetErrorString(st) + " at " + file + ":" +
+    return std::string("NCCL error ") + nccl().GetErrorString(st) + " at " + file + ":" +
            std::to_string(line) + " in `" + expr + "`";
 }
 
@@ -48,12 +113,12 @@ public:
     NcclAllReduce(Context& ctx, Communicator& comm)
         : ctx_(&ctx), rank_(comm.rank()), timeout_s_(comm.timeout_s()) {
         ncclUniqueId id{};
-        if (comm.rank() == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId(&id)", __LINE__);
+        if (comm.rank() == 0) check(nccl().GetUniqueId(&id), "ncclGetUniqueId(&id)", __LINE__);
         comm.broadcast(&id, sizeof id, 0);
         DeviceGuard guard(ctx.device());
         ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
         config.blocking = 0;  // every call returns at once; errors come from ncclCommGetAsyncError
-        const ncclResult_t st = ncclCommInitRankConfig(&nccl_, comm.size(), id, rank_, &config);
+        const ncclResult_t st = nccl().CommInitRankConfig(&nccl_, comm.size(), id, rank_, &config);
         if (st != ncclInProgress) check(st, "ncclCommInitRankConfig(...)", __LINE__);
         wait("the NCCL communicator's initialisation, ncclCommInitRankConfig", false);
     }
@@ -62,19 +127,19 @@ public:
     // no end within the rank timeout (a peer gone), aborts instead. Never throws.
     ~NcclAllReduce() override {
         if (!nccl_) return;
-        ncclResult_t st = ncclCommFinalize(nccl_);
+        ncclResult_t st = nccl().CommFinalize(nccl_);
         const auto t0 = std::chrono::steady_clock::now();
         while (st == ncclInProgress &&
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() <
                    timeout_s_) {
             const timespec ts{0, 50000};
             nanosleep(&ts, nullptr);
-            if (ncclCommGetAsyncError(nccl_, &st) != ncclSuccess) st = ncclInternalError;
+            if (nccl().CommGetAsyncError(nccl_, &st) != ncclSuccess) st = ncclInternalError;
         }
         if (st == ncclSuccess)
-            (void)ncclCommDestroy(nccl_);
+            (void)nccl().CommDestroy(nccl_);
         else
-            (void)ncclCommAbort(nccl_);
+            (void)nccl().CommAbort(nccl_);
     }
     NcclAllReduce(const NcclAllReduce&) = delete;
     NcclAllReduce& operator=(const NcclAllReduce&) = delete;
@@ -82,7 +147,7 @@ public:
     void sum(float* data, std::int64_t n) override {
         DeviceGuard guard(ctx_->device());
         const ncclResult_t st =
-            ncclAllReduce(data, data, std::size_t(n), ncclFloat, ncclSum, nccl_, ctx_->stream());
+            nccl().AllReduce(data, data, std::size_t(n), ncclFloat, ncclSum, nccl_, ctx_->stream());
         if (st != ncclInProgress) check(st, "ncclAllReduce(data, data, n, ...)", __LINE__);
         wait("the all-reduce of the gradients, ncclAllReduce", true);
     }
@@ -95,7 +160,7 @@ private:
         throw DeviceError(nccl_error(st, expr, __FILE__, line));
     }
     void abort_comm() noexcept {
-        if (nccl_) (void)ncclCommAbort(nccl_);
+        if (nccl_) (void)nccl().CommAbort(nccl_);
         nccl_ = nullptr;
     }
 
@@ -108,11 +173,11 @@ private:
         const auto t0 = Clock::now();
         for (;;) {
             ncclResult_t async = ncclSuccess;
-            check(ncclCommGetAsyncError(nccl_, &async), "ncclCommGetAsyncError(...)", __LINE__);
+            check(nccl().CommGetAsyncError(nccl_, &async), "ncclCommGetAsyncError(...)", __LINE__);
             if (async != ncclSuccess && async != ncclInProgress) {
                 abort_comm();
                 std::ostringstream os;
-                os << "rank " << rank_ << ": NCCL error " << ncclGetErrorString(async) << " in "
+                os << "rank " << rank_ << ": NCCL error " << nccl().GetErrorString(async) << " in "
                    << what << " (a rank died or failed); the NCCL communicator was aborted";
                 throw DeviceError(os.str());
             }

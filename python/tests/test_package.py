@@ -150,3 +150,15 @@ def test_stubs_cover_the_extension():
             f"{name}: methods {sorted(rt_methods)} vs stubs {sorted(methods)}")
         for m, m_node in methods.items():
             assert params(m_node) == params(signature_of(getattr(cls, m), m)), f"{name}.{m}"
+
+
+def test_import_loads_no_nccl():
+    # NCCL is loaded only when multi-GPU training starts (cuda/nccl/allreduce_nccl.cpp): PyTorch's
+    # CUDA wheels bring their own, newer libnccl.so.2, and an older one loaded by `import minicnn`
+    # first made `import torch` fail with an undefined symbol.
+    maps = Path("/proc/self/maps")
+    if not maps.exists():
+        pytest.skip("no /proc/self/maps on this system")
+    loaded = {line.split()[-1] for line in maps.read_text().splitlines() if "/" in line}
+    assert _minicnn.__file__ in loaded or any("_minicnn" in p for p in loaded)
+    assert not [p for p in loaded if "libnccl" in os.path.basename(p)]
