@@ -2,8 +2,9 @@
 // and against a literal transcription of docs/operations.md's formulas (explicit zero-padded Apad, loops in
 // formula order, float64), over many geometries: 'same'/'valid'/explicit padding, strides 1-3, odd,
 // even and 1x1 kernels, kernels as large as the padded input. Also: outputs are overwritten,
-// float32 follows float64, the result is bit-identical for 1 and 2 threads, and inconsistent
-// geometries throw.
+// float32 follows float64 (by every method of the float convolution: the direct AVX-512 and AVX2 + FMA
+// kernels and im2col + GEMM), the result is bit-identical for 1, 2 and 3 threads, and inconsistent geometries
+// throw.
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -11,8 +12,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include "minicnn/cpu_backend.h"
-
+#include "cpu/conv_direct.h"
 #include "minicnn/cpu_backend.h"
 #include "minicnn/error.h"
 #include "minicnn/ops.h"
@@ -270,6 +270,10 @@ std::vector<Case> cases() {
         {"kernel = padded input", make_geom(2, 4, 5, 2, 3, 6, 5, 1, 1, 1, 0)},
         {"1x1 input, same 3x3", make_same_geom(3, 1, 1, 4, 5, 3, 3, 1, 1)},
         {"many channels", make_same_geom(2, 6, 6, 16, 24, 3, 3, 1, 1)},
+        // The direct kernels' tiles: rows longer than a tile, channel groups of 32 + 8, the
+        // filter gradient's taps (kw * c = 30) over two tiles.
+        {"valid 5x5 6->16 (LeNet C2)", make_geom(2, 14, 14, 6, 16, 5, 5, 1, 1, 0, 0)},
+        {"wide rows, 40 channels", make_same_geom(2, 5, 30, 3, 40, 3, 5, 1, 1)},
     };
 }
 
@@ -308,8 +312,61 @@ TEST(CpuConv2d, MatchesSpecFormulasFloat64) {
     }
 }
 
-// float32 follows float64 within a tolerance that grows with the reduction length.
+// Sets the float convolution's method for a scope (host/cpu/conv_direct.h: automatic runs the direct
+// AVX2 + FMA kernels where the CPU has them).
+class MethodScope {
+public:
+    explicit MethodScope(cpu::CpuConvMethod m) : saved_(cpu::conv_method()) {
+        cpu::set_conv_method(m);
+    }
+    ~MethodScope() { cpu::set_conv_method(saved_); }
+    MethodScope(const MethodScope&) = delete;
+    MethodScope& operator=(const MethodScope&) = delete;
+
+private:
+    cpu::CpuConvMethod saved_;
+};
+const cpu::CpuConvMethod kMethods[] = {cpu::CpuConvMethod::automatic, cpu::CpuConvMethod::im2col,
+                                       cpu::CpuConvMethod::direct_avx2};
+const char* method_name(cpu::CpuConvMethod m) {
+    switch (m) {
+        case cpu::CpuConvMethod::im2col: return "im2col";
+        case cpu::CpuConvMethod::direct_avx2: return "direct_avx2";
+        default: return "automatic";
+    }
+}
+
+// The direct kernels run exactly where the CPU has AVX2 and FMA (16 lanes with AVX-512, else 8),
+// unless im2col is asked for.
+TEST(CpuConv2d, DirectKernelsRunWhereTheCpuHasAvx2AndFma) {
+#if defined(__GNUC__) && defined(__x86_64__)
+    const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const bool has512 = has && __builtin_cpu_supports("avx512f");
+#else
+    const bool has = false, has512 = false;
+#endif
+    EXPECT_EQ(cpu::direct::enabled(), has);
+    EXPECT_EQ(cpu::direct::vector_lanes(), has512 ? 16 : has ? 8 : 0);
+    {
+        MethodScope avx2(cpu::CpuConvMethod::direct_avx2);
+        EXPECT_EQ(cpu::direct::vector_lanes(), has ? 8 : 0);
+    }
+    const ConvGeom lenet2 = make_geom(4, 14, 14, 6, 16, 5, 5, 1, 1, 0, 0);
+    EXPECT_EQ(cpu::direct::forward_fits(lenet2), has);
+    EXPECT_EQ(cpu::direct::backward_filter_fits(lenet2), has);
+    // One input channel (LeNet's first layer) stays on the transposed im2col path.
+    EXPECT_FALSE(cpu::direct::forward_fits(make_geom(4, 28, 28, 1, 6, 5, 5, 1, 1, 2, 2)));
+    MethodScope im2col(cpu::CpuConvMethod::im2col);
+    EXPECT_FALSE(cpu::direct::enabled());
+    EXPECT_EQ(cpu::direct::vector_lanes(), 0);
+    EXPECT_FALSE(cpu::direct::forward_fits(lenet2));
+}
+
+// float32 follows float64 within a tolerance that grows with the reduction length, by every method.
 TEST(CpuConv2d, Float32CloseToFloat64) {
+    for (cpu::CpuConvMethod method : kMethods) {
+    SCOPED_TRACE(method_name(method));
+    MethodScope scope(method);
     std::uint32_t seed = 200;
     for (const Case& cs : cases()) {
         SCOPED_TRACE(cs.name);
@@ -346,6 +403,7 @@ TEST(CpuConv2d, Float32CloseToFloat64) {
         EXPECT_TRUE(all_close(dwf, dwd, 1e-6 * pixels, 1e-5));
         EXPECT_TRUE(all_close(dbf, dbd, 1e-6 * pixels, 1e-5));
     }
+    }
 }
 
 // The fused activation equals the linear convolution followed by activation_forward (softmax over
@@ -375,29 +433,39 @@ TEST(CpuConv2d, FusedActivationMatchesSeparatePass) {
     }
 }
 
-// Work is split by a function of the shapes only, so 1, 2 and 3 threads give bit-identical results.
+// Work is split by a function of the shapes only, so 1, 2 and 3 threads give bit-identical results,
+// by every method; the batches of 40 are cut into 3 chunks.
 TEST(CpuConv2d, ThreadCountDoesNotChangeBits) {
-    const ConvGeom g = make_same_geom(3, 17, 13, 5, 7, 5, 4, 2, 1);  // ~5e5 MACs: multithreaded
-    const auto x = random_vector<float>(g.in_numel(), 400);
-    const auto w = random_vector<float>(g.weight_numel(), 401);
-    const auto b = random_vector<float>(g.k, 402);
-    const auto dz = random_vector<float>(g.out_numel(), 403);
-    auto run = [&](int threads) {
-        const int saved = cpu::thread_count();
-        cpu::set_thread_count(threads);
-        std::vector<float> out(g.out_numel()), dx(g.in_numel()), dw(g.weight_numel()), db(g.k);
-        cpu::conv2d_forward(out.data(), x.data(), w.data(), b.data(), g, Activation::softmax);
-        cpu::conv2d_backward_data(dx.data(), dz.data(), w.data(), g);
-        cpu::conv2d_backward_filter(dw.data(), db.data(), dz.data(), x.data(), g);
-        cpu::set_thread_count(saved);
-        out.insert(out.end(), dx.begin(), dx.end());
-        out.insert(out.end(), dw.begin(), dw.end());
-        out.insert(out.end(), db.begin(), db.end());
-        return out;
-    };
-    const auto one = run(1), two = run(2), three = run(3);
-    EXPECT_TRUE(all_equal(two, one));
-    EXPECT_TRUE(all_equal(three, one));
+    for (cpu::CpuConvMethod method : kMethods)
+        for (const ConvGeom& g : {make_same_geom(40, 17, 13, 5, 7, 5, 4, 2, 1),
+                                  make_geom(40, 14, 14, 6, 16, 5, 5, 1, 1, 0, 0),
+                                  make_same_geom(40, 9, 9, 12, 20, 3, 3, 1, 1)}) {
+            SCOPED_TRACE(method_name(method));
+            SCOPED_TRACE(::testing::Message() << "c " << g.c << " k " << g.k);
+            MethodScope scope(method);
+            const auto x = random_vector<float>(g.in_numel(), 400);
+            const auto w = random_vector<float>(g.weight_numel(), 401);
+            const auto b = random_vector<float>(g.k, 402);
+            const auto dz = random_vector<float>(g.out_numel(), 403);
+            auto run = [&](int threads) {
+                const int saved = cpu::thread_count();
+                cpu::set_thread_count(threads);
+                std::vector<float> out(g.out_numel()), dx(g.in_numel()), dw(g.weight_numel()),
+                    db(g.k);
+                cpu::conv2d_forward(out.data(), x.data(), w.data(), b.data(), g,
+                                    Activation::softmax);
+                cpu::conv2d_backward_data(dx.data(), dz.data(), w.data(), g);
+                cpu::conv2d_backward_filter(dw.data(), db.data(), dz.data(), x.data(), g);
+                cpu::set_thread_count(saved);
+                out.insert(out.end(), dx.begin(), dx.end());
+                out.insert(out.end(), dw.begin(), dw.end());
+                out.insert(out.end(), db.begin(), db.end());
+                return out;
+            };
+            const auto one = run(1), two = run(2), three = run(3);
+            EXPECT_TRUE(all_equal(two, one));
+            EXPECT_TRUE(all_equal(three, one));
+        }
 }
 
 TEST(CpuConv2d, InconsistentGeometryThrows) {

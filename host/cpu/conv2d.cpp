@@ -8,9 +8,13 @@
 //   backward_filter  dW[a,q,c,k]   = sum_{n,i,j} Apad[n, i*sh+a, j*sw+q, c] * dout[n,i,j,k]
 //                    db[k]         = sum_{n,i,j} dout[n,i,j,k]
 //
-// Method: im2col + GEMM (host/cpu/im2col.h, host/cpu/gemm.h). A batch is cut into chunk_count(n) chunks of
-// whole images (host/cpu/thread_pool.h), one pool task each; a chunk is processed in sub-batches of at
-// most kMaxColsElements im2col entries (at least one image), each one single-threaded GEMM:
+// Method, float: the direct kernels of host/cpu/conv_direct.h where the CPU has AVX2 + FMA and the
+// geometry suits them (forward and filter gradient with at least 2 input channels, backward-data
+// where a kernel row's kw * c taps fill half a vector), one pool task per batch chunk, image by
+// image. Otherwise (double, other CPUs, LeNet's first layer, CpuConvMethod::im2col): im2col + GEMM (host/cpu/im2col.h,
+// host/cpu/gemm.h). A batch is cut into chunk_count(n) chunks of whole images
+// (host/cpu/thread_pool.h), one pool task each; a chunk is processed in sub-batches of at most
+// kMaxColsElements im2col entries (at least one image), each one single-threaded GEMM:
 //
 //   forward   cols (rows, kh*kw*c) = im2col(inp);  out (rows, k) = cols @ W + b;  act in place
 //   backward  dW_chunk += cols^T @ dout;  db_chunk += column sums of dout;  dcols = dout @ W^T;
@@ -25,8 +29,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "activation.h"
+#include "conv_direct.h"
 #include "gemm.h"
 #include "im2col.h"
 #include "minicnn/error.h"
@@ -86,9 +92,86 @@ void reduce_partials(T* dweight, T* dbias, const T* p, std::int64_t chunks, std:
 template <class T>
 void conv2d_reserve(Workspace<T>& ws, const ConvGeom& g) {
     const std::int64_t rows = std::min(max_chunk_images(g.n), sub_images(g)) * g.oh * g.ow;
-    ws.grow(rows * kdim(g), rows * std::max(kdim(g), g.k),
-            (g.h + 2 * g.ph) * (g.w + 2 * g.pw) * g.c, chunk_count(g.n) * (kdim(g) * g.k + g.k));
+    std::int64_t cols = rows * kdim(g), pad = (g.h + 2 * g.ph) * (g.w + 2 * g.pw) * g.c, packed = 0;
+    if (std::is_same_v<T, float> && direct::enabled()) {
+        // The direct kernels: packed weights (shared), a packed filter gradient in `cols` and a
+        // padded image of either pass per worker.
+        cols = std::max(cols, direct::packed_filter_size(g));
+        pad = std::max(pad, direct::pad_size(g));
+        packed = std::max(direct::packed_forward_size(g), direct::packed_backward_data_size(g));
+    }
+    ws.grow(cols, rows * std::max(kdim(g), g.k), pad, chunk_count(g.n) * (kdim(g) * g.k + g.k),
+            packed);
 }
+
+namespace {
+
+// The direct float kernels (host/cpu/conv_direct.h) for a whole batch; false where they do not
+// apply (double, no AVX2 + FMA, CpuConvMethod::im2col, or a geometry they do not suit).
+bool direct_forward(float* out, const float* inp, const float* weight, const float* bias,
+                    const ConvGeom& g, Activation act, Workspace<float>& ws) {
+    if (!direct::forward_fits(g)) return false;
+    direct::pack_forward(ws.packed.data(), weight, g);
+    const std::int64_t pix = g.oh * g.ow;
+    parallel_for(chunk_count(g.n), [&](std::int64_t c, int worker) {
+        Workspace<float>::Worker& s = ws.workers[std::size_t(worker)];
+        for (std::int64_t b = chunk_begin(g.n, c), end = chunk_begin(g.n, c + 1); b < end; ++b) {
+            float* o = out + b * pix * g.k;
+            direct::forward(o, inp + b * g.h * g.w * g.c, ws.packed.data(), bias, s.pad.data(), 1,
+                            g);
+            activation_rows(o, o, pix, g.k, act);
+        }
+    });
+    return true;
+}
+template <class T>
+bool direct_forward(T*, const T*, const T*, const T*, const ConvGeom&, Activation, Workspace<T>&) {
+    return false;
+}
+
+// The filter gradient with the direct kernels; false where they do not apply.
+bool direct_backward_filter(float* dweight, float* dbias, const float* dout, const float* inp,
+                            const ConvGeom& g, Workspace<float>& ws) {
+    if (!direct::backward_filter_fits(g)) return false;
+    const std::int64_t pix = g.oh * g.ow, chunks = chunk_count(g.n), kd = kdim(g);
+    const std::int64_t part = kd * g.k + g.k;
+    parallel_for(chunks, [&](std::int64_t c, int worker) {
+        Workspace<float>::Worker& s = ws.workers[std::size_t(worker)];
+        const std::int64_t b0 = chunk_begin(g.n, c), images = chunk_begin(g.n, c + 1) - b0;
+        const float* dz = dout + b0 * pix * g.k;
+        float* pw = ws.partials.data() + c * part;
+        direct::backward_filter(s.cols.data(), false, dz, inp + b0 * g.h * g.w * g.c,
+                                s.pad.data(), images, g);
+        direct::unpack_filter(pw, s.cols.data(), g);
+        cpu_gemm::column_sums(pw + kd * g.k, dz, images * pix, g.k, false);
+    });
+    reduce_partials(dweight, dbias, ws.partials.data(), chunks, kd * g.k, g.k);
+    return true;
+}
+template <class T>
+bool direct_backward_filter(T*, T*, const T*, const T*, const ConvGeom&, Workspace<T>&) {
+    return false;
+}
+
+// The data gradient with the direct kernels; false where they do not apply.
+bool direct_backward_data(float* dinp, const float* dout, const float* weight, const ConvGeom& g,
+                          Workspace<float>& ws) {
+    if (!direct::backward_data_fits(g)) return false;
+    direct::pack_backward_data(ws.packed.data(), weight, g);
+    parallel_for(chunk_count(g.n), [&](std::int64_t c, int worker) {
+        Workspace<float>::Worker& s = ws.workers[std::size_t(worker)];
+        const std::int64_t b0 = chunk_begin(g.n, c), images = chunk_begin(g.n, c + 1) - b0;
+        direct::backward_data(dinp + b0 * g.h * g.w * g.c, dout + b0 * g.oh * g.ow * g.k,
+                              ws.packed.data(), s.pad.data(), images, g);
+    });
+    return true;
+}
+template <class T>
+bool direct_backward_data(T*, const T*, const T*, const ConvGeom&, Workspace<T>&) {
+    return false;
+}
+
+}  // namespace
 
 template <class T>
 void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const ConvGeom& g,
@@ -98,6 +181,7 @@ void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const 
         require_ptr(p, g.n > 0, "conv2d_forward", "out, inp or weight");
     if (g.n == 0) return;
     conv2d_reserve(ws, g);
+    if (direct_forward(out, inp, weight, bias, g, act, ws)) return;
     const std::int64_t kd = kdim(g), pix = g.oh * g.ow, chunks = chunk_count(g.n),
                        sub = sub_images(g);
     const bool transposed = use_transposed(g);
@@ -129,13 +213,17 @@ template <class T>
 void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
                      const ConvGeom& g, Workspace<T>& ws) {
     check_geometry(g, "conv2d_backward");
-    const bool want_w = dweight != nullptr || dbias != nullptr;
     if (g.n == 0) {  // no samples: zero gradients
         if (dweight) std::fill(dweight, dweight + g.weight_numel(), T(0));
         if (dbias) std::fill(dbias, dbias + g.k, T(0));
         return;
     }
     conv2d_reserve(ws, g);
+    if ((dweight || dbias) && direct_backward_filter(dweight, dbias, dout, inp, g, ws))
+        dweight = dbias = nullptr;  // done
+    if (dinp && direct_backward_data(dinp, dout, weight, g, ws)) dinp = nullptr;  // done
+    const bool want_w = dweight != nullptr || dbias != nullptr;
+    if (!dinp && !want_w) return;
     const std::int64_t kd = kdim(g), pix = g.oh * g.ow, chunks = chunk_count(g.n),
                        sub = sub_images(g);
     const std::int64_t part = kd * g.k + g.k;

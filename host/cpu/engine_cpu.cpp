@@ -12,6 +12,7 @@
 #include <string>
 
 #include "conv2d.h"
+#include "conv_direct.h"
 #include "dense.h"
 #include "dropout.h"
 #include "gemm.h"
@@ -32,8 +33,9 @@ public:
     Backend backend() const override { return Backend::cpu; }
     std::string name() const override {
         std::ostringstream os;
-        os << "cpu (" << cpu::thread_count() << " threads, " << cpu_gemm::sgemm_backend_name()
-           << ")";
+        os << "cpu (" << cpu::thread_count() << " threads, ";
+        if (cpu::direct::enabled()) os << cpu::direct::isa_name() << " convolutions, ";
+        os << cpu_gemm::sgemm_backend_name() << ")";
         return os.str();
     }
 

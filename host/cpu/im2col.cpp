@@ -8,12 +8,8 @@
 
 namespace minicnn::cpu {
 
-namespace {
-
-// The image (h, w, c) with a zero border of (ph, pw): into `pad` ((h + 2ph, w + 2pw, c)), or the
-// image itself when there is no padding.
 template <class T>
-const T* padded(const T* img, T* pad, const ConvGeom& g) {
+const T* pad_image(const T* img, T* pad, const ConvGeom& g) {
     if (g.ph == 0 && g.pw == 0) return img;
     const std::int64_t hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
     std::fill(pad, pad + hp * wp * g.c, T(0));
@@ -23,6 +19,8 @@ const T* padded(const T* img, T* pad, const ConvGeom& g) {
     }
     return pad;
 }
+
+namespace {
 
 // Copies the interior of the padded gradient dpad back to dinp (one image).
 template <class T>
@@ -45,7 +43,7 @@ MINICNN_CLONES void im2col_rows(T* cols, const T* inp, T* pad, std::int64_t imag
     const std::int64_t kdim = std::int64_t(g.kh) * g.kw * g.c, seg = std::int64_t(g.kw) * g.c;
     const std::int64_t wp = g.w + 2 * g.pw;
     for (std::int64_t b = 0; b < images; ++b) {
-        const T* src = padded(inp + b * g.h * g.w * g.c, pad, g);
+        const T* src = pad_image(inp + b * g.h * g.w * g.c, pad, g);
         for (std::int64_t i = 0; i < g.oh; ++i) {
             for (std::int64_t j = 0; j < g.ow; ++j) {
                 T* row = cols + ((b * g.oh + i) * g.ow + j) * kdim;
@@ -65,7 +63,7 @@ MINICNN_CLONES void im2col_t(T* colsT, std::int64_t ld, const T* inp, T* pad, st
                              const ConvGeom& g) {
     const std::int64_t wp = g.w + 2 * g.pw, pix = g.oh * g.ow;
     for (std::int64_t b = 0; b < images; ++b) {
-        const T* src = padded(inp + b * g.h * g.w * g.c, pad, g);
+        const T* src = pad_image(inp + b * g.h * g.w * g.c, pad, g);
         for (int a = 0; a < g.kh; ++a)
             for (int q = 0; q < g.kw; ++q)
                 for (std::int64_t ch = 0; ch < g.c; ++ch) {
@@ -140,6 +138,7 @@ MINICNN_CLONES void col2im_t(T* dinp, const T* dcolsT, std::int64_t ld, T* dpad,
 }
 
 #define MINICNN_INSTANTIATE_IM2COL(T)                                                         \
+    template const T* pad_image<T>(const T*, T*, const ConvGeom&);                            \
     template void im2col_rows<T>(T*, const T*, T*, std::int64_t, const ConvGeom&);            \
     template void im2col_t<T>(T*, std::int64_t, const T*, T*, std::int64_t, const ConvGeom&); \
     template void col2im_rows<T>(T*, const T*, T*, std::int64_t, const ConvGeom&);            \

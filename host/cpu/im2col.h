@@ -20,6 +20,11 @@ inline bool use_transposed(const ConvGeom& g) {
     return g.c == 1 && g.sw == 1;
 }
 
+// The image (h, w, c) with a zero border of (ph, pw): into `pad` ((h + 2ph, w + 2pw, c)), or the
+// image itself when there is no padding.
+template <class T>
+const T* pad_image(const T* img, T* pad, const ConvGeom& g);
+
 template <class T>
 void im2col_rows(T* cols, const T* inp, T* pad, std::int64_t images, const ConvGeom& g);
 template <class T>

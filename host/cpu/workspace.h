@@ -1,7 +1,8 @@
-// host/cpu/workspace.h — scratch memory of the CPU backend's GEMM-based operations (convolution, dense
-// layers): per pool worker an im2col matrix, its gradient and one padded image, and the batch
-// chunks' partial weight gradients. It only grows. The training engine keeps one for the whole run
-// (reserved before the first step); a functional-API call makes its own.
+// host/cpu/workspace.h — scratch memory of the CPU backend's convolution and dense layers: per pool
+// worker an im2col matrix (or the direct convolution's packed filter gradient), its gradient and one
+// padded image; the batch chunks' partial weight gradients; the direct convolution's packed
+// weights. It only grows. The training engine keeps one for the whole run (reserved before the first
+// step); a functional-API call makes its own.
 #pragma once
 
 #include <cstdint>
@@ -20,9 +21,11 @@ struct Workspace {
     };
     std::vector<Worker> workers;  // one per pool thread
     std::vector<T> partials;      // (chunks, weight + bias) partial gradients
+    std::vector<T> packed;        // the direct convolution's packed weights (host/cpu/conv_direct.h)
 
     // At least this much for every worker and for the partials.
-    void grow(std::int64_t cols, std::int64_t dcols, std::int64_t pad, std::int64_t partial) {
+    void grow(std::int64_t cols, std::int64_t dcols, std::int64_t pad, std::int64_t partial,
+              std::int64_t packed_weights = 0) {
         if (workers.size() < std::size_t(thread_count()))
             workers.resize(std::size_t(thread_count()));
         for (Worker& w : workers) {
@@ -31,6 +34,7 @@ struct Workspace {
             if (std::int64_t(w.pad.size()) < pad) w.pad.resize(std::size_t(pad));
         }
         if (std::int64_t(partials.size()) < partial) partials.resize(std::size_t(partial));
+        if (std::int64_t(packed.size()) < packed_weights) packed.resize(std::size_t(packed_weights));
     }
 };
 

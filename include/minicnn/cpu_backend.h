@@ -20,6 +20,15 @@ namespace minicnn::cpu {
 int thread_count();
 void set_thread_count(int n);
 
+// How the float convolution computes (double always runs im2col + GEMM). automatic: direct,
+// register-blocked kernels (AVX-512 where the CPU has it, else AVX2 + FMA) where the geometry suits
+// them, im2col + GEMM elsewhere; im2col: always im2col + GEMM; direct_avx2: as automatic with the
+// AVX2 kernels even on an AVX-512 CPU. Process-wide; meant for comparing them (tests, benchmarks).
+// Each is deterministic for any thread count; they differ by rounding only.
+enum class CpuConvMethod { automatic, im2col, direct_avx2 };
+void set_conv_method(CpuConvMethod m);
+CpuConvMethod conv_method();
+
 // out (n, oh, ow, k) = act(conv(inp (n, h, w, c), weight (kh, kw, c, k)) + bias (k)).
 template <class T>
 void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const ConvGeom& g,
