@@ -274,6 +274,8 @@ std::vector<Case> cases() {
         // filter gradient's taps (kw * c = 30) over two tiles.
         {"valid 5x5 6->16 (LeNet C2)", make_geom(2, 14, 14, 6, 16, 5, 5, 1, 1, 0, 0)},
         {"wide rows, 40 channels", make_same_geom(2, 5, 30, 3, 40, 3, 5, 1, 1)},
+        {"one channel, 13 outputs, rows of 35 (LeNet C1's kernels)",
+         make_same_geom(2, 9, 35, 1, 13, 5, 4, 2, 1)},
     };
 }
 
@@ -354,8 +356,14 @@ TEST(CpuConv2d, DirectKernelsRunWhereTheCpuHasAvx2AndFma) {
     const ConvGeom lenet2 = make_geom(4, 14, 14, 6, 16, 5, 5, 1, 1, 0, 0);
     EXPECT_EQ(cpu::direct::forward_fits(lenet2), has);
     EXPECT_EQ(cpu::direct::backward_filter_fits(lenet2), has);
-    // One input channel (LeNet's first layer) stays on the transposed im2col path.
-    EXPECT_FALSE(cpu::direct::forward_fits(make_geom(4, 28, 28, 1, 6, 5, 5, 1, 1, 2, 2)));
+    // One input channel (LeNet's first layer) has kernels of its own for unit horizontal stride;
+    // with another stride it stays on the transposed im2col path, and its data gradient (5 taps)
+    // on im2col + GEMM.
+    const ConvGeom lenet1 = make_geom(4, 28, 28, 1, 6, 5, 5, 1, 1, 2, 2);
+    EXPECT_EQ(cpu::direct::forward_fits(lenet1), has);
+    EXPECT_EQ(cpu::direct::backward_filter_fits(lenet1), has);
+    EXPECT_FALSE(cpu::direct::backward_data_fits(lenet1));
+    EXPECT_FALSE(cpu::direct::forward_fits(make_geom(4, 28, 28, 1, 6, 5, 5, 1, 2, 2, 2)));
     MethodScope im2col(cpu::CpuConvMethod::im2col);
     EXPECT_FALSE(cpu::direct::enabled());
     EXPECT_EQ(cpu::direct::vector_lanes(), 0);

@@ -9,12 +9,15 @@
 //                    db[k]         = sum_{n,i,j} dout[n,i,j,k]
 //
 // Method, float: the direct kernels of host/cpu/conv_direct.h where the CPU has AVX2 + FMA and the
-// geometry suits them (forward and filter gradient with at least 2 input channels, backward-data
-// where a kernel row's kw * c taps fill half a vector), one pool task per batch chunk, image by
-// image. Otherwise (double, other CPUs, LeNet's first layer, CpuConvMethod::im2col): im2col + GEMM (host/cpu/im2col.h,
-// host/cpu/gemm.h). A batch is cut into chunk_count(n) chunks of whole images
-// (host/cpu/thread_pool.h), one pool task each; a chunk is processed in sub-batches of at most
-// kMaxColsElements im2col entries (at least one image), each one single-threaded GEMM:
+// geometry suits them (forward and filter gradient with at least 2 input channels, or one with unit
+// horizontal stride; backward-data where a kernel row's kw * c taps fill half a vector): forward and
+// data gradient one pool task per image, the filter gradient one per batch chunk (partials below).
+//
+// Otherwise (double, other CPUs, LeNet's first layer's data gradient, CpuConvMethod::im2col):
+// im2col + GEMM (host/cpu/im2col.h, host/cpu/gemm.h). A batch is cut into chunk_count(n) chunks of
+// whole images (host/cpu/thread_pool.h); a chunk is processed in sub-batches of at most
+// kMaxColsElements im2col entries (at least one image), each one single-threaded GEMM (forward: one
+// pool task per sub-batch; backward: one per chunk):
 //
 //   forward   cols (rows, kh*kw*c) = im2col(inp);  out (rows, k) = cols @ W + b;  act in place
 //   backward  dW_chunk += cols^T @ dout;  db_chunk += column sums of dout;  dcols = dout @ W^T;
@@ -113,14 +116,13 @@ bool direct_forward(float* out, const float* inp, const float* weight, const flo
     if (!direct::forward_fits(g)) return false;
     direct::pack_forward(ws.packed.data(), weight, g);
     const std::int64_t pix = g.oh * g.ow;
-    parallel_for(chunk_count(g.n), [&](std::int64_t c, int worker) {
+    // One task per image (nothing is reduced across images): a worker that wakes late finds the
+    // caller has taken the images it would have had, rather than a fixed chunk waiting for it.
+    parallel_for(g.n, [&](std::int64_t b, int worker) {
         Workspace<float>::Worker& s = ws.workers[std::size_t(worker)];
-        for (std::int64_t b = chunk_begin(g.n, c), end = chunk_begin(g.n, c + 1); b < end; ++b) {
-            float* o = out + b * pix * g.k;
-            direct::forward(o, inp + b * g.h * g.w * g.c, ws.packed.data(), bias, s.pad.data(), 1,
-                            g);
-            activation_rows(o, o, pix, g.k, act);
-        }
+        float* o = out + b * pix * g.k;
+        direct::forward(o, inp + b * g.h * g.w * g.c, ws.packed.data(), bias, s.pad.data(), 1, g);
+        activation_rows(o, o, pix, g.k, act);
     });
     return true;
 }
@@ -158,11 +160,10 @@ bool direct_backward_data(float* dinp, const float* dout, const float* weight, c
                           Workspace<float>& ws) {
     if (!direct::backward_data_fits(g)) return false;
     direct::pack_backward_data(ws.packed.data(), weight, g);
-    parallel_for(chunk_count(g.n), [&](std::int64_t c, int worker) {
+    parallel_for(g.n, [&](std::int64_t b, int worker) {  // one task per image, as forward
         Workspace<float>::Worker& s = ws.workers[std::size_t(worker)];
-        const std::int64_t b0 = chunk_begin(g.n, c), images = chunk_begin(g.n, c + 1) - b0;
-        direct::backward_data(dinp + b0 * g.h * g.w * g.c, dout + b0 * g.oh * g.ow * g.k,
-                              ws.packed.data(), s.pad.data(), images, g);
+        direct::backward_data(dinp + b * g.h * g.w * g.c, dout + b * g.oh * g.ow * g.k,
+                              ws.packed.data(), s.pad.data(), 1, g);
     });
     return true;
 }
@@ -185,10 +186,15 @@ void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const 
     const std::int64_t kd = kdim(g), pix = g.oh * g.ow, chunks = chunk_count(g.n),
                        sub = sub_images(g);
     const bool transposed = use_transposed(g);
-    parallel_for(chunks, [&](std::int64_t c, int worker) {
+    // One task per sub-batch (the chunks' sub-batches, as the backward pass cuts them): nothing is
+    // reduced across them, and a worker that wakes late finds the caller has taken its share.
+    const std::int64_t per_chunk = ((g.n + chunks - 1) / chunks + sub - 1) / sub;
+    parallel_for(chunks * per_chunk, [&](std::int64_t task, int worker) {
         typename Workspace<T>::Worker& s = ws.workers[std::size_t(worker)];
-        for (std::int64_t b0 = chunk_begin(g.n, c), end = chunk_begin(g.n, c + 1); b0 < end;
-             b0 += sub) {
+        const std::int64_t c = task / per_chunk, end = chunk_begin(g.n, c + 1);
+        const std::int64_t b0 = chunk_begin(g.n, c) + task % per_chunk * sub;
+        if (b0 >= end) return;  // a shorter chunk
+        {
             const std::int64_t images = std::min(sub, end - b0), rows = images * pix;
             const T* img = inp + b0 * g.h * g.w * g.c;
             T* o = out + b0 * pix * g.k;

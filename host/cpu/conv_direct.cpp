@@ -129,15 +129,19 @@ std::int64_t lanes(std::int64_t k) {
     return (k + l - 1) / l * l;
 }
 
+namespace {
+// One input channel with unit horizontal stride: the kernels that vectorise over output pixels.
+bool one_channel(const ConvGeom& g) {
+    return g.c == 1 && g.sw == 1;
+}
+}  // namespace
+
 bool forward_fits(const ConvGeom& g) {
-    // With one input channel, one output row of a kernel row is only kw taps long; the transposed
-    // im2col path (contiguous rows) is as fast there.
-    return enabled() && g.c >= 2;
+    return enabled() && (g.c >= 2 || one_channel(g));
 }
 bool backward_filter_fits(const ConvGeom& g) {
-    return enabled() && g.c >= 2;
+    return enabled() && (g.c >= 2 || one_channel(g));
 }
-
 bool backward_data_fits(const ConvGeom& g) {
     // A kernel row's taps (kw * c) fill at least half of a vector: not LeNet's first layer (5 taps),
     // whose im2col + GEMM path is as fast.
@@ -145,7 +149,9 @@ bool backward_data_fits(const ConvGeom& g) {
 }
 
 std::int64_t pad_size(const ConvGeom& g) {
-    return (g.h + 2 * g.ph) * (g.w + 2 * g.pw) * g.c + 16;
+    const std::int64_t image = (g.h + 2 * g.ph) * (g.w + 2 * g.pw) * g.c + 16;
+    // One input channel: dout transposed for the filter gradient after the image.
+    return image + (one_channel(g) ? g.k * g.oh * ((g.ow + 15) / 16 * 16) : 0);
 }
 
 void pack_backward_data(float* wt, const float* weight, const ConvGeom& g) {
@@ -197,10 +203,16 @@ void forward(float* out, const float* inp, const float* wp, const float* bias, f
     for (std::int64_t b = 0; b < images; ++b) {
         const float* src = pad_image(inp + b * g.h * g.w * g.c, pad, g);
         float* o = out + b * g.oh * g.ow * g.k;
-        if (isa == Isa::avx512)
+        if (one_channel(g)) {
+            if (isa == Isa::avx512)
+                avx512::c1_forward_image(o, src, wp, bias, g);
+            else
+                avx2::c1_forward_image(o, src, wp, bias, g);
+        } else if (isa == Isa::avx512) {
             avx512::forward_image(o, src, wp, bias, g);
-        else
+        } else {
             avx2::forward_image(o, src, wp, bias, g);
+        }
     }
 #else
     (void)out, (void)inp, (void)wp, (void)bias, (void)pad, (void)images, (void)g;
@@ -215,10 +227,18 @@ void backward_filter(float* dwp, bool accumulate, const float* dout, const float
     for (std::int64_t b = 0; b < images; ++b) {
         const float* src = pad_image(inp + b * g.h * g.w * g.c, pad, g);
         const float* dy = dout + b * g.oh * g.ow * g.k;
-        if (isa == Isa::avx512)
-            avx512::filter_image(dwp, accumulate || b > 0, dy, src, g);
-        else
-            avx2::filter_image(dwp, accumulate || b > 0, dy, src, g);
+        const bool acc = accumulate || b > 0;
+        if (one_channel(g)) {
+            float* dyT = pad + (g.h + 2 * g.ph) * (g.w + 2 * g.pw) * g.c + 16;
+            if (isa == Isa::avx512)
+                avx512::c1_filter_image(dwp, acc, dy, src, dyT, g);
+            else
+                avx2::c1_filter_image(dwp, acc, dy, src, dyT, g);
+        } else if (isa == Isa::avx512) {
+            avx512::filter_image(dwp, acc, dy, src, g);
+        } else {
+            avx2::filter_image(dwp, acc, dy, src, g);
+        }
     }
 #else
     (void)dwp, (void)accumulate, (void)dout, (void)inp, (void)pad, (void)images, (void)g;

@@ -15,9 +15,16 @@
 // a tile of R pixels from R different output rows (their runs never overlap) times one or two
 // vectors of taps t, added into the padded image gradient, which is then cropped into dinp.
 //
+// One input channel with unit horizontal stride (LeNet's first layer: kw*c = 5 taps would fill a
+// third of a vector) has kernels of its own that put consecutive output pixels in the lanes instead:
+// forward, tiles of up to 2 vectors of pixels times a block of channels, transposed to NHWC through
+// a small buffer; filter gradient, dout transposed to (k, oh, ow) per image, tiles of taps times
+// channels whose vectors are summed over the image's pixels and then across their lanes.
+//
 // Each output element is summed in a fixed order (forward: a, then t; filter gradient: the chunk's
-// images, then i, j; data gradient: a, j, i, each a sum over k), so results do not depend on the thread count. They differ in rounding from the
-// im2col + GEMM path (FMA, another order), within the tests' float tolerance.
+// images, then i, j; data gradient: a, j, i, each a sum over k), so results do not depend on the
+// thread count. They differ in rounding from the im2col + GEMM path (FMA, another order), within
+// the tests' float tolerance.
 #pragma once
 
 #include <cstdint>
