@@ -27,6 +27,7 @@
 #include <gtest/gtest.h>
 
 #include "engine_test_util.h"
+#include "plan_test_util.h"
 #ifdef MINICNN_WITH_CUDA
 #include <cuda_runtime.h>
 #endif
@@ -39,79 +40,10 @@ namespace {
 
 using namespace enginetest;
 
-// got[i] == ref[i] for every i (NaN never equals: an unwritten poisoned element fails).
-::testing::AssertionResult values_equal(const std::vector<float>& got,
-                                        const std::vector<float>& ref) {
-    if (got.size() != ref.size())
-        return ::testing::AssertionFailure() << got.size() << " elements, expected " << ref.size();
-    for (std::size_t i = 0; i < got.size(); ++i) {
-        if (!(got[i] == ref[i])) {
-            return ::testing::AssertionFailure() << "element " << i << " of " << got.size()
-                                                 << ": got " << got[i] << ", expected " << ref[i];
-        }
-    }
-    return ::testing::AssertionSuccess();
-}
-
-// A model's parameters and gradients in engine memory, its layers bound to them.
-struct Bound {
-    EngineBuffer<float> params, grads;
-    Bound(Engine& e, Sequential& m) : params(e, m.param_count()), grads(e, m.param_count()) {
-        e.upload(params.data(), m.params().data(), params.bytes());
-        for (std::size_t i = 0; i < m.size(); ++i)
-            m.layer(i).bind(params.data() + m.param_offset(i), grads.data() + m.param_offset(i));
-    }
-};
-
-struct Result {
-    std::vector<float> out, grads;
-};
-
-// One forward and backward of `plan` over n samples x, the loss handing it dlogits.
-Result run(Engine& e, Plan& plan, Bound& b, const Sequential& m, const std::vector<float>& x,
-           const std::vector<float>& dlogits, std::int64_t n) {
-    EngineBuffer<float> X(e, std::int64_t(x.size()));
-    e.upload(X.data(), x.data(), X.bytes());
-    const std::vector<float> nan(static_cast<std::size_t>(b.grads.size()), std::nanf(""));
-    e.upload(b.grads.data(), nan.data(), b.grads.bytes());
-    Result r;
-    r.out.resize(dlogits.size());
-    const float* out = plan.forward(X.data(), n);
-    e.download(r.out.data(), out, r.out.size() * sizeof(float));
-    e.upload(plan.dlogits(), dlogits.data(), dlogits.size() * sizeof(float));
-    plan.backward(n);
-    r.grads.resize(static_cast<std::size_t>(b.grads.size()));
-    e.download(r.grads.data(), b.grads.data(), b.grads.bytes());
-    return r;
-}
-
-// The engine's plan against the layer-by-layer plan; returns the engine plan's stage names.
-std::vector<std::string> expect_plans_agree(Sequential& m, std::int64_t n) {
-    auto g = make_engine(Device::cuda());
-    Bound b(*g, m);
-    const auto x = randv(static_cast<std::size_t>(n * shape_numel(m.input_shape())), 7);
-    const auto dl = randv(static_cast<std::size_t>(n * shape_numel(m.output_shape())), 8);
-    std::unique_ptr<Plan> fused = g->plan(m, n);
-    std::unique_ptr<Plan> plain = plan_layer_by_layer(*g, m, n);
-    EXPECT_EQ(plain->size(), m.size());
-    const Result f = run(*g, *fused, b, m, x, dl, n);
-    const Result p = run(*g, *plain, b, m, x, dl, n);
-    // Exact under FMA: see the file's header.
-    EXPECT_TRUE(values_equal(f.out, p.out)) << "outputs\n" << fused->summary();
-    EXPECT_TRUE(values_equal(f.grads, p.grads)) << "parameter gradients\n" << fused->summary();
-    // A smaller batch on the same plan (the last batch of an epoch).
-    const Result f2 = run(*g, *fused, b, m, x, dl, n - 2);
-    const Result p2 = run(*g, *plain, b, m, x, dl, n - 2);
-    EXPECT_TRUE(values_equal(f2.grads, p2.grads)) << "n - 2\n" << fused->summary();
-    std::vector<std::string> names;
-    for (std::size_t i = 0; i < fused->size(); ++i) names.push_back(fused->stage(i).name());
-    return names;
-}
-
 TEST(CudaPlan, LeNet5RunsThreeFusedStagesBitIdenticalToLayerByLayer) {
     MINICNN_REQUIRE_GPU();
     Sequential m = lenet5(3);
-    const auto names = expect_plans_agree(m, 9);
+    const auto names = expect_plans_agree(Device::cuda(), m, 9);
     EXPECT_EQ(names, (std::vector<std::string>{"conv2d+max_pooling2d", "conv2d_1+max_pooling2d_1",
                                                "flatten+dense+dense_1+dense_2"}));
 }
@@ -161,7 +93,7 @@ TEST(CudaPlan, PoolingWithGapsFusesAndUnpoolsBitIdentical) {
     m.conv2d(5, {3, 3}, Padding::same(), Activation::sigmoid).maxpool2d({2, 2}, {3, 3});
     m.flatten().dense(7, Activation::tanh).dense(4, Activation::softmax);
     m.init_params(5);
-    const auto names = expect_plans_agree(m, 6);
+    const auto names = expect_plans_agree(Device::cuda(), m, 6);
     ASSERT_FALSE(names.empty());
     EXPECT_EQ(names.back(), "flatten+dense+dense_1");
 }
@@ -175,7 +107,7 @@ TEST(CudaPlan, StrideTwoConvolutionAfterAPairIsNotUnpooledAndStaysBitIdentical) 
     m.conv2d(8, {3, 3}, Padding::valid(), Activation::tanh, {2, 2});
     m.flatten().dense(10, Activation::softmax);
     m.init_params(6);
-    const auto names = expect_plans_agree(m, 5);
+    const auto names = expect_plans_agree(Device::cuda(), m, 5);
     ASSERT_GE(names.size(), 2u);
     EXPECT_EQ(names[0], "conv2d+max_pooling2d");
 }
@@ -191,7 +123,7 @@ TEST(CudaPlan, CublasDenseLayerAfterAPairIsNotUnpooledAndStaysBitIdentical) {
     m.conv2d(16, {3, 3}, Padding::same(), Activation::relu).maxpool2d({2, 2});
     m.flatten().dense(256, Activation::relu).dense(10, Activation::softmax);
     m.init_params(8);
-    const auto names = expect_plans_agree(m, 6);
+    const auto names = expect_plans_agree(Device::cuda(), m, 6);
     EXPECT_EQ(names, (std::vector<std::string>{"conv2d+max_pooling2d", "flatten+dense+dense_1"}));
 #if defined(MINICNN_CUDA_EMULATOR)
     auto g = make_engine(Device::cuda());
@@ -225,7 +157,7 @@ TEST(CudaPlan, WhatCannotFuseRunsLayerByLayer) {
     m.conv2d(3, {3, 3}, Padding::valid(), Activation::linear).avgpool2d({2, 2});
     m.flatten().dense(6, Activation::tanh).activation(Activation::softmax);
     m.init_params(7);
-    const auto names = expect_plans_agree(m, 4);
+    const auto names = expect_plans_agree(Device::cuda(), m, 4);
     EXPECT_EQ(names,
               (std::vector<std::string>{"conv2d", "max_pooling2d", "conv2d_1", "average_pooling2d",
                                         "flatten+dense", "activation"}));

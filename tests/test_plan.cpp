@@ -1,5 +1,6 @@
-// tests/test_plan.cpp — the execution plan (minicnn/plan.h) on the CPU engine: its plan runs one
-// stage per layer, named after the layer; a plan whose stages do not run every layer in order is
+// tests/test_plan.cpp — the execution plan (minicnn/plan.h) on the CPU engine: the layer-by-layer
+// plan runs one stage per layer, named after the layer (the CPU engine's own plan, which fuses, is
+// tested in tests/test_plan_cpu.cpp); a plan whose stages do not run every layer in order is
 // refused; a batch beyond the plan's size is refused; the plan's forward is the layers' forward.
 #include <memory>
 #include <string>
@@ -27,10 +28,10 @@ struct BoundLenet {
     }
 };
 
-TEST(Plan, CpuEnginePlansOneStagePerLayer) {
+TEST(Plan, LayerByLayerPlanHasOneStagePerLayer) {
     auto e = make_cpu_engine();
     BoundLenet b(*e);
-    const std::unique_ptr<Plan> p = e->plan(b.m, 4);
+    const std::unique_ptr<Plan> p = plan_layer_by_layer(*e, b.m, 4);
     ASSERT_EQ(p->size(), b.m.size());
     for (std::size_t i = 0; i < p->size(); ++i) {
         EXPECT_EQ(p->stage(i).name(), b.m.layer(i).name);

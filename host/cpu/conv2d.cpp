@@ -36,9 +36,11 @@
 
 #include "activation.h"
 #include "conv_direct.h"
+#include "fusion_rules.h"
 #include "gemm.h"
 #include "im2col.h"
 #include "minicnn/error.h"
+#include "pool2d.h"
 #include "simd_clones.h"
 
 namespace minicnn::cpu {
@@ -142,10 +144,9 @@ bool direct_backward_filter(float* dweight, float* dbias, const float* dout, con
         const std::int64_t b0 = chunk_begin(g.n, c), images = chunk_begin(g.n, c + 1) - b0;
         const float* dz = dout + b0 * pix * g.k;
         float* pw = ws.partials.data() + c * part;
-        direct::backward_filter(s.cols.data(), false, dz, inp + b0 * g.h * g.w * g.c,
-                                s.pad.data(), images, g);
+        direct::backward_filter(s.cols.data(), pw + kd * g.k, false, dz,
+                                inp + b0 * g.h * g.w * g.c, s.pad.data(), images, g);
         direct::unpack_filter(pw, s.cols.data(), g);
-        cpu_gemm::column_sums(pw + kd * g.k, dz, images * pix, g.k, false);
     });
     reduce_partials(dweight, dbias, ws.partials.data(), chunks, kd * g.k, g.k);
     return true;
@@ -212,6 +213,38 @@ void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const 
             }
             activation_rows(o, o, rows, g.k, act);
         }
+    });
+}
+
+bool conv2d_maxpool_fits(const ConvGeom& conv, Activation act, const PoolGeom& pool) {
+    return conv_maxpool_unfusable(conv, act, pool).empty() && direct::forward_fits(conv);
+}
+
+void conv2d_maxpool_forward(float* pooled, std::int32_t* mask, const float* inp,
+                            const float* weight, const float* bias, const ConvGeom& g,
+                            Activation act, const PoolGeom& pool, Workspace<float>& ws) {
+    check_geometry(g, "conv2d_maxpool_forward");
+    MINICNN_REQUIRE(conv2d_maxpool_fits(g, act, pool),
+                    "conv2d_maxpool_forward: this convolution and pooling do not fuse on this CPU ("
+                        << (conv_maxpool_unfusable(g, act, pool).empty()
+                                ? std::string("no direct kernels for the convolution")
+                                : conv_maxpool_unfusable(g, act, pool))
+                        << ")");
+    if (g.n == 0) return;
+    conv2d_reserve(ws, g);
+    direct::pack_forward(ws.packed.data(), weight, g);
+    PoolGeom one = pool;
+    one.n = 1;
+    const std::int64_t pix = g.oh * g.ow, pooled_image = pool.oh * pool.ow * pool.c;
+    // One task per image, as conv2d_forward's direct path; the image's convolution output goes to
+    // the worker's dcols (at least oh * ow * k floats: conv2d_reserve).
+    parallel_for(g.n, [&](std::int64_t b, int worker) {
+        Workspace<float>::Worker& s = ws.workers[std::size_t(worker)];
+        float* z = s.dcols.data();
+        direct::forward(z, inp + b * g.h * g.w * g.c, ws.packed.data(), bias, s.pad.data(), 1, g);
+        activation_rows(z, z, pix, g.k, act);
+        maxpool2d_forward_rows(pooled + b * pooled_image, mask ? mask + b * pooled_image : nullptr,
+                               z, one, 0, one.oh);
     });
 }
 

@@ -17,6 +17,17 @@ template <class T>
 void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const ConvGeom& g,
                     Activation act, Workspace<T>& ws);
 
+// Whether conv2d_maxpool_forward runs this pair: the shared fusion rules (host/fusion_rules.h) and
+// the direct kernels for the convolution (host/cpu/conv_direct.h).
+bool conv2d_maxpool_fits(const ConvGeom& conv, Activation act, const PoolGeom& pool);
+// pooled (n, poh, pow, k) and mask = max_pool(act(conv(inp, weight) + bias)) with
+// maxpool2d_forward's first-max mask, image by image: an image's convolution output lives only in
+// a worker's scratch (no batch-sized buffer is written). Equal, value for value, to
+// conv2d_forward then maxpool2d_forward. ArgumentError where conv2d_maxpool_fits is false.
+void conv2d_maxpool_forward(float* pooled, std::int32_t* mask, const float* inp,
+                            const float* weight, const float* bias, const ConvGeom& g,
+                            Activation act, const PoolGeom& pool, Workspace<float>& ws);
+
 // Any of dinp, dweight, dbias may be null (not computed).
 template <class T>
 void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,

@@ -219,8 +219,8 @@ void forward(float* out, const float* inp, const float* wp, const float* bias, f
 #endif
 }
 
-void backward_filter(float* dwp, bool accumulate, const float* dout, const float* inp, float* pad,
-                     std::int64_t images, const ConvGeom& g) {
+void backward_filter(float* dwp, float* db, bool accumulate, const float* dout, const float* inp,
+                     float* pad, std::int64_t images, const ConvGeom& g) {
 #if MINICNN_DIRECT_CONV
     const Isa isa = active_isa();
     MINICNN_REQUIRE(isa != Isa::none, "direct convolution: no vector ISA enabled");
@@ -239,9 +239,15 @@ void backward_filter(float* dwp, bool accumulate, const float* dout, const float
         } else {
             avx2::filter_image(dwp, acc, dy, src, g);
         }
+        if (db) {
+            if (isa == Isa::avx512)
+                avx512::bias_image(db, acc, dy, g.oh * g.ow, g.k);
+            else
+                avx2::bias_image(db, acc, dy, g.oh * g.ow, g.k);
+        }
     }
 #else
-    (void)dwp, (void)accumulate, (void)dout, (void)inp, (void)pad, (void)images, (void)g;
+    (void)dwp, (void)db, (void)accumulate, (void)dout, (void)inp, (void)pad, (void)images, (void)g;
 #endif
 }
 

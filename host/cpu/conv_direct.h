@@ -72,9 +72,10 @@ void forward(float* out, const float* inp, const float* wp, const float* bias, f
 // dinp (images, h, w, c) from dout (images, oh, ow, k) and pack_backward_data's weights.
 void backward_data(float* dinp, const float* dout, const float* wt, float* pad,
                    std::int64_t images, const ConvGeom& g);
-// dwp (packed_filter_size) = (accumulate ? dwp : 0) + the filter gradient of `images` images.
-void backward_filter(float* dwp, bool accumulate, const float* dout, const float* inp, float* pad,
-                     std::int64_t images, const ConvGeom& g);
+// dwp (packed_filter_size) = (accumulate ? dwp : 0) + the filter gradient of `images` images, and
+// likewise db (k; may be null) with the bias gradient (each image's sum, then across images).
+void backward_filter(float* dwp, float* db, bool accumulate, const float* dout, const float* inp,
+                     float* pad, std::int64_t images, const ConvGeom& g);
 // dweight (kh, kw, c, k) = the packed gradient without its padding lanes.
 void unpack_filter(float* dweight, const float* dwp, const ConvGeom& g);
 

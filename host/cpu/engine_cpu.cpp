@@ -13,6 +13,7 @@
 
 #include "conv2d.h"
 #include "conv_direct.h"
+#include "plan_cpu.h"
 #include "dense.h"
 #include "dropout.h"
 #include "gemm.h"
@@ -164,6 +165,11 @@ public:
     void permutation(std::int32_t* perm, std::int64_t n, std::uint64_t seed,
                      bool shuffle) override {
         cpu::train::permutation(perm, n, seed, shuffle);
+    }
+
+    // Convolution + max pooling pairs fused (host/cpu/plan_cpu.cpp).
+    std::unique_ptr<Plan> plan(const Sequential& model, std::int64_t max_batch) override {
+        return cpu::plan_cpu(*this, ws_, model, max_batch);
     }
 
 private:

@@ -27,6 +27,7 @@
 
 #include "minicnn/cpu_backend.h"
 #include "minicnn/error.h"
+#include "pool2d.h"
 #include "simd_clones.h"
 #include "thread_pool.h"
 
@@ -379,6 +380,12 @@ void maxpool2d_forward(T* out, std::int32_t* mask, const T* inp, const PoolGeom&
 }
 
 template <class T>
+void maxpool2d_forward_rows(T* out, std::int32_t* mask, const T* inp, const PoolGeom& g,
+                            std::int64_t first, std::int64_t end) {
+    for (std::int64_t bi = first; bi < end; ++bi) maxpool_row(out, mask, inp, g, bi);
+}
+
+template <class T>
 void avgpool2d_forward(T* out, const T* inp, const PoolGeom& g) {
     // out (n, oh, ow, c); inp (n, h, w, c)
     check_geometry(g, "avgpool2d_forward");
@@ -432,6 +439,8 @@ void avgpool2d_backward(T* dinp, const T* dout, const PoolGeom& g) {
 
 #define MINICNN_INSTANTIATE_POOL(T)                                                               \
     template void maxpool2d_forward<T>(T*, std::int32_t*, const T*, const PoolGeom&);             \
+    template void maxpool2d_forward_rows<T>(T*, std::int32_t*, const T*, const PoolGeom&,         \
+                                            std::int64_t, std::int64_t);                          \
     template void avgpool2d_forward<T>(T*, const T*, const PoolGeom&);                            \
     template void maxpool2d_backward_mask<T>(T*, const T*, const std::int32_t*, const PoolGeom&); \
     template void maxpool2d_backward_allties<T>(T*, const T*, const T*, const PoolGeom&);         \

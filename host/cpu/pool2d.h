@@ -1,0 +1,18 @@
+// host/cpu/pool2d.h — pooling pieces the CPU backend's fused operations call (host/cpu/conv2d.cpp's
+// conv2d_maxpool_forward): max pooling of some output rows on the calling thread. The functional
+// passes are in minicnn/cpu_backend.h.
+#pragma once
+
+#include <cstdint>
+
+#include "minicnn/geometry.h"
+
+namespace minicnn::cpu {
+
+// Output rows bi in [first, end) (bi = n * oh + i) of maxpool2d_forward: out and mask (may be null)
+// as it writes them, on the calling thread.
+template <class T>
+void maxpool2d_forward_rows(T* out, std::int32_t* mask, const T* inp, const PoolGeom& g,
+                            std::int64_t first, std::int64_t end);
+
+}  // namespace minicnn::cpu
