@@ -2,8 +2,9 @@
 // + max pooling as one stage, the convolution's output never in a batch-sized buffer, act' taken
 // from the pooled value) against the layer-by-layer plan on the same CPU engine
 // (tests/plan_test_util.h: outputs and every parameter gradient equal value for value, the
-// gradient arena poisoned with NaNs first), for 1, 2 and 3 threads; what cannot fuse runs layer by
-// layer; with the im2col method (no direct kernels) nothing fuses.
+// gradient arena poisoned with NaNs first), for 1, 2 and 3 threads and with the AVX-512 and the
+// AVX2 kernels; what cannot fuse runs layer by layer; with the im2col method (no direct kernels)
+// nothing fuses.
 #include <string>
 #include <vector>
 
@@ -30,12 +31,19 @@ void with_threads(int threads, F&& fn) {
 }
 
 // The stage names of the CPU plan, after checking it against the layer-by-layer plan with 1, 2
-// and 3 threads.
+// and 3 threads, with the widest kernels and with the AVX2 ones (CpuConvMethod::direct_avx2: no
+// pooling in registers, the general fused path).
 std::vector<std::string> expect_cpu_plans_agree(Sequential& m, std::int64_t n) {
     std::vector<std::string> names;
-    for (int threads : {1, 2, 3}) {
-        SCOPED_TRACE(::testing::Message() << threads << " threads");
-        with_threads(threads, [&] { names = expect_plans_agree(Device::cpu(), m, n); });
+    for (cpu::CpuConvMethod method :
+         {cpu::CpuConvMethod::direct_avx2, cpu::CpuConvMethod::automatic}) {
+        cpu::set_conv_method(method);
+        for (int threads : {1, 2, 3}) {
+            SCOPED_TRACE(::testing::Message()
+                         << threads << " threads, "
+                         << (method == cpu::CpuConvMethod::automatic ? "automatic" : "direct_avx2"));
+            with_threads(threads, [&] { names = expect_plans_agree(Device::cpu(), m, n); });
+        }
     }
     return names;
 }
@@ -60,6 +68,28 @@ TEST(CpuPlan, TanhSigmoidAndWindowsWithGapsFuseValueForValue) {
     if (!cpu::direct::enabled()) GTEST_SKIP() << "no AVX2 + FMA: the CPU plan fuses nothing here";
     EXPECT_EQ(names, (std::vector<std::string>{"conv2d+max_pooling2d", "conv2d_1+max_pooling2d_1",
                                                "flatten", "dense"}));
+}
+
+// One input channel pooled in the convolution's registers (AVX-512: direct::forward_maxpool):
+// rows of 70 pixels (tiles of 32, 32 and 6), 8 channels (blocks of 6 and 2), a linear activation;
+// then a vertical stride of 2 and an odd number of output rows (the last one no window reads).
+TEST(CpuPlan, OneChannelPairsPoolInRegistersValueForValue) {
+    Sequential wide({30, 70, 1}, "wide");
+    wide.conv2d(8, {3, 3}, Padding::same(), Activation::linear).maxpool2d({2, 2});
+    wide.flatten().dense(5, Activation::softmax);
+    wide.init_params(9);
+    const auto names = expect_cpu_plans_agree(wide, 5);
+    Sequential strided({29, 40, 1}, "strided");
+    strided.conv2d(7, {5, 5}, Padding::valid(), Activation::relu, {2, 1}).maxpool2d({2, 2});
+    strided.flatten().dense(4, Activation::softmax);
+    strided.init_params(10);
+    const auto names2 = expect_cpu_plans_agree(strided, 5);
+    if (!cpu::direct::enabled()) GTEST_SKIP() << "no AVX2 + FMA: the CPU plan fuses nothing here";
+    EXPECT_EQ(names.front(), "conv2d+max_pooling2d");
+    EXPECT_EQ(names2.front(), "conv2d+max_pooling2d");
+    const ConvGeom g = wide.layer(0).op().conv;
+    EXPECT_EQ(cpu::direct::forward_maxpool_fits(g, Activation::linear, wide.layer(1).op().pool),
+              cpu::direct::vector_lanes() == 16);
 }
 
 // Overlapping windows (act' from the pooled value would not be exact) and average pooling are

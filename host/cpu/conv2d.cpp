@@ -238,8 +238,16 @@ void conv2d_maxpool_forward(float* pooled, std::int32_t* mask, const float* inp,
     const std::int64_t pix = g.oh * g.ow, pooled_image = pool.oh * pool.ow * pool.c;
     // One task per image, as conv2d_forward's direct path; the image's convolution output goes to
     // the worker's dcols (at least oh * ow * k floats: conv2d_reserve).
+    const bool in_registers = direct::forward_maxpool_fits(g, act, one);
     parallel_for(g.n, [&](std::int64_t b, int worker) {
         Workspace<float>::Worker& s = ws.workers[std::size_t(worker)];
+        if (in_registers) {  // the pooling in the convolution's registers, nothing in between
+            direct::forward_maxpool(pooled + b * pooled_image,
+                                    mask ? mask + b * pooled_image : nullptr,
+                                    inp + b * g.h * g.w * g.c, ws.packed.data(), bias,
+                                    s.pad.data(), act, g, one);
+            return;
+        }
         float* z = s.dcols.data();
         direct::forward(z, inp + b * g.h * g.w * g.c, ws.packed.data(), bias, s.pad.data(), 1, g);
         activation_rows(z, z, pix, g.k, act);

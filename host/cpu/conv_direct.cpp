@@ -72,6 +72,104 @@ struct Isa {
     static void store_n(float* p, V v, int n) { _mm512_mask_storeu_ps(p, mask(n), v); }
 };
 #include "conv_direct_kernels.inc"
+
+// One input channel, unit horizontal stride, then a linear or ReLU activation and a 2x2, stride-2
+// max pooling, in registers (AVX-512 only; AVX2 CPUs run the convolution of the image, then the
+// pooling, cpu::conv2d_maxpool_forward's general path): two output rows of up to 32 pixels times
+// KB channels (2 x KB x 2 accumulators), then per channel the even and odd pixels of each row
+// (vpermt2ps) are the window's four candidates, compared in maxpool2d_forward's order (p00, p01,
+// p10, p11, strict >), and the pooled values and mask positions go to NHWC through a small buffer.
+// The convolution's sums and its bias and activation are those of c1_forward_image and
+// activation_rows, bit for bit (the same FMAs in the same order; max(z, 0) is z > 0 ? z : 0).
+template <int KB>
+void c1_pool_tile(float* pooled, std::int32_t* mask, std::int64_t ldk, const float* x,
+                  std::int64_t xrow, std::int64_t rowstep, int kh, int kw, const float* w,
+                  std::int64_t kp, const float* bias, bool relu, int count, int npool) {
+    const __mmask16 m0 = Isa::mask(count >= 16 ? 16 : count);
+    const __mmask16 m1 = Isa::mask(count > 16 ? count - 16 : 0);
+    __m512 acc[2][KB][2];
+    for (int r = 0; r < 2; ++r)
+        for (int kb = 0; kb < KB; ++kb) acc[r][kb][0] = acc[r][kb][1] = _mm512_setzero_ps();
+    for (int a = 0; a < kh; ++a)
+        for (int q = 0; q < kw; ++q) {
+            const float* xa = x + a * xrow + q;
+            const __m512 x00 = _mm512_maskz_loadu_ps(m0, xa);
+            const __m512 x01 = _mm512_maskz_loadu_ps(m1, xa + 16);
+            const __m512 x10 = _mm512_maskz_loadu_ps(m0, xa + rowstep);
+            const __m512 x11 = _mm512_maskz_loadu_ps(m1, xa + rowstep + 16);
+            const float* wq = w + (std::int64_t(a) * kw + q) * kp;
+            for (int kb = 0; kb < KB; ++kb) {
+                const __m512 wb = _mm512_set1_ps(wq[kb]);
+                acc[0][kb][0] = _mm512_fmadd_ps(x00, wb, acc[0][kb][0]);
+                acc[0][kb][1] = _mm512_fmadd_ps(x01, wb, acc[0][kb][1]);
+                acc[1][kb][0] = _mm512_fmadd_ps(x10, wb, acc[1][kb][0]);
+                acc[1][kb][1] = _mm512_fmadd_ps(x11, wb, acc[1][kb][1]);
+            }
+        }
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    alignas(64) float pv[KB][16];
+    alignas(64) std::int32_t pm[KB][16];
+    for (int kb = 0; kb < KB; ++kb) {
+        const __m512 b = bias ? _mm512_set1_ps(bias[kb]) : _mm512_setzero_ps();
+        __m512 z[2][2];
+        for (int r = 0; r < 2; ++r)
+            for (int v = 0; v < 2; ++v) {
+                z[r][v] = _mm512_add_ps(acc[r][kb][v], b);
+                if (relu) z[r][v] = _mm512_max_ps(z[r][v], _mm512_setzero_ps());
+            }
+        const __m512 p00 = _mm512_permutex2var_ps(z[0][0], even, z[0][1]);
+        const __m512 p01 = _mm512_permutex2var_ps(z[0][0], odd, z[0][1]);
+        const __m512 p10 = _mm512_permutex2var_ps(z[1][0], even, z[1][1]);
+        const __m512 p11 = _mm512_permutex2var_ps(z[1][0], odd, z[1][1]);
+        __m512 best = p00;
+        __m512i pos = _mm512_setzero_si512();
+        __mmask16 gt = _mm512_cmp_ps_mask(p01, best, _CMP_GT_OQ);
+        best = _mm512_mask_mov_ps(best, gt, p01);
+        pos = _mm512_mask_mov_epi32(pos, gt, _mm512_set1_epi32(1));
+        gt = _mm512_cmp_ps_mask(p10, best, _CMP_GT_OQ);
+        best = _mm512_mask_mov_ps(best, gt, p10);
+        pos = _mm512_mask_mov_epi32(pos, gt, _mm512_set1_epi32(2));
+        gt = _mm512_cmp_ps_mask(p11, best, _CMP_GT_OQ);
+        best = _mm512_mask_mov_ps(best, gt, p11);
+        pos = _mm512_mask_mov_epi32(pos, gt, _mm512_set1_epi32(3));
+        _mm512_store_ps(pv[kb], best);
+        _mm512_store_si512(pm[kb], pos);
+    }
+    for (int j = 0; j < npool; ++j)
+        for (int kb = 0; kb < KB; ++kb) {
+            pooled[j * ldk + kb] = pv[kb][j];
+            if (mask) mask[j * ldk + kb] = pm[kb][j];
+        }
+}
+template <int One, int KB>
+struct C1Pool {  // dispatch<C1Pool, 1, KB> picks the channel count
+    template <class... Args>
+    static void run(Args... args) {
+        c1_pool_tile<KB>(args...);
+    }
+};
+
+// One image: pooled (poh, pow, k) and mask from the padded image src.
+void c1_pool_image(float* pooled, std::int32_t* mask, const float* src, const float* wp,
+                   const float* bias, bool relu, const ConvGeom& g, const PoolGeom& pool) {
+    constexpr int KB = 6;
+    const std::int64_t wpad = g.w + 2 * g.pw, kp = (g.k + 15) / 16 * 16;
+    for (std::int64_t pi = 0; pi < pool.oh; ++pi) {
+        const float* x = src + 2 * pi * g.sh * wpad;
+        for (std::int64_t j0 = 0; j0 < 2 * pool.ow; j0 += 32) {
+            const int count = int(g.ow - j0 < 32 ? g.ow - j0 : 32);
+            const int npool = int(pool.ow - j0 / 2 < 16 ? pool.ow - j0 / 2 : 16);
+            const std::int64_t o = (pi * pool.ow + j0 / 2) * g.k;
+            for (std::int64_t k0 = 0; k0 < g.k; k0 += KB) {
+                const int kb = int(g.k - k0 < KB ? g.k - k0 : KB);
+                dispatch<C1Pool, 1, KB>(kb, pooled + o + k0, mask ? mask + o + k0 : nullptr, g.k,
+                                        x + j0, wpad, g.sh * wpad, g.kh, g.kw, wp + k0, kp,
+                                        bias ? bias + k0 : nullptr, relu, count, npool);
+            }
+        }
+    }
+}
 }  // namespace avx512
 #pragma GCC pop_options
 #endif  // MINICNN_DIRECT_CONV
@@ -146,6 +244,27 @@ bool backward_data_fits(const ConvGeom& g) {
     // A kernel row's taps (kw * c) fill at least half of a vector: not LeNet's first layer (5 taps),
     // whose im2col + GEMM path is as fast.
     return enabled() && std::int64_t(g.kw) * g.c >= vector_lanes() / 2;
+}
+
+bool forward_maxpool_fits(const ConvGeom& g, Activation act, const PoolGeom& pool) {
+    return active_isa() == Isa::avx512 && one_channel(g) &&
+           (act == Activation::linear || act == Activation::relu) && pool.kh == 2 &&
+           pool.kw == 2 && pool.sh == 2 && pool.sw == 2 && pool.h == g.oh && pool.w == g.ow &&
+           pool.c == g.k;
+}
+
+void forward_maxpool(float* pooled, std::int32_t* mask, const float* inp, const float* wp,
+                     const float* bias, float* pad, Activation act, const ConvGeom& g,
+                     const PoolGeom& pool) {
+#if MINICNN_DIRECT_CONV
+    MINICNN_REQUIRE(forward_maxpool_fits(g, act, pool),
+                    "direct convolution: no fused pooling kernel for this geometry");
+    avx512::c1_pool_image(pooled, mask, pad_image(inp, pad, g), wp, bias,
+                          act == Activation::relu, g, pool);
+#else
+    (void)pooled, (void)mask, (void)inp, (void)wp, (void)bias, (void)pad, (void)act, (void)g,
+        (void)pool;
+#endif
 }
 
 std::int64_t pad_size(const ConvGeom& g) {

@@ -69,6 +69,15 @@ void pack_backward_data(float* wt, const float* weight, const ConvGeom& g);
 // activation. `pad`: pad_size(g) floats.
 void forward(float* out, const float* inp, const float* wp, const float* bias, float* pad,
              std::int64_t images, const ConvGeom& g);
+// A 2x2, stride-2 max pooling of this convolution's output, after a linear or ReLU activation,
+// computed in registers (AVX-512, one input channel with unit horizontal stride: LeNet's first
+// layer): forward_maxpool applies.
+bool forward_maxpool_fits(const ConvGeom& g, Activation act, const PoolGeom& pool);
+// One image: pooled (poh, pow, k) and mask (may be null) = max_pool(act(conv(inp) + bias)), as
+// forward then activation_rows then maxpool2d_forward write them, bit for bit.
+void forward_maxpool(float* pooled, std::int32_t* mask, const float* inp, const float* wp,
+                     const float* bias, float* pad, Activation act, const ConvGeom& g,
+                     const PoolGeom& pool);
 // dinp (images, h, w, c) from dout (images, oh, ow, k) and pack_backward_data's weights.
 void backward_data(float* dinp, const float* dout, const float* wt, float* pad,
                    std::int64_t images, const ConvGeom& g);
