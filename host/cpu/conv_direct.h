@@ -85,6 +85,13 @@ void backward_data(float* dinp, const float* dout, const float* wt, float* pad,
 // likewise db (k; may be null) with the bias gradient (each image's sum, then across images).
 void backward_filter(float* dwp, float* db, bool accumulate, const float* dout, const float* inp,
                      float* pad, std::int64_t images, const ConvGeom& g);
+// backward_filter on dout = maxpool2d_backward_mask(g2, mask) of a max pooling of this
+// convolution's output (windows that do not overlap), without that dout: the one-input-channel
+// kernels build their transposed dout from g2 and the mask directly. Same results, bit for bit.
+bool backward_filter_unpool_fits(const ConvGeom& g, const PoolGeom& pool);
+void backward_filter_unpool(float* dwp, float* db, bool accumulate, const float* g2,
+                            const std::int32_t* mask, const float* inp, float* pad,
+                            std::int64_t images, const ConvGeom& g, const PoolGeom& pool);
 // dweight (kh, kw, c, k) = the packed gradient without its padding lanes.
 void unpack_filter(float* dweight, const float* dwp, const ConvGeom& g);
 
