@@ -167,6 +167,9 @@ def main():
     ap.add_argument("--torch-python", action="append", default=[],
                     help="another interpreter whose PyTorch also runs (both wait policies), e.g. "
                          "/work/torch2-venv/bin/python (PyTorch 2 from PyPI); repeatable")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat minicnn and every PyTorch run this many times, in turn; the "
+                         "median round is reported (default 1)")
     ap.add_argument("--torch-worker", help=argparse.SUPPRESS)  # internal: run PyTorch, write JSON
     args = ap.parse_args()
     if args.torch_worker:
@@ -181,19 +184,42 @@ def main():
 
     command = " ".join([os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:])
     started = datetime.datetime.now(datetime.timezone.utc)
-    mini = run_minicnn(args)
-    torch_default = run_torch_process(args, None)
-    torch_passive = run_torch_process(args, "passive")
-    others = []  # PyTorch of other interpreters: the faster wait policy of each
-    for py in args.torch_python:
-        runs = [run_torch_process(args, None, py), run_torch_process(args, "passive", py)]
-        best = max(runs, key=lambda r: r["train_images_per_second"])
-        best["ratio_minicnn_over_this"] = (mini["train_images_per_second"] /
-                                           best["train_images_per_second"])
-        others.append({"python": py, "best": best, "runs": runs})
-        print(f"PyTorch {best['torch_version']} ({py}): {best['train_images_per_second']:.0f} "
-              f"images/s ({best['omp_wait_policy']}); minicnn / it: "
-              f"{best['ratio_minicnn_over_this']:.2f}x", flush=True)
+
+    def one_round():
+        mini = run_minicnn(args)
+        torch_default = run_torch_process(args, None)
+        torch_passive = run_torch_process(args, "passive")
+        others = []  # PyTorch of other interpreters: the faster wait policy of each
+        for py in args.torch_python:
+            runs = [run_torch_process(args, None, py), run_torch_process(args, "passive", py)]
+            best = max(runs, key=lambda r: r["train_images_per_second"])
+            best["ratio_minicnn_over_this"] = (mini["train_images_per_second"] /
+                                               best["train_images_per_second"])
+            others.append({"python": py, "best": best, "runs": runs})
+            print(f"PyTorch {best['torch_version']} ({py}): {best['train_images_per_second']:.0f} "
+                  f"images/s ({best['omp_wait_policy']}); minicnn / it: "
+                  f"{best['ratio_minicnn_over_this']:.2f}x", flush=True)
+        return mini, torch_default, torch_passive, others
+
+    # Rounds: minicnn and every PyTorch run in turn, again and again, so that each round's ratio
+    # compares runs minutes apart at most; the round with the median ratio (to the last
+    # interpreter's PyTorch, else Debian's) is reported, with every round's ratios beside it.
+    rounds = []
+    for r in range(args.rounds):
+        if args.rounds > 1:
+            print(f"round {r + 1} of {args.rounds}", flush=True)
+        res = one_round()
+        mini_r, td, tp, oth = res
+        ref = oth[-1]["best"] if oth else max(td, tp, key=lambda x: x["train_images_per_second"])
+        rounds.append((mini_r["train_images_per_second"] / ref["train_images_per_second"], res))
+    ordered = sorted(rounds, key=lambda x: x[0])
+    mini, torch_default, torch_passive, others = ordered[(len(ordered) - 1) // 2][1]
+    round_ratios = [x[0] for x in rounds]
+    if args.rounds > 1:
+        print("ratio per round (minicnn / " + ("PyTorch " + others[-1]["best"]["torch_version"]
+                                               if others else "PyTorch") + "): "
+              + ", ".join("%.2f" % x for x in round_ratios) + "; median "
+              + "%.2f" % statistics.median(round_ratios), flush=True)
     torch_res = max(torch_default, torch_passive, key=lambda r: r["train_images_per_second"])
     ratio = mini["train_images_per_second"] / torch_res["train_images_per_second"]
     cpu_ratio = mini["images_per_cpu_second"] / max(torch_default["images_per_cpu_second"],
@@ -201,7 +227,8 @@ def main():
     meta = {"date": started.isoformat(timespec="seconds"), "cpu": cpu_model(),
             "cores": os.cpu_count(), "threads": args.threads, "commit": git_commit(),
             "command": command, "batch_size": args.batch_size, "epochs": args.epochs,
-            "images": mini["images"], "data": args.data,
+            "images": mini["images"], "data": args.data, "rounds": args.rounds,
+            "ratio_per_round": round_ratios,
             "loadavg_at_end": os.getloadavg()}
     result = {"meta": meta, "minicnn": mini, "torch": torch_res, "torch_default": torch_default,
               "torch_passive": torch_passive, "torch_other": others,
@@ -243,8 +270,21 @@ def main():
             md.append(f"| {name} | {r['seconds']:.2f} | {r['train_images_per_second']:.0f} | "
                       f"{r['images_per_cpu_second']:.0f} | "
                       + ", ".join("%.2f" % e["seconds"] for e in eps) + " |")
+        for o in others:
+            b = o["best"]
+            md.append(f"| PyTorch {b['torch_version']} ({b['omp_wait_policy']}) | {b['seconds']:.2f} "
+                      f"| {b['train_images_per_second']:.0f} | {b['images_per_cpu_second']:.0f} | "
+                      + ", ".join("%.2f" % e["seconds"] for e in b["epochs"]) + " |")
         md += ["", f"minicnn / the faster PyTorch run: **{ratio:.2f}x** in images/s, "
-               f"**{cpu_ratio:.2f}x** in images per CPU-second.", ""]
+               f"**{cpu_ratio:.2f}x** in images per CPU-second."]
+        for o in others:
+            md.append(f"minicnn / PyTorch {o['best']['torch_version']}: "
+                      f"**{o['best']['ratio_minicnn_over_this']:.2f}x** in images/s.")
+        if args.rounds > 1:
+            md.append(f"Rounds: {args.rounds} (minicnn and every PyTorch run in turn); ratio per "
+                      "round: " + ", ".join("%.2f" % x for x in round_ratios) + "; the table is "
+                      "the median round's.")
+        md.append("")
         with open(stem + ".md", "w") as f:
             f.write("\n".join(md))
         print(f"wrote {stem}.md and {stem}.json")
