@@ -14,8 +14,10 @@ Inputs uniform in [-1, 1) from a fixed seed: a max window has no ties, so minicn
 PyTorch's first-max rule give the same gradient.
 
 Method: every pair is validated first (|torch - minicnn| <= atol + rtol |minicnn|, atol = 1e-6 x
-reduction length, rtol = 1e-4); then minicnn and PyTorch calls alternate (paired, so both see the same
-machine load) until each has at least 7 calls and --min-time seconds; medians reported.
+reduction length, rtol = 1e-4); then minicnn and PyTorch run in alternating blocks of calls (about
+20 ms each, the first two calls of a block untimed: PyTorch's OpenMP threads spin for a while after
+each call, and calls alternating one by one timed each library against the other's spinning
+threads), until each has at least 7 timed calls and --min-time seconds; medians reported.
 ratio = torch median / minicnn median (above 1: minicnn is faster).
 
 Run with any interpreter that has torch and numpy; the minicnn module is found on --module-dir:
@@ -42,21 +44,29 @@ def compare(got, ref, reduction_len, rtol=1e-4):
     return ok, float(err.max()) if err.size else 0.0
 
 
-def paired(fa, fb, min_seconds, warmup=2, min_reps=7, max_reps=400):
+def paired(fa, fb, min_seconds, warmup=2, min_reps=7, max_reps=400, block_seconds=0.02):
+    """Times fa and fb in alternating blocks of calls (each block about block_seconds long), the
+    first two calls of every block untimed: alternating call by call would time each library
+    while the other's threads still spin after their last call (PyTorch's OpenMP threads keep
+    spinning for a while after a parallel region), which penalised whichever ran second."""
     for _ in range(warmup):
         fa()
         fb()
+    t0 = time.perf_counter()
+    fa()
+    per_call = max(time.perf_counter() - t0, 1e-6)
+    block = max(3, min(50, int(block_seconds / per_call)))
     ta, tb = [], []
     total = 0.0
     while len(ta) < max_reps and (len(ta) < min_reps or total < min_seconds):
-        t0 = time.perf_counter()
-        fa()
-        t1 = time.perf_counter()
-        fb()
-        t2 = time.perf_counter()
-        ta.append(1e3 * (t1 - t0))
-        tb.append(1e3 * (t2 - t1))
-        total += t2 - t0
+        for f, out in ((fa, ta), (fb, tb)):
+            for i in range(block + 2):
+                t1 = time.perf_counter()
+                f()
+                t2 = time.perf_counter()
+                total += t2 - t1
+                if i >= 2:
+                    out.append(1e3 * (t2 - t1))
     return ta, tb
 
 
