@@ -258,6 +258,13 @@ def main():
                 best, which = min(peer_secs)  # the faster PyTorch run, when there are several
                 md.append(f"- {what} median epoch time, PyTorch ({which}, the faster run) / "
                           f"minicnn: **{best / secs[mine]:.2f}** (above 1: minicnn is faster)")
+        for label in train:
+            rmeta = (train[label] or {}).get("meta", {})
+            if label.startswith("cpu") and rmeta.get("rounds", 1) > 1:
+                md.append(f"- CPU ({label}): {rmeta['rounds']} rounds (minicnn and every PyTorch "
+                          "run in turn); minicnn / the last PyTorch per round: "
+                          + ", ".join("%.2f" % x for x in rmeta.get("ratio_per_round", []))
+                          + "; the rows above are the median round's")
     md.append("")
     if meta.get("notes"):
         md += ["## Notes", ""] + [f"- {n}" for n in meta["notes"]] + [""]

@@ -20,7 +20,9 @@
 # Environment: BUILD_DIR (default build), PYTHON (default /usr/bin/python3: Debian's, with torch),
 #   CPU_THREADS (threads for both minicnn and PyTorch on the CPU, default 2), MIN_TIME (seconds of
 #   timed calls per CPU op, default 0.5), GPU_REPS (timed repetitions per GPU op, default 50),
-#   TRAIN_EPOCHS (timed training epochs, default 3), TRAIN_BATCHES (CPU training batch sizes,
+#   TRAIN_EPOCHS (timed training epochs, default 3), TRAIN_ROUNDS (CPU training: minicnn and
+#   every PyTorch run in turn this many times, the median round reported; default 3),
+#   TRAIN_BATCHES (CPU training batch sizes,
 #   default "256 32"), TORCH2_PYTHON (a second PyTorch's interpreter, default none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +35,7 @@ MIN_TIME=${MIN_TIME:-0.5}
 GPU_REPS=${GPU_REPS:-50}
 TRAIN_EPOCHS=${TRAIN_EPOCHS:-3}
 TRAIN_BATCHES=${TRAIN_BATCHES:-256 32}
+TRAIN_ROUNDS=${TRAIN_ROUNDS:-3}
 TORCH2_PYTHON=${TORCH2_PYTHON:-}
 OUT_DIR=bench/results
 build=1
@@ -41,7 +44,7 @@ quick=0
 args_line="$*"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) quick=1; MIN_TIME=0.1; GPU_REPS=10; TRAIN_EPOCHS=1 ;;
+    --quick) quick=1; MIN_TIME=0.1; GPU_REPS=10; TRAIN_EPOCHS=1; TRAIN_ROUNDS=1 ;;
     --no-build) build=0 ;;
     --no-train) train=0 ;;
     --out) OUT_DIR=$2; shift ;;
@@ -52,7 +55,7 @@ while [ $# -gt 0 ]; do
 done
 
 # The command as run, with the knobs that shaped it.
-command_line="BUILD_DIR=$BUILD_DIR CPU_THREADS=$CPU_THREADS MIN_TIME=$MIN_TIME GPU_REPS=$GPU_REPS TRAIN_EPOCHS=$TRAIN_EPOCHS TRAIN_BATCHES='$TRAIN_BATCHES'${TORCH2_PYTHON:+ TORCH2_PYTHON=$TORCH2_PYTHON} bench/run.sh${args_line:+ $args_line}"
+command_line="BUILD_DIR=$BUILD_DIR CPU_THREADS=$CPU_THREADS MIN_TIME=$MIN_TIME GPU_REPS=$GPU_REPS TRAIN_EPOCHS=$TRAIN_EPOCHS TRAIN_BATCHES='$TRAIN_BATCHES' TRAIN_ROUNDS=$TRAIN_ROUNDS${TORCH2_PYTHON:+ TORCH2_PYTHON=$TORCH2_PYTHON} bench/run.sh${args_line:+ $args_line}"
 
 say() { printf '\n== %s\n' "$*"; }
 notes=()
@@ -158,7 +161,8 @@ if [ "$train" = 1 ]; then
       label=cpu
       [ "$tb" = 256 ] || label=cpu-b$tb
       "$PY" bench/train_cpu_vs_torch.py --minicnn "$MINICNN" --threads "$CPU_THREADS" \
-        --batch-size "$tb" --epochs "$TRAIN_EPOCHS" --no-results --json "$tmp/train_$label.json" \
+        --batch-size "$tb" --epochs "$TRAIN_EPOCHS" --rounds "$TRAIN_ROUNDS" --no-results \
+        --json "$tmp/train_$label.json" \
         "${qa[@]}" && train_args+=("$label=$tmp/train_$label.json") \
         || notes+=("bench/train_cpu_vs_torch.py --batch-size $tb failed: no CPU training numbers for it")
     done
