@@ -9,8 +9,9 @@
 //   backward_filter  dWa[t, k] += sum_{i,j} row[j*sw*c + t] * dout[i, j, k]
 // are GEMMs whose A matrix has rows sw*c apart (overlapping), which the micro-kernels walk directly:
 // a tile of R pixels (forward) or R taps t (filter gradient) times one or two vectors of output
-// channels (12 accumulators with AVX2, 24 with AVX-512). Backward-data is the adjoint of the forward
-// pass:
+// channels (12 accumulators with AVX2, 24 with AVX-512). (A filter gradient with the taps in the
+// lanes, a load per 2 FMAs instead of one per FMA, was measured slower on LeNet's second layer and
+// is not kept.) Backward-data is the adjoint of the forward pass:
 //   backward_data    dpad_row[j*sw*c + t] += sum_k dout[i, j, k] * Wa[t, k]
 // a tile of R pixels from R different output rows (their runs never overlap) times one or two
 // vectors of taps t, added into the padded image gradient, which is then cropped into dinp.
@@ -18,8 +19,10 @@
 // One input channel with unit horizontal stride (LeNet's first layer: kw*c = 5 taps would fill a
 // third of a vector) has kernels of its own that put consecutive output pixels in the lanes instead:
 // forward, tiles of up to 2 vectors of pixels times a block of channels, transposed to NHWC through
-// a small buffer; filter gradient, dout transposed to (k, oh, ow) per image, tiles of taps times
-// channels whose vectors are summed over the image's pixels and then across their lanes.
+// a small buffer (or, AVX-512 with a 2x2 max pooling after it, pooled in registers:
+// forward_maxpool); filter gradient, dout transposed to (k, oh, ow) per image (or built there from
+// a pooling's gradient and mask: backward_filter_unpool), tiles of taps times channels whose
+// vectors are summed over the image's pixels and then across their lanes.
 //
 // Each output element is summed in a fixed order (forward: a, then t; filter gradient: the chunk's
 // images, then i, j; data gradient: a, j, i, each a sum over k), so results do not depend on the
