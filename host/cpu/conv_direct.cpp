@@ -370,36 +370,6 @@ void backward_filter(float* dwp, float* db, bool accumulate, const float* dout, 
 #endif
 }
 
-bool backward_filter_unpool_fits(const ConvGeom& g, const PoolGeom& pool) {
-    return enabled() && one_channel(g) && pool.kh <= pool.sh && pool.kw <= pool.sw &&
-           pool.h == g.oh && pool.w == g.ow && pool.c == g.k;
-}
-
-void backward_filter_unpool(float* dwp, float* db, bool accumulate, const float* g2,
-                            const std::int32_t* mask, const float* inp, float* pad,
-                            std::int64_t images, const ConvGeom& g, const PoolGeom& pool) {
-#if MINICNN_DIRECT_CONV
-    const Isa isa = active_isa();
-    MINICNN_REQUIRE(backward_filter_unpool_fits(g, pool),
-                    "direct convolution: no unpooling filter gradient for this geometry");
-    const std::int64_t pooled_image = pool.oh * pool.ow * pool.c;
-    float* dyT = pad + (g.h + 2 * g.ph) * (g.w + 2 * g.pw) * g.c + 16;
-    for (std::int64_t b = 0; b < images; ++b) {
-        const float* src = pad_image(inp + b * g.h * g.w * g.c, pad, g);
-        const bool acc = accumulate || b > 0;
-        const float* gb = g2 + b * pooled_image;
-        const std::int32_t* mb = mask + b * pooled_image;
-        if (isa == Isa::avx512)
-            avx512::c1_filter_unpool_image(dwp, db, acc, gb, mb, src, dyT, g, pool);
-        else
-            avx2::c1_filter_unpool_image(dwp, db, acc, gb, mb, src, dyT, g, pool);
-    }
-#else
-    (void)dwp, (void)db, (void)accumulate, (void)g2, (void)mask, (void)inp, (void)pad,
-        (void)images, (void)g, (void)pool;
-#endif
-}
-
 void unpack_filter(float* dweight, const float* dwp, const ConvGeom& g) {
     const std::int64_t rows = std::int64_t(g.kh) * g.kw * g.c, kp = lanes(g.k);
     for (std::int64_t r = 0; r < rows; ++r)
