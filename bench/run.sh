@@ -89,7 +89,11 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
   driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -1)
 fi
-if [ -n "$gpu_name" ]; then device="$gpu_name"; else device="${cpu_model:-cpu} x${cpu_cores}"; fi
+# A CPU's name alone can hide its vector unit (the same "AMD EPYC" VM type has come with and
+# without AVX-512): the widest one the convolutions use is part of the device's name.
+isa=""
+if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then isa=" avx512"; elif grep -qw avx2 /proc/cpuinfo 2>/dev/null; then isa=" avx2"; fi
+if [ -n "$gpu_name" ]; then device="$gpu_name"; else device="${cpu_model:-cpu} x${cpu_cores}${isa}"; fi
 slug=$(printf '%s' "$device" | tr '[:upper:]' '[:lower:]' | sed 's/[^a-z0-9]\+/-/g; s/^-//; s/-$//')
 date_utc=$(date -u +%Y-%m-%d)
 commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
