@@ -133,7 +133,7 @@ rm -rf "$tmp/dump"
 # ---- 1b. the exercise's functions from Python ----------------------------------------------------
 say "the exercise's functions from Python: the minicnn module vs PyTorch, same process"
 py_ops_args=()
-if ls "$BUILD_DIR"/python/minicnn*.so >/dev/null 2>&1; then
+if ls "$BUILD_DIR"/python/minicnn/_minicnn*.so >/dev/null 2>&1; then
   for interp in "$PY" ${torch2_version:+"$TORCH2_PYTHON"}; do
     label=$("$interp" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null) || continue
     "$interp" bench/python_ops.py --module-dir "$BUILD_DIR/python" --threads "$CPU_THREADS" \
