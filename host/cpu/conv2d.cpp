@@ -156,6 +156,42 @@ bool direct_backward_filter(T*, T*, const T*, const T*, const ConvGeom&, Workspa
     return false;
 }
 
+}  // namespace
+
+bool conv2d_backward_filter_unpool_fits(const ConvGeom& conv, const PoolGeom& pool) {
+    return direct::backward_filter_unpool_fits(conv, pool);
+}
+
+void conv2d_backward_filter_unpool(float* dweight, float* dbias, const float* g2,
+                                   const std::int32_t* mask, const float* inp, const ConvGeom& g,
+                                   const PoolGeom& pool, Workspace<float>& ws) {
+    check_geometry(g, "conv2d_backward_filter_unpool");
+    MINICNN_REQUIRE(conv2d_backward_filter_unpool_fits(g, pool),
+                    "conv2d_backward_filter_unpool: no unpooling filter gradient for this geometry "
+                    "on this CPU");
+    if (g.n == 0) {
+        if (dweight) std::fill(dweight, dweight + g.weight_numel(), 0.0f);
+        if (dbias) std::fill(dbias, dbias + g.k, 0.0f);
+        return;
+    }
+    conv2d_reserve(ws, g);
+    const std::int64_t chunks = chunk_count(g.n), kd = kdim(g), part = kd * g.k + g.k;
+    const std::int64_t pooled_image = pool.oh * pool.ow * pool.c;
+    // As direct_backward_filter: one task per batch chunk, partials reduced in chunk order.
+    parallel_for(chunks, [&](std::int64_t c, int worker) {
+        Workspace<float>::Worker& s = ws.workers[std::size_t(worker)];
+        const std::int64_t b0 = chunk_begin(g.n, c), images = chunk_begin(g.n, c + 1) - b0;
+        float* pw = ws.partials.data() + c * part;
+        direct::backward_filter_unpool(s.cols.data(), pw + kd * g.k, false,
+                                       g2 + b0 * pooled_image, mask + b0 * pooled_image,
+                                       inp + b0 * g.h * g.w * g.c, s.pad.data(), images, g, pool);
+        direct::unpack_filter(pw, s.cols.data(), g);
+    });
+    reduce_partials(dweight, dbias, ws.partials.data(), chunks, kd * g.k, g.k);
+}
+
+namespace {
+
 // The data gradient with the direct kernels; false where they do not apply.
 bool direct_backward_data(float* dinp, const float* dout, const float* weight, const ConvGeom& g,
                           Workspace<float>& ws) {

@@ -49,6 +49,17 @@ struct Isa {
     }
     static V load_n(const float* p, int n) { return _mm256_maskload_ps(p, mask(n)); }
     static void store_n(float* p, V v, int n) { _mm256_maskstore_ps(p, mask(n), v); }
+    // Lanes 2i and 2i+1 = g[i] (i < 4), where m[i] equals pos_even (lane 2i) or pos_odd
+    // (lane 2i+1); 0 elsewhere: a 2x2 window row expanded from its pooled value and mask.
+    static V unpool_pairs(const float* g, const std::int32_t* m, int pos_even, int pos_odd) {
+        const __m256i dup = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+        const __m256 gv = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(g)), dup);
+        const __m256i mv = _mm256_permutevar8x32_epi32(
+            _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(m))), dup);
+        const __m256i want = _mm256_setr_epi32(pos_even, pos_odd, pos_even, pos_odd, pos_even,
+                                               pos_odd, pos_even, pos_odd);
+        return _mm256_and_ps(gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(mv, want)));
+    }
 };
 #include "conv_direct_kernels.inc"
 }  // namespace avx2
@@ -70,6 +81,19 @@ struct Isa {
     static __mmask16 mask(int n) { return __mmask16((1u << n) - 1u); }
     static V load_n(const float* p, int n) { return _mm512_maskz_loadu_ps(mask(n), p); }
     static void store_n(float* p, V v, int n) { _mm512_mask_storeu_ps(p, mask(n), v); }
+    // As avx2::Isa::unpool_pairs, for 8 pooled values.
+    static V unpool_pairs(const float* g, const std::int32_t* m, int pos_even, int pos_odd) {
+        const __m512i dup =
+            _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+        const __m512 gv = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(g)));
+        const __m512i mv = _mm512_permutexvar_epi32(
+            dup, _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(m))));
+        const __m512i want = _mm512_setr_epi32(pos_even, pos_odd, pos_even, pos_odd, pos_even,
+                                               pos_odd, pos_even, pos_odd, pos_even, pos_odd,
+                                               pos_even, pos_odd, pos_even, pos_odd, pos_even,
+                                               pos_odd);
+        return _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(mv, want), gv);
+    }
 };
 #include "conv_direct_kernels.inc"
 
@@ -269,8 +293,10 @@ void forward_maxpool(float* pooled, std::int32_t* mask, const float* inp, const 
 
 std::int64_t pad_size(const ConvGeom& g) {
     const std::int64_t image = (g.h + 2 * g.ph) * (g.w + 2 * g.pw) * g.c + 16;
-    // One input channel: dout transposed for the filter gradient after the image.
-    return image + (one_channel(g) ? g.k * g.oh * ((g.ow + 15) / 16 * 16) : 0);
+    // One input channel: dout transposed for the filter gradient after the image, then the
+    // unpooling's channel-major copies of a pooled gradient and mask (backward_filter_unpool).
+    const std::int64_t pooled = g.k * (g.oh / 2 + 1) * ((g.ow / 2 + 1 + 15) / 16 * 16 + 16);
+    return image + (one_channel(g) ? g.k * g.oh * ((g.ow + 15) / 16 * 16) + 2 * pooled : 0);
 }
 
 void pack_backward_data(float* wt, const float* weight, const ConvGeom& g) {
@@ -367,6 +393,37 @@ void backward_filter(float* dwp, float* db, bool accumulate, const float* dout, 
     }
 #else
     (void)dwp, (void)db, (void)accumulate, (void)dout, (void)inp, (void)pad, (void)images, (void)g;
+#endif
+}
+
+bool backward_filter_unpool_fits(const ConvGeom& g, const PoolGeom& pool) {
+    return enabled() && one_channel(g) && pool.kh == 2 && pool.kw == 2 && pool.sh == 2 &&
+           pool.sw == 2 && pool.h == g.oh && pool.w == g.ow && pool.c == g.k;
+}
+
+void backward_filter_unpool(float* dwp, float* db, bool accumulate, const float* g2,
+                            const std::int32_t* mask, const float* inp, float* pad,
+                            std::int64_t images, const ConvGeom& g, const PoolGeom& pool) {
+#if MINICNN_DIRECT_CONV
+    const Isa isa = active_isa();
+    MINICNN_REQUIRE(backward_filter_unpool_fits(g, pool),
+                    "direct convolution: no unpooling filter gradient for this geometry");
+    const std::int64_t pooled_image = pool.oh * pool.ow * pool.c;
+    float* dyT = pad + (g.h + 2 * g.ph) * (g.w + 2 * g.pw) * g.c + 16;
+    float* scratch = dyT + g.k * g.oh * ((g.ow + 15) / 16 * 16);
+    for (std::int64_t b = 0; b < images; ++b) {
+        const float* src = pad_image(inp + b * g.h * g.w * g.c, pad, g);
+        const bool acc = accumulate || b > 0;
+        const float* gb = g2 + b * pooled_image;
+        const std::int32_t* mb = mask + b * pooled_image;
+        if (isa == Isa::avx512)
+            avx512::c1_filter_unpool_image(dwp, db, acc, gb, mb, src, dyT, scratch, g, pool);
+        else
+            avx2::c1_filter_unpool_image(dwp, db, acc, gb, mb, src, dyT, scratch, g, pool);
+    }
+#else
+    (void)dwp, (void)db, (void)accumulate, (void)g2, (void)mask, (void)inp, (void)pad,
+        (void)images, (void)g, (void)pool;
 #endif
 }
 

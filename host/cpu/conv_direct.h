@@ -20,10 +20,10 @@
 // third of a vector) has kernels of its own that put consecutive output pixels in the lanes instead:
 // forward, tiles of up to 2 vectors of pixels times a block of channels, transposed to NHWC through
 // a small buffer (or, AVX-512 with a 2x2 max pooling after it, pooled in registers:
-// forward_maxpool); filter gradient, dout transposed to (k, oh, ow) per image, tiles of taps times
-// channels whose vectors are summed over the image's pixels and then across their lanes. (Building
-// that transposed dout straight from a pooling's gradient and mask, with no dout in between, was
-// measured slower than the pooling's backward and the transposition, and is not kept.)
+// forward_maxpool); filter gradient, dout transposed to (k, oh, ow) per image (or, after a 2x2
+// stride-2 max pooling, expanded there in vectors from the pooling's gradient and mask, with no
+// dout in between: backward_filter_unpool), tiles of taps times channels whose vectors are summed
+// over the image's pixels and then across their lanes.
 //
 // Each output element is summed in a fixed order (forward: a, then t; filter gradient: the chunk's
 // images, then i, j; data gradient: a, j, i, each a sum over k), so results do not depend on the
@@ -89,6 +89,13 @@ void backward_data(float* dinp, const float* dout, const float* wt, float* pad,
 // likewise db (k; may be null) with the bias gradient (each image's sum, then across images).
 void backward_filter(float* dwp, float* db, bool accumulate, const float* dout, const float* inp,
                      float* pad, std::int64_t images, const ConvGeom& g);
+// backward_filter on dout = maxpool2d_backward_mask(g2, mask) of the 2x2, stride-2 max pooling of
+// this convolution's output, without that dout: the one-input-channel kernels expand their
+// transposed dout from g2 and the mask directly. The same results, bit for bit.
+bool backward_filter_unpool_fits(const ConvGeom& g, const PoolGeom& pool);
+void backward_filter_unpool(float* dwp, float* db, bool accumulate, const float* g2,
+                            const std::int32_t* mask, const float* inp, float* pad,
+                            std::int64_t images, const ConvGeom& g, const PoolGeom& pool);
 // dweight (kh, kw, c, k) = the packed gradient without its padding lanes.
 void unpack_filter(float* dweight, const float* dwp, const ConvGeom& g);
 

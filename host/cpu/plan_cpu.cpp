@@ -10,7 +10,10 @@
 //                 scratch (LeNet-5 at batch 256: 4.8 + 1.6 MB never written nor read back);
 //       backward  act' taken from the pooled value, on the pooled gradient (a quarter of the
 //                 elements for 2x2 windows) in place of a pass over the convolution's output, the
-//                 pooling's backward routing it into dz, then the convolution's backward;
+//                 pooling's backward routing it into dz, then the convolution's backward; for
+//                 the model's first layer (no dinp) with one input channel, the filter gradient
+//                 reads the pooled gradient and the mask directly (cpu::
+//                 conv2d_backward_filter_unpool: dz is never written);
 //   - anything else -> the layer's own stage (make_layer_stage), on the engine's operations.
 // LeNet-5 is then conv2d+max_pooling2d, conv2d_1+max_pooling2d_1, and one stage per remaining layer.
 // The results are the layer-by-layer plan's, value for value (tests/test_plan_cpu.cpp): the same
@@ -59,11 +62,17 @@ public:
 
     float* backward(float* grad, float* spare, std::int64_t n, bool need_dinp) override {
         const PoolGeom p = with_n(pool_.pool, n);
+        const ConvGeom g = with_n(conv_.conv, n);
         activation_backward(grad, grad, pooled_.data(), n * p.oh * p.ow, p.c, conv_.act);
+        if (!need_dinp && conv2d_backward_filter_unpool_fits(g, p)) {
+            // The model's first layer: no dinp, and its dz never written.
+            conv2d_backward_filter_unpool(conv_.dweight, conv_.dbias, grad, mask_.data(), inp_, g,
+                                          p, *ws_);
+            return nullptr;
+        }
         maxpool2d_backward_mask(spare, grad, mask_.data(), p);  // dz, the pre-activation's
         float* dinp = need_dinp ? grad : nullptr;
-        conv2d_backward(dinp, conv_.dweight, conv_.dbias, spare, inp_, conv_.weight,
-                        with_n(conv_.conv, n), *ws_);
+        conv2d_backward(dinp, conv_.dweight, conv_.dbias, spare, inp_, conv_.weight, g, *ws_);
         return dinp;
     }
 
