@@ -76,7 +76,8 @@ NcclApi load_nccl() {
         void* p = dlsym(h, name);
         if (!p)
             throw DeviceError(std::string("the NCCL that was loaded has no ") + name +
-                              " (NCCL 2.18 or newer is needed)");
+                              " (it is older than the NCCL " + std::to_string(NCCL_MAJOR) + "." +
+                              std::to_string(NCCL_MINOR) + " this build was compiled against)");
         fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
     };
     sym(api.GetErrorString, "ncclGetErrorString");

@@ -133,22 +133,34 @@ bool direct_forward(T*, const T*, const T*, const T*, const ConvGeom&, Activatio
     return false;
 }
 
+// The direct filter gradient over the batch: one pool task per batch chunk, pass(dwp, db, b0,
+// images, worker) filling the chunk's packed gradient in the worker's cols and its bias gradient;
+// then each chunk's partial is unpacked and the partials are reduced in chunk order.
+template <class Pass>
+void direct_filter_chunks(float* dweight, float* dbias, const ConvGeom& g, Workspace<float>& ws,
+                          Pass&& pass) {
+    const std::int64_t chunks = chunk_count(g.n), kd = kdim(g), part = kd * g.k + g.k;
+    parallel_for(chunks, [&](std::int64_t c, int worker) {
+        Workspace<float>::Worker& s = ws.workers[std::size_t(worker)];
+        const std::int64_t b0 = chunk_begin(g.n, c), images = chunk_begin(g.n, c + 1) - b0;
+        float* pw = ws.partials.data() + c * part;
+        pass(s.cols.data(), pw + kd * g.k, b0, images, s);
+        direct::unpack_filter(pw, s.cols.data(), g);
+    });
+    reduce_partials(dweight, dbias, ws.partials.data(), chunks, kd * g.k, g.k);
+}
+
 // The filter gradient with the direct kernels; false where they do not apply.
 bool direct_backward_filter(float* dweight, float* dbias, const float* dout, const float* inp,
                             const ConvGeom& g, Workspace<float>& ws) {
     if (!direct::backward_filter_fits(g)) return false;
-    const std::int64_t pix = g.oh * g.ow, chunks = chunk_count(g.n), kd = kdim(g);
-    const std::int64_t part = kd * g.k + g.k;
-    parallel_for(chunks, [&](std::int64_t c, int worker) {
-        Workspace<float>::Worker& s = ws.workers[std::size_t(worker)];
-        const std::int64_t b0 = chunk_begin(g.n, c), images = chunk_begin(g.n, c + 1) - b0;
-        const float* dz = dout + b0 * pix * g.k;
-        float* pw = ws.partials.data() + c * part;
-        direct::backward_filter(s.cols.data(), pw + kd * g.k, false, dz,
-                                inp + b0 * g.h * g.w * g.c, s.pad.data(), images, g);
-        direct::unpack_filter(pw, s.cols.data(), g);
-    });
-    reduce_partials(dweight, dbias, ws.partials.data(), chunks, kd * g.k, g.k);
+    direct_filter_chunks(dweight, dbias, g, ws,
+                         [&](float* dwp, float* db, std::int64_t b0, std::int64_t images,
+                             Workspace<float>::Worker& s) {
+                             direct::backward_filter(dwp, db, false, dout + b0 * g.oh * g.ow * g.k,
+                                                     inp + b0 * g.h * g.w * g.c, s.pad.data(),
+                                                     images, g);
+                         });
     return true;
 }
 template <class T>
@@ -175,19 +187,14 @@ void conv2d_backward_filter_unpool(float* dweight, float* dbias, const float* g2
         return;
     }
     conv2d_reserve(ws, g);
-    const std::int64_t chunks = chunk_count(g.n), kd = kdim(g), part = kd * g.k + g.k;
     const std::int64_t pooled_image = pool.oh * pool.ow * pool.c;
-    // As direct_backward_filter: one task per batch chunk, partials reduced in chunk order.
-    parallel_for(chunks, [&](std::int64_t c, int worker) {
-        Workspace<float>::Worker& s = ws.workers[std::size_t(worker)];
-        const std::int64_t b0 = chunk_begin(g.n, c), images = chunk_begin(g.n, c + 1) - b0;
-        float* pw = ws.partials.data() + c * part;
-        direct::backward_filter_unpool(s.cols.data(), pw + kd * g.k, false,
-                                       g2 + b0 * pooled_image, mask + b0 * pooled_image,
-                                       inp + b0 * g.h * g.w * g.c, s.pad.data(), images, g, pool);
-        direct::unpack_filter(pw, s.cols.data(), g);
-    });
-    reduce_partials(dweight, dbias, ws.partials.data(), chunks, kd * g.k, g.k);
+    direct_filter_chunks(dweight, dbias, g, ws,
+                         [&](float* dwp, float* db, std::int64_t b0, std::int64_t images,
+                             Workspace<float>::Worker& s) {
+                             direct::backward_filter_unpool(
+                                 dwp, db, false, g2 + b0 * pooled_image, mask + b0 * pooled_image,
+                                 inp + b0 * g.h * g.w * g.c, s.pad.data(), images, g, pool);
+                         });
 }
 
 namespace {
@@ -260,12 +267,13 @@ void conv2d_maxpool_forward(float* pooled, std::int32_t* mask, const float* inp,
                             const float* weight, const float* bias, const ConvGeom& g,
                             Activation act, const PoolGeom& pool, Workspace<float>& ws) {
     check_geometry(g, "conv2d_maxpool_forward");
-    MINICNN_REQUIRE(conv2d_maxpool_fits(g, act, pool),
-                    "conv2d_maxpool_forward: this convolution and pooling do not fuse on this CPU ("
-                        << (conv_maxpool_unfusable(g, act, pool).empty()
-                                ? std::string("no direct kernels for the convolution")
-                                : conv_maxpool_unfusable(g, act, pool))
-                        << ")");
+    if (!conv2d_maxpool_fits(g, act, pool)) {
+        const std::string why = conv_maxpool_unfusable(g, act, pool);
+        MINICNN_REQUIRE(false, "conv2d_maxpool_forward: this convolution and pooling do not fuse "
+                               "on this CPU ("
+                                   << (why.empty() ? "no direct kernels for the convolution" : why)
+                                   << ")");
+    }
     if (g.n == 0) return;
     conv2d_reserve(ws, g);
     direct::pack_forward(ws.packed.data(), weight, g);

@@ -256,6 +256,15 @@ namespace {
 bool one_channel(const ConvGeom& g) {
     return g.c == 1 && g.sw == 1;
 }
+// Floats of the worker's pad scratch that hold the padded image (16 of slack for whole-vector
+// writes); what the one-channel filter gradient needs comes after them.
+std::int64_t image_floats(const ConvGeom& g) {
+    return (g.h + 2 * g.ph) * (g.w + 2 * g.pw) * g.c + 16;
+}
+// ... of dout transposed to (k, oh, ow rounded up to 16).
+std::int64_t transposed_floats(const ConvGeom& g) {
+    return g.k * g.oh * ((g.ow + 15) / 16 * 16);
+}
 }  // namespace
 
 bool forward_fits(const ConvGeom& g) {
@@ -292,11 +301,10 @@ void forward_maxpool(float* pooled, std::int32_t* mask, const float* inp, const 
 }
 
 std::int64_t pad_size(const ConvGeom& g) {
-    const std::int64_t image = (g.h + 2 * g.ph) * (g.w + 2 * g.pw) * g.c + 16;
     // One input channel: dout transposed for the filter gradient after the image, then the
     // unpooling's channel-major copies of a pooled gradient and mask (backward_filter_unpool).
     const std::int64_t pooled = g.k * (g.oh / 2 + 1) * ((g.ow / 2 + 1 + 15) / 16 * 16 + 16);
-    return image + (one_channel(g) ? g.k * g.oh * ((g.ow + 15) / 16 * 16) + 2 * pooled : 0);
+    return image_floats(g) + (one_channel(g) ? transposed_floats(g) + 2 * pooled : 0);
 }
 
 void pack_backward_data(float* wt, const float* weight, const ConvGeom& g) {
@@ -315,17 +323,13 @@ void backward_data(float* dinp, const float* dout, const float* wt, float* pad,
 #if MINICNN_DIRECT_CONV
     const Isa isa = active_isa();
     MINICNN_REQUIRE(isa != Isa::none, "direct convolution: no vector ISA enabled");
-    const std::int64_t wpad = g.w + 2 * g.pw;
     for (std::int64_t b = 0; b < images; ++b) {
         const float* dy = dout + b * g.oh * g.ow * g.k;
         if (isa == Isa::avx512)
             avx512::data_image(pad, dy, wt, g);
         else
             avx2::data_image(pad, dy, wt, g);
-        float* dimg = dinp + b * g.h * g.w * g.c;
-        for (std::int64_t y = 0; y < g.h; ++y)
-            std::copy(pad + ((y + g.ph) * wpad + g.pw) * g.c,
-                      pad + ((y + g.ph) * wpad + g.pw + g.w) * g.c, dimg + y * g.w * g.c);
+        unpad(dinp + b * g.h * g.w * g.c, pad, g);
     }
 #else
     (void)dinp, (void)dout, (void)wt, (void)pad, (void)images, (void)g;
@@ -374,7 +378,7 @@ void backward_filter(float* dwp, float* db, bool accumulate, const float* dout, 
         const float* dy = dout + b * g.oh * g.ow * g.k;
         const bool acc = accumulate || b > 0;
         if (one_channel(g)) {
-            float* dyT = pad + (g.h + 2 * g.ph) * (g.w + 2 * g.pw) * g.c + 16;
+            float* dyT = pad + image_floats(g);
             if (isa == Isa::avx512)
                 avx512::c1_filter_image(dwp, acc, dy, src, dyT, g);
             else
@@ -409,8 +413,8 @@ void backward_filter_unpool(float* dwp, float* db, bool accumulate, const float*
     MINICNN_REQUIRE(backward_filter_unpool_fits(g, pool),
                     "direct convolution: no unpooling filter gradient for this geometry");
     const std::int64_t pooled_image = pool.oh * pool.ow * pool.c;
-    float* dyT = pad + (g.h + 2 * g.ph) * (g.w + 2 * g.pw) * g.c + 16;
-    float* scratch = dyT + g.k * g.oh * ((g.ow + 15) / 16 * 16);
+    float* dyT = pad + image_floats(g);
+    float* scratch = dyT + transposed_floats(g);
     for (std::int64_t b = 0; b < images; ++b) {
         const float* src = pad_image(inp + b * g.h * g.w * g.c, pad, g);
         const bool acc = accumulate || b > 0;

@@ -20,9 +20,6 @@ const T* pad_image(const T* img, T* pad, const ConvGeom& g) {
     return pad;
 }
 
-namespace {
-
-// Copies the interior of the padded gradient dpad back to dinp (one image).
 template <class T>
 void unpad(T* dimg, const T* dpad, const ConvGeom& g) {
     const std::int64_t wp = g.w + 2 * g.pw;
@@ -32,7 +29,6 @@ void unpad(T* dimg, const T* dpad, const ConvGeom& g) {
     }
 }
 
-}  // namespace
 
 // Row layout, cols (images * oh * ow, kh * kw * c): row (b, i, j) holds the receptive field in
 // (a, q, c) order, the order of the HWIO weight's rows; each (a) is one contiguous copy of kw * c
@@ -139,6 +135,7 @@ MINICNN_CLONES void col2im_t(T* dinp, const T* dcolsT, std::int64_t ld, T* dpad,
 
 #define MINICNN_INSTANTIATE_IM2COL(T)                                                         \
     template const T* pad_image<T>(const T*, T*, const ConvGeom&);                            \
+    template void unpad<T>(T*, const T*, const ConvGeom&);                                    \
     template void im2col_rows<T>(T*, const T*, T*, std::int64_t, const ConvGeom&);            \
     template void im2col_t<T>(T*, std::int64_t, const T*, T*, std::int64_t, const ConvGeom&); \
     template void col2im_rows<T>(T*, const T*, T*, std::int64_t, const ConvGeom&);            \

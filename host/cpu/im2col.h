@@ -24,6 +24,9 @@ inline bool use_transposed(const ConvGeom& g) {
 // image itself when there is no padding.
 template <class T>
 const T* pad_image(const T* img, T* pad, const ConvGeom& g);
+// dimg (h, w, c) = the interior of the padded image gradient dpad (h + 2ph, w + 2pw, c).
+template <class T>
+void unpad(T* dimg, const T* dpad, const ConvGeom& g);
 
 template <class T>
 void im2col_rows(T* cols, const T* inp, T* pad, std::int64_t images, const ConvGeom& g);
