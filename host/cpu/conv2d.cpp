@@ -75,20 +75,33 @@ MINICNN_CLONES void transpose_add_bias(T* o, const T* oT, const T* bias, std::in
             o[r * k + j] = oT[j * rows + r] + (bias ? bias[j] : T(0));
 }
 
+// s[0, len) += q[0, len).
+template <class T>
+MINICNN_CLONES void add_block(T* __restrict s, const T* __restrict q, std::int64_t len) {
+    for (std::int64_t i = 0; i < len; ++i) s[i] += q[i];
+}
+
 }  // namespace
 
 template <class T>
 void reduce_partials(T* dweight, T* dbias, const T* p, std::int64_t chunks, std::int64_t wn,
                      std::int64_t bn) {
     const std::int64_t part = wn + bn;
+    // Chunk by chunk over a block of the sum (each element still gets chunk 0 + 1 + 2 ... in
+    // order), so the adds run along contiguous memory, in vectors.
+    constexpr std::int64_t kBlock = 512;
     parallel_range(part, [&](std::int64_t i0, std::int64_t i1) {
-        for (std::int64_t i = i0; i < i1; ++i) {
-            T s = p[i];
-            for (std::int64_t c = 1; c < chunks; ++c) s += p[c * part + i];
-            if (i < wn) {
-                if (dweight) dweight[i] = s;
-            } else if (dbias) {
-                dbias[i - wn] = s;
+        T s[kBlock];
+        for (std::int64_t b = i0; b < i1; b += kBlock) {
+            const std::int64_t len = std::min(kBlock, i1 - b);
+            std::copy(p + b, p + b + len, s);
+            for (std::int64_t c = 1; c < chunks; ++c) add_block(s, p + c * part + b, len);
+            for (std::int64_t i = b; i < b + len; ++i) {
+                if (i < wn) {
+                    if (dweight) dweight[i] = s[i - b];
+                } else if (dbias) {
+                    dbias[i - wn] = s[i - b];
+                }
             }
         }
     });
