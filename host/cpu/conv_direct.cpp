@@ -60,6 +60,13 @@ struct Isa {
                                                pos_odd, pos_even, pos_odd);
         return _mm256_and_ps(gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(mv, want)));
     }
+    // Lanes [0, n) of g where m >> 1 equals a (a 2x2 window's mask names row a), 0 elsewhere.
+    static V keep_row(const float* g, const std::int32_t* m, int a, int n) {
+        const __m256i k = mask(n);
+        const __m256i hit = _mm256_cmpeq_epi32(_mm256_srai_epi32(_mm256_maskload_epi32(m, k), 1),
+                                               _mm256_set1_epi32(a));
+        return _mm256_and_ps(_mm256_maskload_ps(g, k), _mm256_castsi256_ps(hit));
+    }
 };
 #include "conv_direct_kernels.inc"
 }  // namespace avx2
@@ -93,6 +100,13 @@ struct Isa {
                                                pos_even, pos_odd, pos_even, pos_odd, pos_even,
                                                pos_odd);
         return _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(mv, want), gv);
+    }
+    // As avx2::Isa::keep_row.
+    static V keep_row(const float* g, const std::int32_t* m, int a, int n) {
+        const __mmask16 k = mask(n);
+        const __mmask16 hit = _mm512_mask_cmpeq_epi32_mask(
+            k, _mm512_srai_epi32(_mm512_maskz_loadu_epi32(k, m), 1), _mm512_set1_epi32(a));
+        return _mm512_maskz_loadu_ps(hit, g);
     }
 };
 #include "conv_direct_kernels.inc"
@@ -265,6 +279,37 @@ std::int64_t image_floats(const ConvGeom& g) {
 std::int64_t transposed_floats(const ConvGeom& g) {
     return g.k * g.oh * ((g.ow + 15) / 16 * 16);
 }
+// ... of the unpooling's channel-major copies of a pooled gradient and mask
+// (backward_filter_unpool).
+std::int64_t unpool_floats(const ConvGeom& g) {
+    return 2 * g.k * (g.oh / 2 + 1) * ((g.ow / 2 + 1 + 15) / 16 * 16 + 16);
+}
+// ... of the filter gradient's per-lane sums over a batch chunk: (kh*kw, k, 16).
+std::int64_t lane_sum_floats(const ConvGeom& g) {
+    return std::int64_t(g.kh) * g.kw * g.k * 16;
+}
+// Where each one-channel scratch starts in the worker's pad scratch.
+float* transposed_at(float* pad, const ConvGeom& g) {
+    return pad + image_floats(g);
+}
+float* unpool_at(float* pad, const ConvGeom& g) {
+    return transposed_at(pad, g) + transposed_floats(g);
+}
+float* lane_sums_at(float* pad, const ConvGeom& g) {
+    return unpool_at(pad, g) + unpool_floats(g);
+}
+// dwp (+)= the one-channel filter gradient's lane sums (c1_filter_lanes of the running ISA).
+void c1_filter_lanes(Isa isa, float* dwp, bool accumulate, const float* lane_sums,
+                     const ConvGeom& g) {
+#if MINICNN_DIRECT_CONV
+    if (isa == Isa::avx512)
+        avx512::c1_filter_lanes(dwp, accumulate, lane_sums, g);
+    else
+        avx2::c1_filter_lanes(dwp, accumulate, lane_sums, g);
+#else
+    (void)isa, (void)dwp, (void)accumulate, (void)lane_sums, (void)g;
+#endif
+}
 }  // namespace
 
 bool forward_fits(const ConvGeom& g) {
@@ -301,10 +346,10 @@ void forward_maxpool(float* pooled, std::int32_t* mask, const float* inp, const 
 }
 
 std::int64_t pad_size(const ConvGeom& g) {
-    // One input channel: dout transposed for the filter gradient after the image, then the
-    // unpooling's channel-major copies of a pooled gradient and mask (backward_filter_unpool).
-    const std::int64_t pooled = g.k * (g.oh / 2 + 1) * ((g.ow / 2 + 1 + 15) / 16 * 16 + 16);
-    return image_floats(g) + (one_channel(g) ? transposed_floats(g) + 2 * pooled : 0);
+    // One input channel: the filter gradient's scratch after the image (transposed_at, unpool_at,
+    // lane_sums_at).
+    return image_floats(g) +
+           (one_channel(g) ? transposed_floats(g) + unpool_floats(g) + lane_sum_floats(g) : 0);
 }
 
 void pack_backward_data(float* wt, const float* weight, const ConvGeom& g) {
@@ -373,16 +418,17 @@ void backward_filter(float* dwp, float* db, bool accumulate, const float* dout, 
 #if MINICNN_DIRECT_CONV
     const Isa isa = active_isa();
     MINICNN_REQUIRE(isa != Isa::none, "direct convolution: no vector ISA enabled");
+    float* lane_sums = lane_sums_at(pad, g);
     for (std::int64_t b = 0; b < images; ++b) {
         const float* src = pad_image(inp + b * g.h * g.w * g.c, pad, g);
         const float* dy = dout + b * g.oh * g.ow * g.k;
         const bool acc = accumulate || b > 0;
         if (one_channel(g)) {
-            float* dyT = pad + image_floats(g);
+            float* dyT = transposed_at(pad, g);
             if (isa == Isa::avx512)
-                avx512::c1_filter_image(dwp, acc, dy, src, dyT, g);
+                avx512::c1_filter_image(lane_sums, b > 0, dy, src, dyT, g);
             else
-                avx2::c1_filter_image(dwp, acc, dy, src, dyT, g);
+                avx2::c1_filter_image(lane_sums, b > 0, dy, src, dyT, g);
         } else if (isa == Isa::avx512) {
             avx512::filter_image(dwp, acc, dy, src, g);
         } else {
@@ -395,6 +441,7 @@ void backward_filter(float* dwp, float* db, bool accumulate, const float* dout, 
                 avx2::bias_image(db, acc, dy, g.oh * g.ow, g.k);
         }
     }
+    if (one_channel(g) && images > 0) c1_filter_lanes(isa, dwp, accumulate, lane_sums, g);
 #else
     (void)dwp, (void)db, (void)accumulate, (void)dout, (void)inp, (void)pad, (void)images, (void)g;
 #endif
@@ -413,18 +460,23 @@ void backward_filter_unpool(float* dwp, float* db, bool accumulate, const float*
     MINICNN_REQUIRE(backward_filter_unpool_fits(g, pool),
                     "direct convolution: no unpooling filter gradient for this geometry");
     const std::int64_t pooled_image = pool.oh * pool.ow * pool.c;
-    float* dyT = pad + image_floats(g);
-    float* scratch = dyT + transposed_floats(g);
+    float* dyT = transposed_at(pad, g);
+    float* scratch = unpool_at(pad, g);
+    float* lane_sums = lane_sums_at(pad, g);
     for (std::int64_t b = 0; b < images; ++b) {
         const float* src = pad_image(inp + b * g.h * g.w * g.c, pad, g);
-        const bool acc = accumulate || b > 0;
         const float* gb = g2 + b * pooled_image;
         const std::int32_t* mb = mask + b * pooled_image;
+        // db is summed image by image, the weights' lanes over the chunk (c1_filter_lanes).
+        const bool acc_db = accumulate || b > 0, acc_lanes = b > 0;
         if (isa == Isa::avx512)
-            avx512::c1_filter_unpool_image(dwp, db, acc, gb, mb, src, dyT, scratch, g, pool);
+            avx512::c1_filter_unpool_image(lane_sums, db, acc_db, acc_lanes, gb, mb, src, dyT,
+                                           scratch, g, pool);
         else
-            avx2::c1_filter_unpool_image(dwp, db, acc, gb, mb, src, dyT, scratch, g, pool);
+            avx2::c1_filter_unpool_image(lane_sums, db, acc_db, acc_lanes, gb, mb, src, dyT,
+                                         scratch, g, pool);
     }
+    if (images > 0) c1_filter_lanes(isa, dwp, accumulate, lane_sums, g);
 #else
     (void)dwp, (void)db, (void)accumulate, (void)g2, (void)mask, (void)inp, (void)pad,
         (void)images, (void)g, (void)pool;

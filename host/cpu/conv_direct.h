@@ -23,11 +23,11 @@
 // forward_maxpool); filter gradient, dout transposed to (k, oh, ow) per image (or, after a 2x2
 // stride-2 max pooling, expanded there in vectors from the pooling's gradient and mask, with no
 // dout in between: backward_filter_unpool), tiles of taps times channels whose vectors are summed
-// over the image's pixels and then across their lanes.
+// over a batch chunk's pixels (image by image) and then across their lanes.
 //
 // Each output element is summed in a fixed order (forward: a, then t; filter gradient: the chunk's
-// images, then i, j; data gradient: a, j, i, each a sum over k), so results do not depend on the
-// thread count. They differ in rounding from the im2col + GEMM path (FMA, another order), within
+// images, then i, j; with one input channel per lane, then the lanes; data gradient: a, j, i, each
+// a sum over k), so results do not depend on the thread count. They differ in rounding from the im2col + GEMM path (FMA, another order), within
 // the tests' float tolerance.
 #pragma once
 
