@@ -127,7 +127,7 @@ void c1_pool_tile(float* pooled, std::int32_t* mask, std::int64_t ldk, const flo
     const __mmask16 m1 = Isa::mask(count > 16 ? count - 16 : 0);
     __m512 acc[2][KB][2];
     for (int r = 0; r < 2; ++r)
-        #pragma GCC unroll 32
+#pragma GCC unroll 32
         for (int kb = 0; kb < KB; ++kb) acc[r][kb][0] = acc[r][kb][1] = _mm512_setzero_ps();
     for (int a = 0; a < kh; ++a)
         for (int q = 0; q < kw; ++q) {
@@ -137,7 +137,7 @@ void c1_pool_tile(float* pooled, std::int32_t* mask, std::int64_t ldk, const flo
             const __m512 x10 = _mm512_maskz_loadu_ps(m0, xa + rowstep);
             const __m512 x11 = _mm512_maskz_loadu_ps(m1, xa + rowstep + 16);
             const float* wq = w + (std::int64_t(a) * kw + q) * kp;
-            #pragma GCC unroll 32
+#pragma GCC unroll 32
             for (int kb = 0; kb < KB; ++kb) {
                 const __m512 wb = _mm512_set1_ps(wq[kb]);
                 acc[0][kb][0] = _mm512_fmadd_ps(x00, wb, acc[0][kb][0]);
@@ -150,7 +150,7 @@ void c1_pool_tile(float* pooled, std::int32_t* mask, std::int64_t ldk, const flo
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     alignas(64) float pv[KB][16];
     alignas(64) std::int32_t pm[KB][16];
-    #pragma GCC unroll 32
+#pragma GCC unroll 32
     for (int kb = 0; kb < KB; ++kb) {
         const __m512 b = bias ? _mm512_set1_ps(bias[kb]) : _mm512_setzero_ps();
         __m512 z[2][2];
@@ -178,7 +178,7 @@ void c1_pool_tile(float* pooled, std::int32_t* mask, std::int64_t ldk, const flo
         _mm512_store_si512(pm[kb], pos);
     }
     for (int j = 0; j < npool; ++j)
-        #pragma GCC unroll 32
+#pragma GCC unroll 32
         for (int kb = 0; kb < KB; ++kb) {
             pooled[j * ldk + kb] = pv[kb][j];
             if (mask) mask[j * ldk + kb] = pm[kb][j];
