@@ -116,7 +116,7 @@ struct Isa {
 // pooling, cpu::conv2d_maxpool_forward's general path): two output rows of up to 32 pixels times
 // KB channels (2 x KB x 2 accumulators), then per channel the even and odd pixels of each row
 // (vpermt2ps) are the window's four candidates, compared in maxpool2d_forward's order (p00, p01,
-// p10, p11, strict >), and the pooled values and mask positions go to NHWC through a small buffer.
+// p10, p11, strict >), and the pooled values and mask positions are scattered to NHWC.
 // The convolution's sums and its bias and activation are those of c1_forward_image and
 // activation_rows, bit for bit (the same FMAs in the same order; max(z, 0) is z > 0 ? z : 0).
 template <int KB>
@@ -148,8 +148,10 @@ void c1_pool_tile(float* pooled, std::int32_t* mask, std::int64_t ldk, const flo
         }
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    alignas(64) float pv[KB][16];
-    alignas(64) std::int32_t pm[KB][16];
+    const __mmask16 out = Isa::mask(npool);
+    const __m512i at = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(std::int32_t(ldk)));
 #pragma GCC unroll 32
     for (int kb = 0; kb < KB; ++kb) {
         const __m512 b = bias ? _mm512_set1_ps(bias[kb]) : _mm512_setzero_ps();
@@ -174,15 +176,10 @@ void c1_pool_tile(float* pooled, std::int32_t* mask, std::int64_t ldk, const flo
         gt = _mm512_cmp_ps_mask(p11, best, _CMP_GT_OQ);
         best = _mm512_mask_mov_ps(best, gt, p11);
         pos = _mm512_mask_mov_epi32(pos, gt, _mm512_set1_epi32(3));
-        _mm512_store_ps(pv[kb], best);
-        _mm512_store_si512(pm[kb], pos);
+        // To NHWC: pooled pixel j of channel kb at j * ldk + kb.
+        _mm512_mask_i32scatter_ps(pooled + kb, out, at, best, 4);
+        if (mask) _mm512_mask_i32scatter_epi32(mask + kb, out, at, pos, 4);
     }
-    for (int j = 0; j < npool; ++j)
-#pragma GCC unroll 32
-        for (int kb = 0; kb < KB; ++kb) {
-            pooled[j * ldk + kb] = pv[kb][j];
-            if (mask) mask[j * ldk + kb] = pm[kb][j];
-        }
 }
 template <int One, int KB>
 struct C1Pool {  // dispatch<C1Pool, 1, KB> picks the channel count
