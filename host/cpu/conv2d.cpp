@@ -313,6 +313,48 @@ void conv2d_maxpool_forward(float* pooled, std::int32_t* mask, const float* inp,
     });
 }
 
+bool conv2d_maxpool_backward_fits(const ConvGeom& conv, const PoolGeom& pool) {
+    return conv.c >= 2 && direct::backward_filter_fits(conv) && direct::backward_data_fits(conv) &&
+           pool.n == conv.n && pool.h == conv.oh && pool.w == conv.ow && pool.c == conv.k;
+}
+
+void conv2d_maxpool_backward(float* dinp, float* dweight, float* dbias, const float* g2,
+                             const std::int32_t* mask, const float* inp, const float* weight,
+                             const ConvGeom& g, const PoolGeom& pool, Workspace<float>& ws) {
+    check_geometry(g, "conv2d_maxpool_backward");
+    MINICNN_REQUIRE(conv2d_maxpool_backward_fits(g, pool),
+                    "conv2d_maxpool_backward: no image-by-image backward pass for this "
+                    "convolution and pooling on this CPU");
+    if (g.n == 0) {
+        if (dweight) std::fill(dweight, dweight + g.weight_numel(), 0.0f);
+        if (dbias) std::fill(dbias, dbias + g.k, 0.0f);
+        return;
+    }
+    conv2d_reserve(ws, g);
+    if (dinp) direct::pack_backward_data(ws.packed.data(), weight, g);
+    PoolGeom one = pool;
+    one.n = 1;
+    const std::int64_t pooled_image = pool.oh * pool.ow * pool.c;
+    // Per image: its dout in the worker's dcols (at least oh * ow * k floats: conv2d_reserve); the
+    // filter pass reads the padded image from the worker's pad, then the data pass accumulates its
+    // padded gradient there (the filter pass is done with it by then).
+    direct_filter_chunks(
+        dweight, dbias, g, ws,
+        [&](float* dwp, float* db, std::int64_t b0, std::int64_t images,
+            Workspace<float>::Worker& s) {
+            float* dz = s.dcols.data();
+            for (std::int64_t b = b0; b < b0 + images; ++b) {
+                maxpool2d_backward_mask_image(dz, g2 + b * pooled_image, mask + b * pooled_image,
+                                              one, 0);
+                direct::backward_filter(dwp, db, b > b0, dz, inp + b * g.h * g.w * g.c,
+                                        s.pad.data(), 1, g);
+                if (dinp)
+                    direct::backward_data(dinp + b * g.h * g.w * g.c, dz, ws.packed.data(),
+                                          s.pad.data(), 1, g);
+            }
+        });
+}
+
 template <class T>
 void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
                      const ConvGeom& g, Workspace<T>& ws) {

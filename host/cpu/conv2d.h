@@ -37,6 +37,16 @@ void conv2d_backward_filter_unpool(float* dweight, float* dbias, const float* g2
                                    const std::int32_t* mask, const float* inp, const ConvGeom& g,
                                    const PoolGeom& pool, Workspace<float>& ws);
 
+// conv2d_backward (dinp may be null) on dout = maxpool2d_backward_mask(g2, mask, pool), image by
+// image: each image's dout lives only in a worker's scratch, where its filter gradient (summed per
+// batch chunk, as conv2d_backward's) and its data gradient read it. Equal, bit for bit, to the two
+// calls. Fits where the direct kernels run both passes of a convolution with at least 2 input
+// channels (conv2d_backward_filter_unpool covers the first layer); ArgumentError elsewhere.
+bool conv2d_maxpool_backward_fits(const ConvGeom& conv, const PoolGeom& pool);
+void conv2d_maxpool_backward(float* dinp, float* dweight, float* dbias, const float* g2,
+                             const std::int32_t* mask, const float* inp, const float* weight,
+                             const ConvGeom& g, const PoolGeom& pool, Workspace<float>& ws);
+
 // Any of dinp, dweight, dbias may be null (not computed).
 template <class T>
 void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,

@@ -9,11 +9,15 @@
 //                 the pooling with its mask; the convolution's output exists only in a worker's
 //                 scratch (LeNet-5 at batch 256: 4.8 + 1.6 MB never written nor read back);
 //       backward  act' taken from the pooled value, on the pooled gradient (a quarter of the
-//                 elements for 2x2 windows) in place of a pass over the convolution's output, the
-//                 pooling's backward routing it into dz, then the convolution's backward; for
-//                 the model's first layer (no dinp) with one input channel, the filter gradient
-//                 reads the pooled gradient and the mask directly (cpu::
-//                 conv2d_backward_filter_unpool: dz is never written);
+//                 elements for 2x2 windows) in place of a pass over the convolution's output;
+//                 then the pooling's backward inside the convolution's: for the model's first
+//                 layer (no dinp) with one input channel, the filter gradient reads the pooled
+//                 gradient and the mask directly (cpu::conv2d_backward_filter_unpool: dz is never
+//                 written); with 2 or more input channels, image by image, each image's dz
+//                 routed into a worker's scratch where both gradient passes read it
+//                 (cpu::conv2d_maxpool_backward: LeNet-5's conv2, 1.6 MB at batch 256 never
+//                 written to a batch-sized buffer); otherwise the pooling's backward into dz, then
+//                 the convolution's backward;
 //   - anything else -> the layer's own stage (make_layer_stage), on the engine's operations.
 // LeNet-5 is then conv2d+max_pooling2d, conv2d_1+max_pooling2d_1, and one stage per remaining layer.
 // The results are the layer-by-layer plan's, value for value (tests/test_plan_cpu.cpp): the same
@@ -69,6 +73,14 @@ public:
             conv2d_backward_filter_unpool(conv_.dweight, conv_.dbias, grad, mask_.data(), inp_, g,
                                           p, *ws_);
             return nullptr;
+        }
+        if (conv2d_maxpool_backward_fits(g, p)) {
+            // Image by image, each dz in a worker's scratch; dinp cannot overwrite grad, which
+            // later images still read.
+            float* dinp = need_dinp ? spare : nullptr;
+            conv2d_maxpool_backward(dinp, conv_.dweight, conv_.dbias, grad, mask_.data(), inp_,
+                                    conv_.weight, g, p, *ws_);
+            return dinp;
         }
         maxpool2d_backward_mask(spare, grad, mask_.data(), p);  // dz, the pre-activation's
         float* dinp = need_dinp ? grad : nullptr;

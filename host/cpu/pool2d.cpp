@@ -40,6 +40,22 @@ void require_ptr(const void* p, bool needed, const char* op, const char* name) {
     MINICNN_REQUIRE(p != nullptr || !needed, op << ": " << name << " is a null pointer");
 }
 
+// offset[pos]: window position pos's offset from the window's first cell, in elements.
+std::vector<std::int64_t> window_offsets(const PoolGeom& g) {
+    std::vector<std::int64_t> offset(std::size_t(g.kh) * std::size_t(g.kw));
+    for (std::size_t pos = 0; pos < offset.size(); ++pos)
+        offset[pos] = (std::int64_t(pos) / g.kw * g.w + std::int64_t(pos) % g.kw) * g.c;
+    return offset;
+}
+
+// bad: a flat index into mask whose value lies outside [0, kh*kw), or -1.
+void require_mask_value(std::int64_t bad, const std::int32_t* mask, const PoolGeom& g,
+                        const char* op) {
+    MINICNN_REQUIRE(bad < 0, op << ": mask values must lie in [0, " << g.kh * g.kw << ") for a "
+                                << g.kh << "x" << g.kw << " window, found " << mask[bad]
+                                << " at flat index " << bad);
+}
+
 // fn(bi) for every output row bi = n * oh + i, in fixed blocks of rows.
 template <class F>
 void for_rows(const PoolGeom& g, F&& fn) {
@@ -195,6 +211,19 @@ void zero_for_scatter(T* d, const PoolGeom& g) {
     std::fill(d + covered_h * g.w * C, d + g.h * g.w * C, T(0));
 }
 
+// v where keep, else +0, with a bit mask: written as `keep ? v : T(0)` four times over one mask
+// value, GCC 12 reads the conditions as an if-else chain and emits branches and masked stores.
+template <class T>
+inline T keep_if(T v, bool keep) {
+    using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+    static_assert(sizeof(T) == sizeof(Bits), "float or double");
+    Bits b;
+    std::memcpy(&b, &v, sizeof b);
+    b &= Bits(0) - Bits(keep);
+    std::memcpy(&v, &b, sizeof b);
+    return v;
+}
+
 // maxpool_backward_mask_image for 2x2 windows that tile the image (see maxpool2x2_row for CC):
 // each cell is written once, 0 + the gradient when the mask names it (bit for bit the general
 // path's zero-then-add). Returns false when a mask value lies outside [0, 4).
@@ -217,10 +246,10 @@ MINICNN_CLONES bool mask2x2_image(T* d, const T* dout, const std::int32_t* mask,
                 const std::int32_t pos = m[c];
                 const T gr = T(0) + dz[c];  // 0 + g, as the general path's zero-then-add
                 bad |= std::uint32_t(pos) > 3u;
-                d00[c] = pos == 0 ? gr : T(0);
-                d01[c] = pos == 1 ? gr : T(0);
-                d10[c] = pos == 2 ? gr : T(0);
-                d11[c] = pos == 3 ? gr : T(0);
+                d00[c] = keep_if(gr, pos == 0);
+                d01[c] = keep_if(gr, pos == 1);
+                d10[c] = keep_if(gr, pos == 2);
+                d11[c] = keep_if(gr, pos == 3);
             }
         }
     return bad == 0;
@@ -229,14 +258,14 @@ MINICNN_CLONES bool mask2x2_image(T* d, const T* dout, const std::int32_t* mask,
 // One image of max-pool backward with the mask: returns the flat index (into mask) of the first
 // value outside [0, kh*kw), or -1. offset[pos] is window position pos's offset from the window's
 // first cell (no division per element).
+// d: image n's gradient (h, w, c).
 template <class T>
-MINICNN_CLONES std::int64_t maxpool_backward_mask_image(T* dinp, const T* dout,
+MINICNN_CLONES std::int64_t maxpool_backward_mask_image(T* d, const T* dout,
                                                         const std::int32_t* mask, const PoolGeom& g,
                                                         const std::int64_t* offset,
                                                         std::int64_t n) {
     const std::int64_t C = g.c, image = g.h * g.w * C;
     const std::int32_t area = g.kh * g.kw;
-    T* d = dinp + n * image;
     if (g.kh == 2 && g.kw == 2 && tiles(g)) {
         bool ok = false;
         zero_for_scatter(d, g);
@@ -402,17 +431,20 @@ void maxpool2d_backward_mask(T* dinp, const T* dout, const std::int32_t* mask, c
         require_ptr(p, g.n > 0, "maxpool2d_backward_mask", "dinp, dout or mask");
     // A mask value out of range would write outside its window: the first one is reported.
     std::vector<std::int64_t> bad(std::size_t(g.n), -1);
-    std::vector<std::int64_t> offset(std::size_t(g.kh) * std::size_t(g.kw));
-    for (std::size_t pos = 0; pos < offset.size(); ++pos)
-        offset[pos] = (std::int64_t(pos) / g.kw * g.w + std::int64_t(pos) % g.kw) * g.c;
+    const std::vector<std::int64_t> offset = window_offsets(g);
     for_images(g, [&](std::int64_t n) {
-        bad[std::size_t(n)] = maxpool_backward_mask_image(dinp, dout, mask, g, offset.data(), n);
+        bad[std::size_t(n)] = maxpool_backward_mask_image(dinp + n * g.h * g.w * g.c, dout, mask,
+                                                          g, offset.data(), n);
     });
-    for (const std::int64_t b : bad) {
-        MINICNN_REQUIRE(b < 0, "maxpool2d_backward_mask: mask values must lie in [0, "
-                                   << g.kh * g.kw << ") for a " << g.kh << "x" << g.kw
-                                   << " window, found " << mask[b] << " at flat index " << b);
-    }
+    for (const std::int64_t b : bad) require_mask_value(b, mask, g, "maxpool2d_backward_mask");
+}
+
+template <class T>
+void maxpool2d_backward_mask_image(T* dimage, const T* dout, const std::int32_t* mask,
+                                   const PoolGeom& g, std::int64_t n) {
+    const std::vector<std::int64_t> offset = window_offsets(g);
+    require_mask_value(maxpool_backward_mask_image(dimage, dout, mask, g, offset.data(), n), mask,
+                       g, "maxpool2d_backward_mask");
 }
 
 template <class T>
@@ -443,6 +475,8 @@ void avgpool2d_backward(T* dinp, const T* dout, const PoolGeom& g) {
                                             std::int64_t, std::int64_t);                          \
     template void avgpool2d_forward<T>(T*, const T*, const PoolGeom&);                            \
     template void maxpool2d_backward_mask<T>(T*, const T*, const std::int32_t*, const PoolGeom&); \
+    template void maxpool2d_backward_mask_image<T>(T*, const T*, const std::int32_t*,             \
+                                                   const PoolGeom&, std::int64_t);                \
     template void maxpool2d_backward_allties<T>(T*, const T*, const T*, const PoolGeom&);         \
     template void avgpool2d_backward<T>(T*, const T*, const PoolGeom&);
 MINICNN_INSTANTIATE_POOL(float)

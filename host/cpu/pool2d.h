@@ -1,6 +1,7 @@
 // host/cpu/pool2d.h — pooling pieces the CPU backend's fused operations call (host/cpu/conv2d.cpp's
-// conv2d_maxpool_forward): max pooling of some output rows on the calling thread. The functional
-// passes are in minicnn/cpu_backend.h.
+// conv2d_maxpool_forward and conv2d_maxpool_backward): max pooling of some output rows, and the
+// mask's backward pass of one image, on the calling thread. The functional passes are in
+// minicnn/cpu_backend.h.
 #pragma once
 
 #include <cstdint>
@@ -14,5 +15,12 @@ namespace minicnn::cpu {
 template <class T>
 void maxpool2d_forward_rows(T* out, std::int32_t* mask, const T* inp, const PoolGeom& g,
                             std::int64_t first, std::int64_t end);
+
+// Image n of maxpool2d_backward_mask (dout and mask are the whole batch's), written to dimage
+// (h, w, c) as that pass writes it; throws minicnn::Error naming the first mask value outside
+// [0, kh*kw).
+template <class T>
+void maxpool2d_backward_mask_image(T* dimage, const T* dout, const std::int32_t* mask,
+                                   const PoolGeom& g, std::int64_t n);
 
 }  // namespace minicnn::cpu
