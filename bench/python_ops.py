@@ -15,9 +15,13 @@ PyTorch's first-max rule give the same gradient.
 
 Method: every pair is validated first (|torch - minicnn| <= atol + rtol |minicnn|, atol = 1e-6 x
 reduction length, rtol = 1e-4); then minicnn and PyTorch run in alternating blocks of calls (about
-20 ms each, the first two calls of a block untimed: PyTorch's OpenMP threads spin for a while after
-each call, and calls alternating one by one timed each library against the other's spinning
-threads), until each has at least 7 timed calls and --min-time seconds; medians reported.
+20 ms timed each), until each has at least 7 timed calls and --min-time seconds; medians reported.
+Each block first runs untimed calls for --settle seconds (default 0.015): PyTorch's OpenMP worker
+keeps spinning for about 8 ms after its last call (measured on 2 cores: minicnn's conv2 forward at
+batch 32 took 0.10 ms in the 8 ms after a PyTorch call and 0.055 ms from then on; PyTorch's calls
+were not slowed by minicnn's pool, which yields while it spins), so a block that started timing
+at once timed minicnn against PyTorch's spinning thread. Calls alternating one by one did so for
+both libraries.
 ratio = torch median / minicnn median (above 1: minicnn is faster).
 
 Run with any interpreter that has torch and numpy; the minicnn module is found on --module-dir:
@@ -44,11 +48,11 @@ def compare(got, ref, reduction_len, rtol=1e-4):
     return ok, float(err.max()) if err.size else 0.0
 
 
-def paired(fa, fb, min_seconds, warmup=2, min_reps=7, max_reps=400, block_seconds=0.02):
-    """Times fa and fb in alternating blocks of calls (each block about block_seconds long), the
-    first two calls of every block untimed: alternating call by call would time each library
-    while the other's threads still spin after their last call (PyTorch's OpenMP threads keep
-    spinning for a while after a parallel region), which penalised whichever ran second."""
+def paired(fa, fb, min_seconds, settle, warmup=2, min_reps=7, max_reps=400, block_seconds=0.02):
+    """Times fa and fb in alternating blocks of calls (each block's timed part about block_seconds
+    long), every block starting with untimed calls for `settle` seconds (at least two): the
+    other library's threads may still spin after its last call (PyTorch's OpenMP worker does for
+    about 8 ms), and a call timed while they do runs on a shared core."""
     for _ in range(warmup):
         fa()
         fb()
@@ -60,13 +64,16 @@ def paired(fa, fb, min_seconds, warmup=2, min_reps=7, max_reps=400, block_second
     total = 0.0
     while len(ta) < max_reps and (len(ta) < min_reps or total < min_seconds):
         for f, out in ((fa, ta), (fb, tb)):
-            for i in range(block + 2):
+            start, untimed = time.perf_counter(), 0
+            while untimed < 2 or time.perf_counter() - start < settle:
+                f()
+                untimed += 1
+            for _ in range(block):
                 t1 = time.perf_counter()
                 f()
                 t2 = time.perf_counter()
                 total += t2 - t1
-                if i >= 2:
-                    out.append(1e3 * (t2 - t1))
+                out.append(1e3 * (t2 - t1))
     return ta, tb
 
 
@@ -87,6 +94,8 @@ def main():
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     ap.add_argument("--batches", default="256,32")
     ap.add_argument("--min-time", type=float, default=0.5)
+    ap.add_argument("--settle", type=float, default=0.015,
+                    help="untimed seconds at the start of every block (see Method)")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     sys.path.insert(0, os.path.abspath(args.module_dir))
@@ -184,7 +193,7 @@ def main():
                 checks = vf()
                 ok = all(o for o, _ in checks)
                 failures += 0 if ok else 1
-                tm, tt = paired(mf, tf, args.min_time)
+                tm, tt = paired(mf, tf, args.min_time, args.settle)
                 mm, mt = statistics.median(tm), statistics.median(tt)
                 results.append({"layer": L["layer"], "batch": n, "op": op, "api": "python",
                                 "minicnn_median_ms": mm, "minicnn_min_ms": min(tm),
@@ -195,7 +204,8 @@ def main():
                       f"{'' if ok else '  MISMATCH'}", flush=True)
     meta = {"torch_version": torch.__version__, "threads": args.threads,
             "python": sys.version.split()[0], "numpy": np.__version__,
-            "command": " ".join(sys.argv), "torch_layout": "NCHW (converted once, untimed)"}
+            "command": " ".join(sys.argv), "settle_s": args.settle,
+            "torch_layout": "NCHW (converted once, untimed)"}
     with open(args.json, "w") as f:
         json.dump({"meta": meta, "results": results}, f, indent=1)
     return 1 if failures else 0

@@ -197,7 +197,9 @@ def main():
                f"`{pm.get('command')}`: minicnn.conv_forward / conv_backward / pool_forward / "
                f"pool_backward on NumPy arrays (everything a call pays) against F.conv2d, "
                f"aten.convolution_backward (3 outputs), aten.max_pool2d_with_indices(_backward) on "
-               f"NCHW tensors, {pm.get('threads')} threads each, calls alternating; medians.", "",
+               f"NCHW tensors, {pm.get('threads')} threads each, in alternating blocks of calls, "
+               f"each block timed after {pm.get('settle_s', 0) * 1e3:g} ms of untimed calls (the "
+               f"other library's threads may still spin); medians.", "",
                "| layer | batch | op | minicnn ms | torch ms | torch/minicnn | validated |",
                "|---|---:|---|---:|---:|---:|---|"]
         for r in data["results"]:
