@@ -75,6 +75,13 @@ MINICNN_CLONES void transpose_add_bias(T* o, const T* oT, const T* bias, std::in
             o[r * k + j] = oT[j * rows + r] + (bias ? bias[j] : T(0));
 }
 
+// No samples: the weight and bias gradients (either may be null) are zero, a sum over no images.
+template <class T>
+void zero_gradients(T* dweight, T* dbias, const ConvGeom& g) {
+    if (dweight) std::fill(dweight, dweight + g.weight_numel(), T(0));
+    if (dbias) std::fill(dbias, dbias + g.k, T(0));
+}
+
 // s[0, len) += q[0, len).
 template <class T>
 MINICNN_CLONES void add_block(T* __restrict s, const T* __restrict q, std::int64_t len) {
@@ -194,11 +201,7 @@ void conv2d_backward_filter_unpool(float* dweight, float* dbias, const float* g2
     MINICNN_REQUIRE(conv2d_backward_filter_unpool_fits(g, pool),
                     "conv2d_backward_filter_unpool: no unpooling filter gradient for this geometry "
                     "on this CPU");
-    if (g.n == 0) {
-        if (dweight) std::fill(dweight, dweight + g.weight_numel(), 0.0f);
-        if (dbias) std::fill(dbias, dbias + g.k, 0.0f);
-        return;
-    }
+    if (g.n == 0) return zero_gradients(dweight, dbias, g);
     conv2d_reserve(ws, g);
     const std::int64_t pooled_image = pool.oh * pool.ow * pool.c;
     direct_filter_chunks(dweight, dbias, g, ws,
@@ -325,11 +328,7 @@ void conv2d_maxpool_backward(float* dinp, float* dweight, float* dbias, const fl
     MINICNN_REQUIRE(conv2d_maxpool_backward_fits(g, pool),
                     "conv2d_maxpool_backward: no image-by-image backward pass for this "
                     "convolution and pooling on this CPU");
-    if (g.n == 0) {
-        if (dweight) std::fill(dweight, dweight + g.weight_numel(), 0.0f);
-        if (dbias) std::fill(dbias, dbias + g.k, 0.0f);
-        return;
-    }
+    if (g.n == 0) return zero_gradients(dweight, dbias, g);
     conv2d_reserve(ws, g);
     if (dinp) direct::pack_backward_data(ws.packed.data(), weight, g);
     PoolGeom one = pool;
@@ -359,11 +358,7 @@ template <class T>
 void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
                      const ConvGeom& g, Workspace<T>& ws) {
     check_geometry(g, "conv2d_backward");
-    if (g.n == 0) {  // no samples: zero gradients
-        if (dweight) std::fill(dweight, dweight + g.weight_numel(), T(0));
-        if (dbias) std::fill(dbias, dbias + g.k, T(0));
-        return;
-    }
+    if (g.n == 0) return zero_gradients(dweight, dbias, g);
     conv2d_reserve(ws, g);
     if ((dweight || dbias) && direct_backward_filter(dweight, dbias, dout, inp, g, ws))
         dweight = dbias = nullptr;  // done
