@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include "cpu/conv2d.h"
 #include "cpu/conv_direct.h"
 #include "minicnn/cpu_backend.h"
 #include "minicnn/error.h"
@@ -572,6 +573,47 @@ TEST(CpuConv2dApi, SameOneByOneKernelBackward) {
     // 'same' with a 1x1 kernel pads nothing; the exercise crashed here, minicnn returns the
     // gradient.
     check_api_conv(2, 5, 6, 3, 4, 1, 1, 1, 1, Padding::same(), 5, 6, 530);
+}
+
+// A batch of no images: every filter-gradient pass writes zeros (a sum over nothing) over what its
+// outputs held, the plain pass and both passes fused with a pooling's backward.
+TEST(CpuConv2d, EmptyBatchWritesZeroGradients) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const float* none = nullptr;
+    const auto all_zero = [](const std::vector<float>& v) {
+        for (const float x : v)
+            if (!(x == 0.0f)) return false;
+        return true;
+    };
+    const auto pool_of = [](const ConvGeom& g) {
+        PoolGeom p;
+        p.n = g.n, p.h = g.oh, p.w = g.ow, p.c = g.k;
+        p.kh = p.kw = p.sh = p.sw = 2;
+        p.oh = g.oh / 2, p.ow = g.ow / 2;
+        return p;
+    };
+    const ConvGeom g = make_geom(0, 14, 14, 6, 16, 5, 5, 1, 1, 0, 0);      // LeNet's conv2
+    const ConvGeom g1 = make_geom(0, 28, 28, 1, 6, 5, 5, 1, 1, 2, 2);      // LeNet's conv1
+    const auto w = random_vector<float>(g.weight_numel(), 580);
+    for (int pass = 0; pass < 3; ++pass) {
+        SCOPED_TRACE(pass);
+        const ConvGeom& gp = pass == 2 ? g1 : g;
+        std::vector<float> dw(std::size_t(gp.weight_numel()), nan), db(std::size_t(gp.k), nan);
+        cpu::Workspace<float> ws;
+        if (pass == 0) {
+            cpu::conv2d_backward_filter(dw.data(), db.data(), none, none, gp);
+        } else if (pass == 1) {
+            if (!cpu::conv2d_maxpool_backward_fits(gp, pool_of(gp))) continue;  // no direct kernels
+            cpu::conv2d_maxpool_backward(nullptr, dw.data(), db.data(), none, nullptr, none,
+                                         w.data(), gp, pool_of(gp), ws);
+        } else {
+            if (!cpu::conv2d_backward_filter_unpool_fits(gp, pool_of(gp))) continue;
+            cpu::conv2d_backward_filter_unpool(dw.data(), db.data(), none, nullptr, none, gp,
+                                               pool_of(gp), ws);
+        }
+        EXPECT_TRUE(all_zero(dw));
+        EXPECT_TRUE(all_zero(db));
+    }
 }
 
 TEST(CpuConv2dApi, LeNetLayersAndUnreachedColumn) {
