@@ -33,6 +33,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
+#include <vector>
 
 #include "activation.h"
 #include "conv_direct.h"
@@ -331,9 +332,7 @@ void conv2d_maxpool_backward(float* dinp, float* dweight, float* dbias, const fl
     if (g.n == 0) return zero_gradients(dweight, dbias, g);
     conv2d_reserve(ws, g);
     if (dinp) direct::pack_backward_data(ws.packed.data(), weight, g);
-    PoolGeom one = pool;
-    one.n = 1;
-    const std::int64_t pooled_image = pool.oh * pool.ow * pool.c;
+    const std::vector<std::int64_t> offset = maxpool2d_window_offsets(pool);
     // Per image: its dout in the worker's dcols (at least oh * ow * k floats: conv2d_reserve); the
     // filter pass reads the padded image from the worker's pad, then the data pass accumulates its
     // padded gradient there (the filter pass is done with it by then).
@@ -343,8 +342,7 @@ void conv2d_maxpool_backward(float* dinp, float* dweight, float* dbias, const fl
             Workspace<float>::Worker& s) {
             float* dz = s.dcols.data();
             for (std::int64_t b = b0; b < b0 + images; ++b) {
-                maxpool2d_backward_mask_image(dz, g2 + b * pooled_image, mask + b * pooled_image,
-                                              one, 0);
+                maxpool2d_backward_mask_image(dz, g2, mask, pool, offset.data(), b);
                 direct::backward_filter(dwp, db, b > b0, dz, inp + b * g.h * g.w * g.c,
                                         s.pad.data(), 1, g);
                 if (dinp)

@@ -40,14 +40,6 @@ void require_ptr(const void* p, bool needed, const char* op, const char* name) {
     MINICNN_REQUIRE(p != nullptr || !needed, op << ": " << name << " is a null pointer");
 }
 
-// offset[pos]: window position pos's offset from the window's first cell, in elements.
-std::vector<std::int64_t> window_offsets(const PoolGeom& g) {
-    std::vector<std::int64_t> offset(std::size_t(g.kh) * std::size_t(g.kw));
-    for (std::size_t pos = 0; pos < offset.size(); ++pos)
-        offset[pos] = (std::int64_t(pos) / g.kw * g.w + std::int64_t(pos) % g.kw) * g.c;
-    return offset;
-}
-
 // bad: a flat index into mask whose value lies outside [0, kh*kw), or -1.
 void require_mask_value(std::int64_t bad, const std::int32_t* mask, const PoolGeom& g,
                         const char* op) {
@@ -431,7 +423,7 @@ void maxpool2d_backward_mask(T* dinp, const T* dout, const std::int32_t* mask, c
         require_ptr(p, g.n > 0, "maxpool2d_backward_mask", "dinp, dout or mask");
     // A mask value out of range would write outside its window: the first one is reported.
     std::vector<std::int64_t> bad(std::size_t(g.n), -1);
-    const std::vector<std::int64_t> offset = window_offsets(g);
+    const std::vector<std::int64_t> offset = maxpool2d_window_offsets(g);
     for_images(g, [&](std::int64_t n) {
         bad[std::size_t(n)] = maxpool_backward_mask_image(dinp + n * g.h * g.w * g.c, dout, mask,
                                                           g, offset.data(), n);
@@ -439,12 +431,18 @@ void maxpool2d_backward_mask(T* dinp, const T* dout, const std::int32_t* mask, c
     for (const std::int64_t b : bad) require_mask_value(b, mask, g, "maxpool2d_backward_mask");
 }
 
+std::vector<std::int64_t> maxpool2d_window_offsets(const PoolGeom& g) {
+    std::vector<std::int64_t> offset(std::size_t(g.kh) * std::size_t(g.kw));
+    for (std::size_t pos = 0; pos < offset.size(); ++pos)
+        offset[pos] = (std::int64_t(pos) / g.kw * g.w + std::int64_t(pos) % g.kw) * g.c;
+    return offset;
+}
+
 template <class T>
 void maxpool2d_backward_mask_image(T* dimage, const T* dout, const std::int32_t* mask,
-                                   const PoolGeom& g, std::int64_t n) {
-    const std::vector<std::int64_t> offset = window_offsets(g);
-    require_mask_value(maxpool_backward_mask_image(dimage, dout, mask, g, offset.data(), n), mask,
-                       g, "maxpool2d_backward_mask");
+                                   const PoolGeom& g, const std::int64_t* offset, std::int64_t n) {
+    require_mask_value(maxpool_backward_mask_image(dimage, dout, mask, g, offset, n), mask, g,
+                       "maxpool2d_backward_mask");
 }
 
 template <class T>
@@ -476,7 +474,8 @@ void avgpool2d_backward(T* dinp, const T* dout, const PoolGeom& g) {
     template void avgpool2d_forward<T>(T*, const T*, const PoolGeom&);                            \
     template void maxpool2d_backward_mask<T>(T*, const T*, const std::int32_t*, const PoolGeom&); \
     template void maxpool2d_backward_mask_image<T>(T*, const T*, const std::int32_t*,             \
-                                                   const PoolGeom&, std::int64_t);                \
+                                                   const PoolGeom&, const std::int64_t*,          \
+                                                   std::int64_t);                                 \
     template void maxpool2d_backward_allties<T>(T*, const T*, const T*, const PoolGeom&);         \
     template void avgpool2d_backward<T>(T*, const T*, const PoolGeom&);
 MINICNN_INSTANTIATE_POOL(float)

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "minicnn/geometry.h"
 
@@ -16,11 +17,14 @@ template <class T>
 void maxpool2d_forward_rows(T* out, std::int32_t* mask, const T* inp, const PoolGeom& g,
                             std::int64_t first, std::int64_t end);
 
+// offset[pos]: window position pos's offset from the window's first cell, in elements (what
+// maxpool2d_backward_mask_image takes, computed once per geometry).
+std::vector<std::int64_t> maxpool2d_window_offsets(const PoolGeom& g);
 // Image n of maxpool2d_backward_mask (dout and mask are the whole batch's), written to dimage
-// (h, w, c) as that pass writes it; throws minicnn::Error naming the first mask value outside
-// [0, kh*kw).
+// (h, w, c) as that pass writes it; offset = maxpool2d_window_offsets(g). Throws minicnn::Error
+// naming the first mask value outside [0, kh*kw).
 template <class T>
 void maxpool2d_backward_mask_image(T* dimage, const T* dout, const std::int32_t* mask,
-                                   const PoolGeom& g, std::int64_t n);
+                                   const PoolGeom& g, const std::int64_t* offset, std::int64_t n);
 
 }  // namespace minicnn::cpu
