@@ -29,8 +29,8 @@ void conv2d_maxpool_forward(float* pooled, std::int32_t* mask, const float* inp,
                             Activation act, const PoolGeom& pool, Workspace<float>& ws);
 
 // conv2d_backward's filter and bias gradients (no dinp) on dout = maxpool2d_backward_mask(g2,
-// mask, pool) of a pooling of this convolution's output whose windows do not overlap, without
-// writing that dout (the direct kernels for one input channel). Equal, bit for bit, to the two
+// mask, pool) of a 2x2, stride-2 max pooling of this convolution's output, without writing that
+// dout (the direct kernels for one input channel). Equal, bit for bit, to the two
 // calls. ArgumentError where conv2d_backward_filter_unpool_fits is false.
 bool conv2d_backward_filter_unpool_fits(const ConvGeom& conv, const PoolGeom& pool);
 void conv2d_backward_filter_unpool(float* dweight, float* dbias, const float* g2,

@@ -419,7 +419,8 @@ void backward_filter(float* dwp, float* db, bool accumulate, const float* dout, 
 #if MINICNN_DIRECT_CONV
     const Isa isa = active_isa();
     MINICNN_REQUIRE(isa != Isa::none, "direct convolution: no vector ISA enabled");
-    float* lane_sums = lane_sums_at(pad, g);
+    // One input channel: the weights' lane sums over the images, summed across lanes at the end.
+    float* lane_sums = one_channel(g) ? lane_sums_at(pad, g) : nullptr;
     for (std::int64_t b = 0; b < images; ++b) {
         const float* src = pad_image(inp + b * g.h * g.w * g.c, pad, g);
         const float* dy = dout + b * g.oh * g.ow * g.k;
@@ -442,7 +443,7 @@ void backward_filter(float* dwp, float* db, bool accumulate, const float* dout, 
                 avx2::bias_image(db, acc, dy, g.oh * g.ow, g.k);
         }
     }
-    if (one_channel(g) && images > 0) c1_filter_lanes(isa, dwp, accumulate, lane_sums, g);
+    if (lane_sums && images > 0) c1_filter_lanes(isa, dwp, accumulate, lane_sums, g);
 #else
     (void)dwp, (void)db, (void)accumulate, (void)dout, (void)inp, (void)pad, (void)images, (void)g;
 #endif

@@ -27,8 +27,8 @@
 //
 // Each output element is summed in a fixed order (forward: a, then t; filter gradient: the chunk's
 // images, then i, j; with one input channel per lane, then the lanes; data gradient: a, j, i, each
-// a sum over k), so results do not depend on the thread count. They differ in rounding from the im2col + GEMM path (FMA, another order), within
-// the tests' float tolerance.
+// a sum over k), so results do not depend on the thread count. They differ in rounding from the
+// im2col + GEMM path (FMA, another order), within the tests' float tolerance.
 #pragma once
 
 #include <cstdint>
