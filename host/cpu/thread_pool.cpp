@@ -10,8 +10,8 @@
 // (OpenMP's default active wait made a 2-thread step 100x slower when the two cores were shared;
 // a spin of 20,000 checks without yielding put the workers to sleep and woke them again between
 // most jobs of a batch-32 step; 200,000 without yielding was 15% slower than with it when two
-// trainings shared the two cores.) Which thread runs which index never changes a
-// result: the callers' reductions are per index, in a fixed order.
+// trainings shared the two cores.) Which thread runs which index never changes a result: the
+// callers' reductions are per index, in a fixed order.
 #include "thread_pool.h"
 
 #include "minicnn/error.h"
@@ -74,10 +74,7 @@ public:
             wake_.notify_all();
         }
         work(generation_, 0);
-        for (int spin = 0; spin < kSpin; ++spin) {
-            if (done_.load(std::memory_order_acquire) == n) return;
-            if (spin % kYieldEvery == kYieldEvery - 1) std::this_thread::yield();
-        }
+        if (spin_until([&] { return done_.load(std::memory_order_acquire) == n; })) return;
         std::unique_lock<std::mutex> lk(mu_);
         done_cv_.wait(lk, [&] { return done_.load(std::memory_order_acquire) == n; });
     }
@@ -87,6 +84,17 @@ private:
     static constexpr int kYieldEvery = 2048;
     static constexpr std::int64_t kMaxItems = (1 << 20) - 1;
     static constexpr std::uint64_t kGenMask = (1ull << 24) - 1;
+
+    // Checks done() up to kSpin times, yielding the core every kYieldEvery checks; whether it
+    // became true.
+    template <class Done>
+    static bool spin_until(Done&& done) {
+        for (int spin = 0; spin < kSpin; ++spin) {
+            if (done()) return true;
+            if (spin % kYieldEvery == kYieldEvery - 1) std::this_thread::yield();
+        }
+        return false;
+    }
 
     // Claims and runs indices of generation `gen` until none is left.
     void work(std::uint64_t gen, int worker) {
@@ -108,12 +116,12 @@ private:
     void worker_loop(int worker) {
         std::uint64_t seen = 0;
         for (;;) {
-            std::uint64_t gen = ticket_.load(std::memory_order_acquire) >> 40;
-            for (int spin = 0; spin < kSpin && gen == seen; ++spin) {
+            std::uint64_t gen = seen;
+            const auto new_job = [&] {
                 gen = ticket_.load(std::memory_order_acquire) >> 40;
-                if (spin % kYieldEvery == kYieldEvery - 1) std::this_thread::yield();
-            }
-            if (gen == seen) {
+                return gen != seen;
+            };
+            if (!spin_until(new_job)) {
                 std::unique_lock<std::mutex> lk(mu_);
                 sleepers_.fetch_add(1);
                 wake_.wait(lk, [&] { return stop_ || (ticket_.load() >> 40) != seen; });
