@@ -67,14 +67,14 @@ def main():
                     continue
                 if not p.get("validated", False):
                     sys.exit(f"ops_rounds.py: PyTorch disagrees with minicnn on {layer} {op}")
-                ratios.setdefault((layer, batch, op), []).append(
-                    (m["median_ms"], p["median_ms"], p["median_ms"] / m["median_ms"]))
+                ratios.setdefault((layer, batch, op), []).append(p["median_ms"] / m["median_ms"])
     print(f"minicnn_bench --cpu against {args.torch_python} bench/torch_ops.py, {args.threads} "
-          f"threads, {args.rounds} alternating rounds (ratio = PyTorch / minicnn, medians per round)")
+          f"threads, {args.rounds} alternating rounds (ratio = PyTorch / minicnn, medians per "
+          f"round)")
     print(f"{'layer':14s} {'batch':>5s} {'op':16s} {'rounds':40s} {'median':>6s}")
     for (layer, batch, op), rs in sorted(ratios.items()):
-        per = " ".join(f"{x[2]:.2f}" for x in rs)
-        print(f"{layer:14s} {batch:5d} {op:16s} {per:40s} {statistics.median(x[2] for x in rs):6.2f}")
+        per = " ".join(f"{x:.2f}" for x in rs)
+        print(f"{layer:14s} {batch:5d} {op:16s} {per:40s} {statistics.median(rs):6.2f}")
 
 
 if __name__ == "__main__":

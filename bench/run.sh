@@ -22,8 +22,8 @@
 #   timed calls per CPU op, default 0.5), GPU_REPS (timed repetitions per GPU op, default 50),
 #   TRAIN_EPOCHS (timed training epochs, default 3), TRAIN_ROUNDS (CPU training: minicnn and
 #   every PyTorch run in turn this many times, the median round reported; default 3),
-#   TRAIN_BATCHES (CPU training batch sizes,
-#   default "256 32"), TORCH2_PYTHON (a second PyTorch's interpreter, default none).
+#   TRAIN_BATCHES (CPU training batch sizes, default "256 32"), TORCH2_PYTHON (a second
+#   PyTorch's interpreter, default none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)

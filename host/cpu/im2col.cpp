@@ -29,7 +29,6 @@ void unpad(T* dimg, const T* dpad, const ConvGeom& g) {
     }
 }
 
-
 // Row layout, cols (images * oh * ow, kh * kw * c): row (b, i, j) holds the receptive field in
 // (a, q, c) order, the order of the HWIO weight's rows; each (a) is one contiguous copy of kw * c
 // values from the padded image.
